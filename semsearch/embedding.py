@@ -1,0 +1,105 @@
+"""Embedding with a sentence-transformers model: prompts applied here and only here, batched, normalised."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from functools import cached_property
+
+import numpy as np
+
+from semsearch.models import ModelSpec, max_seq_length, model_fingerprint, prompts_for
+
+
+class Embedder:
+    """Embeds passages (for the index) and queries (for search) with one model.
+
+    Passages go through sentence-transformers (torch). Queries use a torch-free numpy copy of the
+    same model when the architecture allows it, so a cold query need not import torch.
+    """
+
+    def __init__(self, spec: ModelSpec, batch_size: int = 32):
+        self.spec = spec
+        self.batch_size = batch_size
+        self.prompts = prompts_for(spec)
+        self.max_seq_length = max_seq_length(spec.path)
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """Fingerprint of the model folder (see `models.model_fingerprint`)."""
+        return model_fingerprint(self.spec.path)
+
+    def with_prompt(self, kind: str, texts: Sequence[str]) -> list[str]:
+        """Prefix texts with the model's `query` or `passage` prompt: the one place prompts are applied."""
+        prompt = self.prompts.get(kind, "")
+        return [prompt + t for t in texts]
+
+    @cached_property
+    def model(self):
+        """The sentence-transformers model, loaded on first use (imports torch)."""
+        from sentence_transformers import SentenceTransformer
+
+        model = SentenceTransformer(str(self.spec.path), device="cpu")
+        model.max_seq_length = min(model.max_seq_length or self.max_seq_length, self.max_seq_length)
+        return model
+
+    @cached_property
+    def _tokenizer(self):
+        path = self.spec.path / "tokenizer.json"
+        if path.is_file():
+            from tokenizers import Tokenizer
+
+            tok = Tokenizer.from_file(str(path))
+            tok.no_truncation()
+            tok.no_padding()
+            return tok
+        return None
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Token count of each text as the model sees it, special tokens included, before truncation."""
+        if self._tokenizer is not None:
+            return [len(e.ids) for e in self._tokenizer.encode_batch(list(texts))]
+        return [len(ids) for ids in self.model.tokenizer(list(texts), add_special_tokens=True)["input_ids"]]
+
+    @property
+    def dim(self) -> int:
+        """Vector dimension."""
+        return int(self.model.get_sentence_embedding_dimension())
+
+    def embed_passages(self, texts: Sequence[str], progress: bool | None = None) -> np.ndarray:
+        """L2-normalised float32 vectors for passages, in batches, with a progress bar on a terminal."""
+        if progress is None:
+            progress = sys.stderr.isatty()
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self.model.encode(
+            self.with_prompt("passage", texts),
+            batch_size=self.batch_size,
+            show_progress_bar=progress,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    @cached_property
+    def _query_encoder(self):
+        from semsearch import query_encoder
+
+        return query_encoder.load(self.spec.path, self.fingerprint)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """L2-normalised float32 vectors for questions (torch-free when the model allows it)."""
+        prompted = self.with_prompt("query", texts)
+        if self._query_encoder is not None and os.environ.get("SEMSEARCH_QUERY_BACKEND") != "torch":
+            vectors = self._query_encoder.encode(prompted)
+        else:
+            vectors = self.model.encode(prompted, convert_to_numpy=True, normalize_embeddings=True)
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.maximum(norms, 1e-12)
+
+    def prepare_query_encoder(self) -> bool:
+        """Export the torch-free query encoder now (done at index time); True when the model supports it."""
+        return self._query_encoder is not None
+

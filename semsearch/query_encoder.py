@@ -1,0 +1,24 @@
+"""The torch-free query encoder: a numpy export of the model, cached per model fingerprint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from semsearch import numpy_encoder
+from semsearch.pypi_model import cache_root
+
+
+def export_dir(fingerprint: str) -> Path:
+    """Where the numpy export of the model with this fingerprint lives."""
+    return cache_root() / "encoders" / fingerprint
+
+
+def load(model_dir: Path, fingerprint: str) -> numpy_encoder.NumpyEncoder | None:
+    """The numpy encoder for `model_dir`, exporting it on first use; None when the model is unsupported."""
+    out = export_dir(fingerprint)
+    if not (out / "encoder.json").is_file():
+        if not numpy_encoder.supports(model_dir):
+            return None
+        out.parent.mkdir(parents=True, exist_ok=True)
+        numpy_encoder.export(model_dir, out)
+    return numpy_encoder.NumpyEncoder.load(out)

@@ -1,0 +1,84 @@
+"""Chunking: contiguous spans, token budgets, overlap, sentence boundaries."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import CORPUS
+
+from semsearch.articles import parse_article, read_corpus
+from semsearch.chunking import ChunkParams, chunk_article, split_sentences
+from semsearch.embedding import Embedder
+from semsearch.models import resolve_model
+
+
+@pytest.fixture(scope="module")
+def embedder(tiny_model):
+    return Embedder(resolve_model(str(tiny_model)))
+
+
+def _chunks(embedder, params=ChunkParams()):
+    prompt = embedder.prompts["passage"]
+    return [(a, c) for a in read_corpus(CORPUS) for c in chunk_article(a, embedder.count_tokens, params, prompt)]
+
+
+def test_every_chunk_is_a_contiguous_span_of_its_source(embedder):
+    pairs = _chunks(embedder)
+    assert len(pairs) > 20
+    for article, chunk in pairs:
+        source = (CORPUS / f"{article.doc_id}.txt").read_bytes().decode("utf-8")
+        assert source[chunk.start : chunk.end] == chunk.text
+        assert chunk.text == chunk.text.strip() and chunk.text
+
+
+def test_no_chunk_exceeds_the_models_token_limit(embedder):
+    params = ChunkParams(target_tokens=512, max_tokens=embedder.max_seq_length, overlap_tokens=20)
+    prompt = embedder.prompts["passage"]
+    for _, chunk in _chunks(embedder, params):
+        assert embedder.count_tokens([prompt + chunk.passage(True)])[0] <= embedder.max_seq_length
+
+
+def test_date_captions_and_boilerplate_never_in_chunks(embedder):
+    for _, chunk in _chunks(embedder):
+        assert "date 20" not in chunk.text
+        assert "Foto:" not in chunk.text
+        assert "(©NTB)" not in chunk.text and "Mest sett" not in chunk.text
+
+
+def test_chunks_carry_their_heading_and_date(embedder):
+    chunks = [c for a, c in _chunks(embedder) if a.doc_id == "001_b8141d4232c9699a"]
+    by_text = {c.text.split()[0] + str(c.position): c for c in chunks}
+    assert any(c.heading == "FN-gransking" and "FN-gransking av angrepet" in c.text for c in chunks), by_text
+    assert all(c.date == "2017-04" for c in chunks)
+    assert chunks[0].heading is None
+    assert [c.position for c in chunks] == list(range(len(chunks)))
+
+
+def test_neighbouring_chunks_overlap_within_a_section(embedder):
+    text = " date 2020-01 " + " ".join(f"Møtet {i} var kort." for i in range(40))
+    article = parse_article("short", text)
+    chunks = chunk_article(article, embedder.count_tokens, ChunkParams(target_tokens=60, max_tokens=128, overlap_tokens=20), "")
+    assert len(chunks) > 3
+    for a, b in zip(chunks, chunks[1:]):
+        assert a.start < b.start < a.end < b.end  # b starts inside a: they share whole sentences
+        assert text[b.start : a.end].endswith(".")
+
+
+def test_a_sentence_longer_than_the_budget_is_cut_at_words(embedder):
+    long = " ".join(["Regjeringen vil bruke mer penger på skole og sykehus"] * 30) + "."
+    article = parse_article("long", " date 2020-01 " + long)
+    chunks = chunk_article(article, embedder.count_tokens, ChunkParams(target_tokens=64, max_tokens=64), "passage: ")
+    assert len(chunks) > 3
+    for c in chunks:
+        assert article.text[c.start : c.end] == c.text
+        assert embedder.count_tokens(["passage: " + c.passage(True)])[0] <= 64
+
+
+def test_sentence_splitting_respects_abbreviations():
+    text = "Han kom bl.a. fra Oslo. Det var ca. 80 drepte. – Vi vet ikke, sa han. Neste setning!"
+    spans = split_sentences(text, 0, len(text))
+    assert [text[s:e] for s, e in spans] == [
+        "Han kom bl.a. fra Oslo.",
+        "Det var ca. 80 drepte.",
+        "– Vi vet ikke, sa han.",
+        "Neste setning!",
+    ]

@@ -1,0 +1,73 @@
+"""The command line, through Typer's CliRunner, and its start-up cost."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from conftest import CORPUS, ROOT
+from typer.testing import CliRunner
+
+from semsearch.cli import app
+
+runner = CliRunner()
+
+
+def test_index_query_info(tiny_model, tmp_path):
+    index = tmp_path / "index"
+    out = runner.invoke(app, ["index", str(CORPUS), "--index", str(index), "--model", str(tiny_model)])
+    assert out.exit_code == 0, out.output
+    assert "indexed 5 documents" in out.output
+    again = runner.invoke(app, ["index", str(CORPUS), "--index", str(index)])
+    assert again.exit_code == 0 and "up to date" in again.output
+
+    res = runner.invoke(app, ["query", "Lavrov FN-gransking", "-k", "2", "--index", str(index), "--mode", "lexical"])
+    assert res.exit_code == 0, res.output
+    assert res.output.startswith("1. [") and "001_b8141d4232c9699a · 2017-04 · FN-gransking" in res.output
+
+    res = runner.invoke(app, ["query", "Hva sa Lavrov?", "-k", "3", "--index", str(index), "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert len(data) == 3
+    assert {"score", "doc_id", "text", "start", "end", "date", "heading"} <= set(data[0])
+
+    info = runner.invoke(app, ["info", "--index", str(index)])
+    assert info.exit_code == 0 and json.loads(info.output)["documents"] == 5
+
+
+def _error(args):
+    out = runner.invoke(app, args)
+    assert out.exit_code != 0
+    assert out.exception is None or isinstance(out.exception, SystemExit), out.exception
+    assert "Traceback" not in out.output
+    return out.output
+
+
+def test_user_errors_are_one_line(tiny_index, tmp_path):
+    assert "does not exist" in _error(["index", str(tmp_path / "nope"), "--index", str(tmp_path / "i")])
+    assert "empty" in _error(["query", "  ", "--index", str(tiny_index)])
+    assert "at least 1" in _error(["query", "Lavrov", "-k", "0", "--index", str(tiny_index)])
+    assert "does not exist" in _error(["query", "Lavrov", "--index", str(tmp_path / "none")])
+    assert "does not exist" in _error(["info", "--index", str(tmp_path / "none")])
+
+
+def test_unreadable_file_is_named_and_the_rest_indexed(tiny_model, corpus_copy, tmp_path):
+    (corpus_copy / "latin1.txt").write_bytes("Blåbærsyltetøy".encode("latin-1"))
+    (corpus_copy / "empty.txt").write_text("")
+    index = tmp_path / "index"
+    out = runner.invoke(app, ["index", str(corpus_copy), "--index", str(index), "--model", str(tiny_model)])
+    assert out.exit_code == 1
+    assert "latin1.txt" in out.output and "not UTF-8" in out.output and "empty.txt" in out.output
+    assert "indexed 5 documents" in out.output
+
+
+def test_help_imports_neither_torch_nor_sentence_transformers():
+    code = (
+        "import sys; from typer.testing import CliRunner; from semsearch.cli import app; "
+        "r = CliRunner().invoke(app, ['--help']); assert r.exit_code == 0 and 'query' in r.output; "
+        "heavy = [m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules]; "
+        "print(heavy); sys.exit(1 if heavy else 0)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
