@@ -51,7 +51,8 @@ class Chunk:
 
     def passage(self, with_title: bool) -> str:
         """The text that is embedded and indexed: title and heading as context, then the chunk."""
-        parts = [p for p in ((self.title if with_title else None), self.heading) if p]
+        opening = self.text.lstrip("–—- ")
+        parts = [p for p in ((self.title if with_title else None), self.heading) if p and not opening.startswith(p)]
         context = " ".join(p.rstrip(".") + "." for p in dict.fromkeys(parts))
         return f"{context} {self.text}" if context else self.text
 
@@ -78,23 +79,34 @@ def split_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return [(s, e) for s, e in spans if text[s:e].strip()]
 
 
-def _sections(article: Article) -> list[tuple[str | None, list[tuple[int, int]]]]:
-    """Group paragraph blocks into runs under the same heading; captions and boilerplate break runs."""
-    sections: list[tuple[str | None, list[tuple[int, int]]]] = []
-    heading: str | None = None
-    current: list[tuple[int, int]] = []
+@dataclass(frozen=True)
+class _Section:
+    """A heading (or none) and the lines under it: (start, end, is_text) with is_text False for the
+    heading line itself and photo captions, which never make a chunk on their own."""
+
+    heading: str | None
+    lines: list[tuple[int, int, bool]]
+
+
+def _sections(article: Article) -> list[_Section]:
+    """Split the article at headings; boilerplate ends a run. The heading line opens its section."""
+    sections: list[_Section] = []
+    current = _Section(None, [])
     for block in article.blocks:
-        if block.kind == "paragraph":
-            current.append((block.start, block.end))
-            continue
-        if current:
-            sections.append((heading, current))
-            current = []
         if block.kind == "heading":
+            if current.lines:
+                sections.append(current)
             heading = article.text[block.start : block.end].lstrip("–—- ")
-    if current:
-        sections.append((heading, current))
-    return sections
+            current = _Section(heading, [(block.start, block.end, False)])
+        elif block.kind == "boilerplate":
+            if current.lines:
+                sections.append(current)
+            current = _Section(current.heading, [])
+        else:
+            current.lines.append((block.start, block.end, block.kind == "paragraph"))
+    if current.lines:
+        sections.append(current)
+    return [sec for sec in sections if any(is_text for _, _, is_text in sec.lines)]
 
 
 def _split_long(text: str, start: int, end: int, count: Callable[[str], int], budget: int) -> list[tuple[int, int]]:
@@ -129,7 +141,8 @@ def chunk_article(article: Article, count_tokens: TokenCounter, params: ChunkPar
         body = text[s:e]
         return Chunk(chunk_id(article.doc_id, s, e, body), article.doc_id, len(chunks), s, e, body, heading, article.date, title)
 
-    for heading, paragraphs in _sections(article):
+    for section in _sections(article):
+        heading = section.heading
         if title is not None and heading == title.lstrip("–—- "):
             heading = None
         probe = make(0, 0, heading)
@@ -139,20 +152,23 @@ def chunk_article(article: Article, count_tokens: TokenCounter, params: ChunkPar
         if budget_hard < 8:
             raise ValueError(f"max_tokens={params.max_tokens} leaves no room for text after the prompt and headings")
         budget = max(budget, 8)
-        sentences = [span for s, e in paragraphs for span in split_sentences(text, s, e)]
-        lengths = count_tokens([text[s:e] for s, e in sentences])
-        units: list[tuple[int, int, int]] = []
-        for (s, e), n in zip(sentences, lengths):
+        sentences = [(ss, se, is_text) for s, e, is_text in section.lines for ss, se in split_sentences(text, s, e)]
+        lengths = count_tokens([text[s:e] for s, e, _ in sentences])
+        units: list[tuple[int, int, int, bool]] = []
+        for (s, e, is_text), n in zip(sentences, lengths):
             if n <= budget:
-                units.append((s, e, n))
+                units.append((s, e, n, is_text))
             else:
                 def one(t: str) -> int:
                     return count_tokens([t])[0]
-                units.extend((ps, pe, one(text[ps:pe])) for ps, pe in _split_long(text, s, e, one, budget))
+                units.extend((ps, pe, one(text[ps:pe]), is_text) for ps, pe in _split_long(text, s, e, one, budget))
         i = 0
         while i < len(units):
+            if not any(u[3] for u in units[i:]):
+                # Only captions are left: attach them to the last sentence of text before them.
+                i = max((t for t in range(i) if units[t][3]), default=i)
             j, used = i, 0
-            while j < len(units) and (j == i or used + units[j][2] <= budget):
+            while j < len(units) and (j == i or used + units[j][2] <= budget or not any(u[3] for u in units[i:j])):
                 used += units[j][2]
                 j += 1
             chunk = make(units[i][0], units[j - 1][1], heading)

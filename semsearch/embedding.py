@@ -91,7 +91,7 @@ class Embedder:
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         """L2-normalised float32 vectors for questions (torch-free when the model allows it)."""
         prompted = self.with_prompt("query", texts)
-        if self._query_encoder is not None and os.environ.get("SEMSEARCH_QUERY_BACKEND") != "torch":
+        if os.environ.get("SEMSEARCH_QUERY_BACKEND") != "torch" and self._query_encoder is not None:
             vectors = self._query_encoder.encode(prompted)
         else:
             vectors = self.model.encode(prompted, convert_to_numpy=True, normalize_embeddings=True)

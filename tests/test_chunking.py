@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import CORPUS
 
-from semsearch.articles import parse_article, read_corpus
+from semsearch.articles import classify_line, parse_article, read_corpus
 from semsearch.chunking import ChunkParams, chunk_article, split_sentences
 from semsearch.embedding import Embedder
 from semsearch.models import resolve_model
@@ -37,11 +37,22 @@ def test_no_chunk_exceeds_the_models_token_limit(embedder):
         assert embedder.count_tokens([prompt + chunk.passage(True)])[0] <= embedder.max_seq_length
 
 
-def test_date_captions_and_boilerplate_never_in_chunks(embedder):
-    for _, chunk in _chunks(embedder):
+def test_date_and_boilerplate_never_in_chunks_and_captions_never_alone(embedder):
+    pairs = _chunks(embedder)
+    for article, chunk in pairs:
         assert "date 20" not in chunk.text
-        assert "Foto:" not in chunk.text
         assert "(©NTB)" not in chunk.text and "Mest sett" not in chunk.text
+        lines = [ln.strip() for ln in chunk.text.splitlines() if ln.strip()]
+        assert any(classify_line(ln) == "paragraph" for ln in lines), chunk.text
+    caption = "BIDRAR NOK: Utenriksminister Børge Brende"
+    assert any(caption in c.text for _, c in pairs)
+
+
+def test_headings_open_their_first_chunk_and_are_not_repeated_as_context(embedder):
+    chunks = [c for a, c in _chunks(embedder) if a.doc_id == "001_b8141d4232c9699a"]
+    first = next(c for c in chunks if c.heading == "FN-gransking")
+    assert first.text.startswith("FN-gransking\n\nLavrov sa også")
+    assert first.passage(True) == first.text
 
 
 def test_chunks_carry_their_heading_and_date(embedder):

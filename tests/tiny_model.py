@@ -36,29 +36,55 @@ SENTENCES = [
 ]
 
 
-def _train_tokenizer(arch: str):
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+def _words(tok) -> list[str]:
+    words = []
+    for sentence in SENTENCES:
+        text = tok.normalizer.normalize_str(sentence)
+        words += [w for w, _ in tok.pre_tokenizer.pre_tokenize_str(text)]
+    return words
+
+
+def _build_tokenizer(arch: str):
+    """A tokenizer with a vocabulary derived from SENTENCES by counting (trainers are not deterministic)."""
+    import math
+    from collections import Counter
+
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
     if arch == "bert":
         specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-        tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-        tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        probe = Tokenizer(models.WordPiece({"[UNK]": 0}, unk_token="[UNK]"))
+        probe.normalizer = normalizers.BertNormalizer(lowercase=True)
+        probe.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        words = Counter(_words(probe))
+        chars = sorted({c for w in words for c in w})
+        suffixes = Counter(w[k:] for w in words for k in range(1, len(w)) if len(w) - k <= 4)
+        vocab = specials + chars + ["##" + c for c in chars]
+        vocab += ["##" + s for s, n in sorted(suffixes.items()) if n >= 2 and len(s) > 1]
+        vocab += [w for w, _ in sorted(words.items()) if len(w) > 1]
+        tok = Tokenizer(models.WordPiece({t: i for i, t in enumerate(vocab)}, unk_token="[UNK]"))
+        tok.normalizer, tok.pre_tokenizer = probe.normalizer, probe.pre_tokenizer
         tok.decoder = decoders.WordPiece()
-        trainer = trainers.WordPieceTrainer(vocab_size=400, special_tokens=specials, show_progress=False)
-        tok.train_from_iterator(SENTENCES, trainer)
         cls, sep = "[CLS]", "[SEP]"
         kwargs = {"unk_token": "[UNK]", "pad_token": "[PAD]", "cls_token": cls, "sep_token": sep, "mask_token": "[MASK]"}
     elif arch == "xlm-roberta":
-        specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
-        tok = Tokenizer(models.Unigram())
-        tok.normalizer = normalizers.NFKC()
-        tok.pre_tokenizer = pre_tokenizers.Metaspace()
+        specials = ["<s>", "<pad>", "</s>", "<unk>"]
+        probe = Tokenizer(models.Unigram([("<unk>", 0.0)], 0, False))
+        probe.normalizer = normalizers.NFKC()
+        probe.pre_tokenizer = pre_tokenizers.Metaspace()
+        words = Counter(_words(probe))
+        counts = Counter()
+        for w, n in words.items():
+            for a in range(len(w)):
+                for b in range(a + 1, min(len(w), a + 8) + 1):
+                    counts[w[a:b]] += n
+        pieces = sorted((p for p, n in counts.items() if n >= 2 or len(p) == 1), key=lambda p: (-counts[p], p))
+        total = sum(counts[p] for p in pieces)
+        vocab = [(t, 0.0) for t in specials] + [(p, math.log(counts[p] / total)) for p in pieces] + [("<mask>", 0.0)]
+        tok = Tokenizer(models.Unigram(vocab, 3, False))
+        tok.normalizer, tok.pre_tokenizer = probe.normalizer, probe.pre_tokenizer
         tok.decoder = decoders.Metaspace()
-        trainer = trainers.UnigramTrainer(
-            vocab_size=300, special_tokens=specials, unk_token="<unk>", show_progress=False
-        )
-        tok.train_from_iterator(SENTENCES, trainer)
+        tok.add_special_tokens(specials + ["<mask>"])
         cls, sep = "<s>", "</s>"
         kwargs = {"bos_token": cls, "eos_token": sep, "unk_token": "<unk>", "pad_token": "<pad>",
                   "cls_token": cls, "sep_token": sep, "mask_token": "<mask>"}
@@ -89,7 +115,7 @@ def build_tiny_model(path: Path, arch: str = "bert") -> Path:
     from sentence_transformers import SentenceTransformer
 
     path = Path(path)
-    tok, tok_kwargs = _train_tokenizer(arch)
+    tok, tok_kwargs = _build_tokenizer(arch)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, model_max_length=MAX_SEQ_LENGTH, **tok_kwargs)
     shape = {
         "vocab_size": tok.get_vocab_size(),
