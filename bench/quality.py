@@ -46,7 +46,10 @@ def run_set(name: str, corpus: Path, queries: list[LabelledQuery], params: Chunk
     index = ROOT / "index" / f"bench-{name}-{tag}"
     t0 = time.perf_counter()
     stats = build_index(corpus, index, params=params, log=lambda m: print(m, file=sys.stderr))
-    print(f"[{name}] index: {stats.chunks} chunks, {stats.embedded_chunks} embedded in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    print(
+        f"[{name}] index: {stats.chunks} chunks, {stats.embedded_chunks} embedded in {time.perf_counter() - t0:.1f} s",
+        file=sys.stderr,
+    )
     found = searcher(index)
     return [evaluate(found, queries, mode) for mode in MODES]
 

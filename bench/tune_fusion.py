@@ -75,8 +75,11 @@ def metrics(scores, hits):
     order = np.argsort(-scores, axis=1)[:, :10]
     h = np.take_along_axis(hits, order, axis=1)
     first = np.where(h.any(1), h.argmax(1) + 1, 0)
-    return {"hit@1": float((first == 1).mean()), "hit@10": float((first > 0).mean()),
-            "mrr@10": float(np.where(first > 0, 1 / np.maximum(first, 1), 0).mean())}
+    return {
+        "hit@1": float((first == 1).mean()),
+        "hit@10": float((first > 0).mean()),
+        "mrr@10": float(np.where(first > 0, 1 / np.maximum(first, 1), 0).mean()),
+    }
 
 
 def main() -> None:
@@ -88,7 +91,7 @@ def main() -> None:
         qs = load_queries(NORQUAD / "queries-dev.jsonl", split)
         qs = [q for q in qs if not looks_english(q.query)]
         data[split] = matrices(args.index, qs)
-    for split, (d, lx, h, docs) in data.items():
+    for split, (d, lx, h, _docs) in data.items():
         print(split, "dense", metrics(d, h), "lexical", metrics(lx, h))
     grid = list(itertools.product([0.3, 0.4, 0.5, 0.6, 0.7], [20, 50, 100], [0.0, 0.3, 0.6, 1.0], ["minmax", "z"]))
     results = []
@@ -98,8 +101,10 @@ def main() -> None:
     results.sort(reverse=True)
     for mrr, w, depth, boost, norm in results[:8]:
         d, lx, h, docs = data["validation"]
-        print(f"w={w} depth={depth} boost={boost} norm={norm}: train mrr {mrr:.3f}; validation",
-              metrics(fuse(d, lx, docs, w, depth, boost, norm), h))
+        print(
+            f"w={w} depth={depth} boost={boost} norm={norm}: train mrr {mrr:.3f}; validation",
+            metrics(fuse(d, lx, docs, w, depth, boost, norm), h),
+        )
 
 
 if __name__ == "__main__":

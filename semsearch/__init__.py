@@ -1,9 +1,9 @@
 """semsearch: semantic search over news articles, Norwegian first, questions in Norwegian or English.
 
-    import semsearch
-    semsearch.build_index("corpus", "index")
-    for r in semsearch.query("Hva sa Lavrov om Syria?", k=3):
-        print(r.score, r.doc_id, r.date, r.text)
+import semsearch
+semsearch.build_index("corpus", "index")
+for r in semsearch.query("Hva sa Lavrov om Syria?", k=3):
+    print(r.score, r.doc_id, r.date, r.text)
 """
 
 from __future__ import annotations

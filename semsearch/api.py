@@ -89,7 +89,7 @@ def query(
         Up to k `Result`s, best first.
     """
     if not isinstance(text, str) or not text.strip():
-        raise SemsearchError("the question is empty: pass a question, e.g. semsearch query \"Hva sa Lavrov om Syria?\"")
+        raise SemsearchError('the question is empty: pass a question, e.g. semsearch query "Hva sa Lavrov om Syria?"')
     if not isinstance(k, int) or k < 1:
         raise SemsearchError(f"k must be at least 1 (got {k}): pass -k 1 or more")
     if mode not in MODES:
@@ -103,8 +103,19 @@ def index_info(index: str | Path = "index") -> IndexInfo:
     try:
         m = snapshot.manifest
         chars, tokens = snapshot.mean_lengths()
-        return IndexInfo(str(Path(index)), m["snapshot"], m["created"], m["model"]["name"], m["model"]["variant"],
-                         m["model"]["dim"], m["prompts"], m["chunking"], m["counts"]["documents"],
-                         m["counts"]["chunks"], chars, tokens)
+        return IndexInfo(
+            str(Path(index)),
+            m["snapshot"],
+            m["created"],
+            m["model"]["name"],
+            m["model"]["variant"],
+            m["model"]["dim"],
+            m["prompts"],
+            m["chunking"],
+            m["counts"]["documents"],
+            m["counts"]["chunks"],
+            chars,
+            tokens,
+        )
     finally:
         snapshot.close()

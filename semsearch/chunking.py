@@ -159,8 +159,10 @@ def chunk_article(article: Article, count_tokens: TokenCounter, params: ChunkPar
             if n <= budget:
                 units.append((s, e, n, is_text))
             else:
+
                 def one(t: str) -> int:
                     return count_tokens([t])[0]
+
                 units.extend((ps, pe, one(text[ps:pe]), is_text) for ps, pe in _split_long(text, s, e, one, budget))
         i = 0
         while i < len(units):
@@ -182,9 +184,7 @@ def chunk_article(article: Article, count_tokens: TokenCounter, params: ChunkPar
             # Overlap: start the next chunk with the trailing units that fit the overlap budget.
             back, k = 0, j
             while (
-                k - 1 > i
-                and back + units[k - 1][2] <= params.overlap_tokens
-                and back + units[k - 1][2] + units[j][2] <= budget
+                k - 1 > i and back + units[k - 1][2] <= params.overlap_tokens and back + units[k - 1][2] + units[j][2] <= budget
             ):
                 back += units[k - 1][2]
                 k -= 1

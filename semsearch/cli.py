@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+import textwrap
 import warnings
 from dataclasses import asdict
 from enum import Enum
@@ -64,7 +66,9 @@ def index(
 
     stats = _run(build_index, corpus, index, model, log=_err)
     if stats.unchanged:
-        typer.echo(f"index '{stats.index}' is up to date: {stats.documents} documents, {stats.chunks} chunks ({stats.seconds:.2f} s)")
+        typer.echo(
+            f"index '{stats.index}' is up to date: {stats.documents} documents, {stats.chunks} chunks ({stats.seconds:.2f} s)"
+        )
     else:
         typer.echo(
             f"indexed {stats.documents} documents, {stats.chunks} chunks into '{stats.index}' with {stats.model} "
@@ -87,6 +91,9 @@ def query(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list of results.")] = False,
 ) -> None:
     """Ask a question; prints the best passages with article, date, heading and score."""
+    # One BLAS thread: a single short question gains nothing from two, and loses seconds on a busy machine.
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
     from semsearch.api import query as run_query
 
     results = _run(run_query, question, k=k, index=index, mode=mode.value, per_article=per_article)
@@ -98,7 +105,8 @@ def query(
     for rank, r in enumerate(results, 1):
         where = " · ".join(p for p in (r.doc_id, r.date, r.heading) if p)
         typer.echo(f"{rank}. [{r.score:.3f}] {where} (chunk {r.position}, chars {r.start}-{r.end})")
-        typer.echo(f"   {r.text}\n")
+        body = " ".join(line.strip() for line in r.text.splitlines() if line.strip())
+        typer.echo(textwrap.fill(body, width=100, initial_indent="   ", subsequent_indent="   ") + "\n")
 
 
 @app.command()

@@ -102,4 +102,3 @@ class Embedder:
     def prepare_query_encoder(self) -> bool:
         """Export the torch-free query encoder now (done at index time); True when the model supports it."""
         return self._query_encoder is not None
-

@@ -49,8 +49,14 @@ class EvalReport:
 
     def to_dict(self) -> dict:
         """JSON-ready form."""
-        return {"mode": self.mode, "queries": self.queries, "chunk": self.chunk.row(), "article": self.article.row(),
-                "mean_chunk_chars": self.mean_chunk_chars, "mean_chunk_tokens": self.mean_chunk_tokens}
+        return {
+            "mode": self.mode,
+            "queries": self.queries,
+            "chunk": self.chunk.row(),
+            "article": self.article.row(),
+            "mean_chunk_chars": self.mean_chunk_chars,
+            "mean_chunk_tokens": self.mean_chunk_tokens,
+        }
 
 
 def load_queries(path: str | Path, split: str | None = None) -> list[LabelledQuery]:
@@ -65,12 +71,16 @@ def load_queries(path: str | Path, split: str | None = None) -> list[LabelledQue
         try:
             obj = json.loads(line)
             q = LabelledQuery(
-                str(obj.get("id", n)), obj["query"], tuple(obj["relevant"]),
+                str(obj.get("id", n)),
+                obj["query"],
+                tuple(obj["relevant"]),
                 tuple((s["doc_id"], int(s["start"]), int(s["end"])) for s in obj.get("answer_spans", [])),
                 obj.get("split"),
             )
         except (ValueError, KeyError, TypeError) as e:
-            raise SemsearchError(f"'{path}' line {n} is not a labelled question ({e}): expected query, relevant, answer_spans") from e
+            raise SemsearchError(
+                f"'{path}' line {n} is not a labelled question ({e}): expected query, relevant, answer_spans"
+            ) from e
         if split is None or q.split == split:
             queries.append(q)
     if not queries:

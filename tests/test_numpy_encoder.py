@@ -141,8 +141,10 @@ def test_unsupported_models_are_refused(tiny_model, tmp_path):
         return dest
 
     dense = copy("dense")
-    _edit_json(dense / "modules.json", lambda m: [*m, {"idx": 3, "name": "3", "path": "3_Dense",
-                                                        "type": "sentence_transformers.models.Dense"}])
+    _edit_json(
+        dense / "modules.json",
+        lambda m: [*m, {"idx": 3, "name": "3", "path": "3_Dense", "type": "sentence_transformers.models.Dense"}],
+    )
     max_pool = copy("max-pool")
     _edit_json(max_pool / "1_Pooling" / "config.json", lambda c: {**c, "pooling_mode": "max"})
     no_safetensors = copy("bin")
@@ -164,13 +166,21 @@ def test_legacy_sentence_transformers_layout(tiny_model, tmp_path):
     """Folders saved by older sentence-transformers (like multilingual-e5-small's) are read too."""
     legacy = tmp_path / "legacy"
     shutil.copytree(tiny_model, legacy)
-    _edit_json(legacy / "modules.json", lambda mods: [
-        {**m, "type": "sentence_transformers.models." + m["type"].rsplit(".", 1)[-1]} for m in mods
-    ])
-    (legacy / "1_Pooling" / "config.json").write_text(json.dumps({
-        "word_embedding_dimension": 32, "pooling_mode_cls_token": False, "pooling_mode_mean_tokens": True,
-        "pooling_mode_max_tokens": False, "pooling_mode_mean_sqrt_len_tokens": False,
-    }))
+    _edit_json(
+        legacy / "modules.json",
+        lambda mods: [{**m, "type": "sentence_transformers.models." + m["type"].rsplit(".", 1)[-1]} for m in mods],
+    )
+    (legacy / "1_Pooling" / "config.json").write_text(
+        json.dumps(
+            {
+                "word_embedding_dimension": 32,
+                "pooling_mode_cls_token": False,
+                "pooling_mode_mean_tokens": True,
+                "pooling_mode_max_tokens": False,
+                "pooling_mode_mean_sqrt_len_tokens": False,
+            }
+        )
+    )
     (legacy / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 16, "do_lower_case": False}))
     out = tmp_path / "export"
     ne.export(legacy, out)

