@@ -1,15 +1,16 @@
-"""Tune hybrid fusion on NorQuAD `train`, report on `validation`, from one pass of score matrices.
+"""Fit the hybrid fusion weights on NorQuAD `train`, report on `validation`.
 
-    .venv/bin/python bench/tune_fusion.py --index index/bench-norquad-160-40-1
+    .venv/bin/python bench/tune_fusion.py --index index/bench-norquad-240-40-1
 
-Computes dense and BM25 scores of every chunk for every question once, then grid-searches the fusion
-(weights, candidate depth, article-level boost) in numpy. Prints the best settings and their figures.
+Uses `Searcher.features` itself, so the fitted weights are exactly what `search.FusionParams` applies.
+The fit is listwise: a softmax over each question's candidates, pushed towards the answer-bearing ones
+(plain numpy gradient descent, L2-regularised). Prints the default weights' figures, the fitted weights,
+and an ablation of each feature.
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
 import sys
 from pathlib import Path
 
@@ -20,91 +21,80 @@ sys.path.insert(0, str(ROOT))
 
 from semsearch.api import searcher  # noqa: E402
 from semsearch.evaluate import load_queries  # noqa: E402
-from semsearch.search import looks_english  # noqa: E402
+from semsearch.search import FEATURES, FusionParams, looks_english  # noqa: E402
+from semsearch.store import dense_vectors  # noqa: E402
 
 NORQUAD = ROOT.parent / "shared" / "data" / "norquad-news"
 
 
-def matrices(index: Path, queries):
-    """Dense scores, lexical scores and the hit mask, each [questions, chunks]; and the row -> doc map."""
+def candidate_sets(index: Path, split: str):
+    """Per question: the feature matrix of its candidates and which of them hold the answer."""
     s = searcher(index)
     rows = s.snapshot.rows(s.snapshot.ids.tolist())
     docs = np.array([r.doc_id for r in rows])
     starts = np.array([r.start for r in rows])
     ends = np.array([r.end for r in rows])
-    from semsearch.store import dense_vectors
-
-    vectors = dense_vectors(s.snapshot.dense)
-    q = s.embedder.embed_queries([x.query for x in queries])
-    dense = q @ vectors.T
-    lexical = np.stack([s.snapshot.lexical.scores(x.query) for x in queries])
-    hits = np.zeros_like(dense, dtype=bool)
-    for i, x in enumerate(queries):
-        for d, a, b in x.spans:
-            hits[i] |= (docs == d) & (starts < b) & (a < ends)
-    return dense, lexical, hits, docs
-
-
-def fuse(dense, lexical, docs, w, depth, doc_boost, norm="minmax"):
-    """The fusion of search.Searcher, vectorised over questions, plus an optional article-level boost."""
-    out = np.full(dense.shape, -np.inf, dtype=np.float32)
-    _, doc_index = np.unique(docs, return_inverse=True)
-    for i in range(dense.shape[0]):
-        d, lx = dense[i], lexical[i]
-        cand = np.union1d(np.argsort(-d)[:depth], np.argsort(-lx)[:depth])
-        dc = d[cand]
-        if norm == "minmax":
-            dn = (dc - dc.min()) / max(dc.max() - dc.min(), 1e-9)
-        else:
-            dn = (dc - dc.mean()) / max(dc.std(), 1e-9)
-        lmax = lx[cand].max()
-        ln = lx[cand] / lmax if lmax > 0 else np.zeros_like(dc)
-        if norm == "z":
-            ln = (lx[cand] - lx[cand].mean()) / max(lx[cand].std(), 1e-9)
-        f = w * dn + (1 - w) * ln
-        if doc_boost:
-            best = np.full(doc_index.max() + 1, -np.inf)
-            np.maximum.at(best, doc_index[cand], f)
-            f = f + doc_boost * best[doc_index[cand]]
-        out[i, cand] = f
-    return out
+    queries = [q for q in load_queries(NORQUAD / "queries-dev.jsonl", split) if not looks_english(q.query)]
+    vectors = s.embedder.embed_queries([q.query for q in queries])
+    matrix = dense_vectors(s.snapshot.dense)
+    sets = []
+    for q, v in zip(queries, vectors):
+        candidates, features = s.features(q.query, matrix @ v)
+        hit = np.zeros(len(candidates), dtype=bool)
+        for d, a, b in q.spans:
+            hit |= (docs[candidates] == d) & (starts[candidates] < b) & (a < ends[candidates])
+        sets.append((features, hit))
+    return sets
 
 
-def metrics(scores, hits):
-    """hit@1, hit@10, MRR@10 of score matrices against the hit mask."""
-    order = np.argsort(-scores, axis=1)[:, :10]
-    h = np.take_along_axis(hits, order, axis=1)
-    first = np.where(h.any(1), h.argmax(1) + 1, 0)
+def figures(weights: np.ndarray, sets) -> dict[str, float]:
+    """hit@1, hit@10 and MRR@10 when candidates are ranked by features @ weights."""
+    ranks = []
+    for features, hit in sets:
+        order = np.argsort(-(features @ weights), kind="stable")[:10]
+        found = np.flatnonzero(hit[order])
+        ranks.append(found[0] + 1 if len(found) else None)
+    n = len(ranks)
     return {
-        "hit@1": float((first == 1).mean()),
-        "hit@10": float((first > 0).mean()),
-        "mrr@10": float(np.where(first > 0, 1 / np.maximum(first, 1), 0).mean()),
+        "hit@1": round(sum(r == 1 for r in ranks) / n, 3),
+        "hit@10": round(sum(r is not None for r in ranks) / n, 3),
+        "mrr@10": round(sum(1 / r for r in ranks if r) / n, 3),
     }
 
 
+def fit(sets, columns: list[int], iterations: int = 300, temperature: float = 5.0, l2: float = 1e-3) -> np.ndarray:
+    """Listwise softmax fit of the weights of the given feature columns (others stay 0)."""
+    w = np.zeros(len(FEATURES))
+    for _ in range(iterations):
+        grad = np.zeros(len(FEATURES))
+        for features, hit in sets:
+            if not hit.any():
+                continue
+            z = temperature * (features @ w)
+            p = np.exp(z - z.max())
+            p /= p.sum()
+            grad += temperature * features.T @ (p - hit / hit.sum())
+        w -= 0.5 * grad / len(sets) + l2 * w
+        mask = np.zeros(len(FEATURES))
+        mask[columns] = 1
+        w *= mask
+    return w
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--index", type=Path, required=True)
     args = ap.parse_args()
-    data = {}
-    for split in ("train", "validation"):
-        qs = load_queries(NORQUAD / "queries-dev.jsonl", split)
-        qs = [q for q in qs if not looks_english(q.query)]
-        data[split] = matrices(args.index, qs)
-    for split, (d, lx, h, _docs) in data.items():
-        print(split, "dense", metrics(d, h), "lexical", metrics(lx, h))
-    grid = list(itertools.product([0.3, 0.4, 0.5, 0.6, 0.7], [20, 50, 100], [0.0, 0.3, 0.6, 1.0], ["minmax", "z"]))
-    results = []
-    for w, depth, boost, norm in grid:
-        d, lx, h, docs = data["train"]
-        results.append((metrics(fuse(d, lx, docs, w, depth, boost, norm), h)["mrr@10"], w, depth, boost, norm))
-    results.sort(reverse=True)
-    for mrr, w, depth, boost, norm in results[:8]:
-        d, lx, h, docs = data["validation"]
-        print(
-            f"w={w} depth={depth} boost={boost} norm={norm}: train mrr {mrr:.3f}; validation",
-            metrics(fuse(d, lx, docs, w, depth, boost, norm), h),
-        )
+    train, validation = candidate_sets(args.index, "train"), candidate_sets(args.index, "validation")
+    default = np.asarray(FusionParams().weights_nb)
+    print(f"default {dict(zip(FEATURES, default))}: train {figures(default, train)} validation {figures(default, validation)}")
+    everything = list(range(len(FEATURES)))
+    w = fit(train, everything)
+    print(f"fitted  {tuple(np.round(w, 3))}: train {figures(w, train)} validation {figures(w, validation)}")
+    for drop in everything:
+        cols = [c for c in everything if c != drop]
+        wd = fit(train, cols)
+        print(f"without {FEATURES[drop]:<9} train {figures(wd, train)} validation {figures(wd, validation)}")
 
 
 if __name__ == "__main__":

@@ -62,6 +62,8 @@ def searcher(index: str | Path = "index", model: str | None = None, fusion: Fusi
         snapshot = open_snapshot(Path(index))
         found = Searcher(snapshot, _embedder_for(snapshot.manifest["model"], model), fusion)
         if model is None and fusion is None:
+            if cached is not None:
+                cached.snapshot.close()
             _searchers[root] = found
         return found
 

@@ -25,7 +25,7 @@ TokenCounter = Callable[[Sequence[str]], list[int]]
 class ChunkParams:
     """How articles are cut: target and hard token budgets (prompt included), overlap, context prefix."""
 
-    target_tokens: int = 160
+    target_tokens: int = 240
     max_tokens: int = 512
     overlap_tokens: int = 40
     with_title: bool = True
@@ -107,6 +107,11 @@ def _sections(article: Article) -> list[_Section]:
     if current.lines:
         sections.append(current)
     return [sec for sec in sections if any(is_text for _, _, is_text in sec.lines)]
+
+
+def sentences_of(text: str) -> list[str]:
+    """The sentences and lines of a chunk's text (a heading line is a sentence of its own)."""
+    return [line.strip() for s, e in split_sentences(text, 0, len(text)) for line in text[s:e].splitlines() if line.strip()]
 
 
 def _split_long(text: str, start: int, end: int, count: Callable[[str], int], budget: int) -> list[tuple[int, int]]:

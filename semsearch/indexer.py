@@ -13,7 +13,7 @@ import numpy as np
 
 from semsearch import store
 from semsearch.articles import Article, corpus_files, fingerprint_bytes, read_article
-from semsearch.chunking import ChunkParams, chunk_article
+from semsearch.chunking import ChunkParams, chunk_article, sentences_of
 from semsearch.embedding import Embedder
 from semsearch.errors import SemsearchError
 from semsearch.lexical import ANALYZER, LexicalIndex, analyze
@@ -89,7 +89,12 @@ def build_index(
     files = corpus_files(Path(corpus))
     with store.lock(root):
         previous = store.current_snapshot(root)
-        old = store.Snapshot(previous) if previous else None
+        old = None
+        if previous is not None:
+            try:
+                old = store.Snapshot(previous)
+            except SemsearchError as e:
+                log(f"rebuilding from scratch: {e}")
         spec = _pick_model(model, old.manifest if old else None, log)
         embedder = Embedder(spec)
         params = replace(params, max_tokens=min(params.max_tokens, embedder.max_seq_length))
@@ -160,7 +165,7 @@ def build_index(
             writer.add_chunks(rows)
             if rows:
                 dense.add_with_ids(vectors, np.asarray([r.id for r in rows], dtype=np.int64))
-            lexical = LexicalIndex.build(writer.terms_in(store.dense_ids(dense)))
+            lexical = LexicalIndex.build(*writer.terms_in(store.dense_ids(dense)))
             manifest = {
                 **settings,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -227,6 +232,7 @@ def _chunk(articles: list[Article], embedder: Embedder, params: ChunkParams):
                     chunk.title,
                     n,
                     " ".join(analyze(text)),
+                    "\t".join(" ".join(analyze(s)) for s in sentences_of(chunk.text)),
                 )
             )
             passages.append(text)

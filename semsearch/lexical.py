@@ -43,42 +43,87 @@ def analyze(text: str) -> list[str]:
     return _stemmer().stemWords(words)
 
 
-class LexicalIndex:
-    """BM25 over analysed chunk texts; row i is the i-th chunk of the dense index."""
+def _bm25(rows: Sequence[Sequence[str]], k1: float, b: float):
+    import bm25s
 
-    def __init__(self, bm25):
-        self._bm25 = bm25
-        self._vocab: dict[str, int] = bm25.vocab_dict
+    bm25 = bm25s.BM25(k1=k1, b=b, method="lucene")
+    bm25.index([list(t) if t else ["\u2205"] for t in rows], show_progress=False)  # bm25s needs a token per row
+    return bm25
+
+
+class LexicalIndex:
+    """BM25 over analysed chunks, plus BM25 over each chunk's sentences; row i is the i-th dense row.
+
+    Signals for a question: `scores` (chunk BM25), `sentence_scores` (best sentence of each chunk) and
+    `coverage` (IDF-weighted share of the question's terms that the chunk contains).
+    """
+
+    def __init__(self, chunks, sentences, owners_start: np.ndarray):
+        self._chunks = chunks
+        self._sentences = sentences
+        self._starts = owners_start
+        self._vocab: dict[str, int] = chunks.vocab_dict
+        self._sentence_vocab: dict[str, int] = sentences.vocab_dict
 
     @classmethod
-    def build(cls, terms: Sequence[Sequence[str]], k1: float = 1.2, b: float = 0.75) -> LexicalIndex:
-        """Index the analysed terms of each row."""
-        import bm25s
-
-        bm25 = bm25s.BM25(k1=k1, b=b, method="lucene")
-        rows = [list(t) if t else ["\u2205"] for t in terms]  # bm25s needs a token in every row
-        bm25.index(rows, show_progress=False)
-        return cls(bm25)
+    def build(cls, terms: Sequence[Sequence[str]], sentence_terms: Sequence[Sequence[Sequence[str]]],
+              k1: float = 1.2, b: float = 0.75) -> LexicalIndex:
+        """Index the analysed terms of each row, and of each row's sentences (every row has at least one)."""
+        flat = [s for row in sentence_terms for s in (row or [[]])]
+        counts = np.array([max(len(row), 1) for row in sentence_terms], dtype=np.int64)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        return cls(_bm25(terms, k1, b), _bm25(flat, k1, b), starts)
 
     @property
     def size(self) -> int:
         """Number of rows."""
-        return int(self._bm25.scores["num_docs"])
+        return int(self._chunks.scores["num_docs"])
 
     def save(self, folder: Path) -> None:
         """Write the index into `folder`."""
-        self._bm25.save(str(folder), show_progress=False)
+        self._chunks.save(str(folder / "chunks"), show_progress=False)
+        self._sentences.save(str(folder / "sentences"), show_progress=False)
+        np.save(folder / "sentence_starts.npy", self._starts)
 
     @classmethod
     def load(cls, folder: Path) -> LexicalIndex:
         """Read an index written by `save`, memory-mapped."""
         import bm25s
 
-        return cls(bm25s.BM25.load(str(folder), mmap=True, show_progress=False))
+        def one(name: str):
+            return bm25s.BM25.load(str(folder / name), mmap=True, show_progress=False)
+
+        return cls(one("chunks"), one("sentences"), np.load(folder / "sentence_starts.npy"))
+
+    @staticmethod
+    def _score(bm25, vocab: dict[str, int], terms: list[str], size: int) -> np.ndarray:
+        ids = [vocab[t] for t in terms if t in vocab]
+        if not ids:
+            return np.zeros(size, dtype=np.float32)
+        return np.asarray(bm25.get_scores_from_ids(ids), dtype=np.float32)
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every row for the query (zeros when no query term is in the vocabulary)."""
-        ids = [self._vocab[t] for t in analyze(query) if t in self._vocab]
-        if not ids:
-            return np.zeros(self.size, dtype=np.float32)
-        return np.asarray(self._bm25.get_scores_from_ids(ids), dtype=np.float32)
+        return self._score(self._chunks, self._vocab, analyze(query), self.size)
+
+    def sentence_scores(self, query: str) -> np.ndarray:
+        """For every row, the BM25 score of its best-matching sentence."""
+        n = int(self._sentences.scores["num_docs"])
+        per_sentence = self._score(self._sentences, self._sentence_vocab, analyze(query), n)
+        return np.maximum.reduceat(per_sentence, self._starts) if n else np.zeros(self.size, dtype=np.float32)
+
+    def coverage(self, query: str) -> np.ndarray:
+        """For every row, the IDF-weighted share of the question's distinct terms that occur in it."""
+        scores = self._chunks.scores
+        indptr, indices = scores["indptr"], scores["indices"]
+        n = self.size
+        cover = np.zeros(n, dtype=np.float32)
+        total = 0.0
+        for term in set(analyze(query)):
+            t = self._vocab.get(term)
+            df = 0 if t is None else int(indptr[t + 1] - indptr[t])
+            weight = float(np.log1p(n / (df + 1)))
+            total += weight
+            if df:
+                cover[indices[indptr[t] : indptr[t + 1]]] += weight
+        return cover / total if total else cover

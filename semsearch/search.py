@@ -36,16 +36,23 @@ class Result:
         return asdict(self)
 
 
+FEATURES: tuple[str, ...] = ("dense", "sentence", "coverage", "article")
+
+
 @dataclass(frozen=True)
 class FusionParams:
-    """How hybrid search mixes the two signals, per query language.
+    """How hybrid search scores a candidate: a weighted sum of features, with weights per query language.
 
-    Dense scores are min-max normalised over the candidates, BM25 scores divided by their maximum;
-    the fused score is `weight * dense + (1 - weight) * lexical`.
+    Candidates are the best `candidates` chunks by dense score plus the best by BM25. Features, each in
+    [0, 1] over the candidates: `dense` (cosine, min-max normalised), `sentence` (BM25 of the chunk's
+    best sentence, over its maximum), `coverage` (IDF-weighted share of the question's terms in the chunk)
+    and `article` (the best dense+BM25 blend of any candidate from the same article). The Norwegian
+    weights were fitted on NorQuAD `train` (bench/tune_fusion.py); English questions share few words with
+    Norwegian text, so their weights lean on the dense signal.
     """
 
-    dense_weight_nb: float = 0.5
-    dense_weight_en: float = 0.8
+    weights_nb: tuple[float, ...] = (0.919, 0.358, 0.992, 1.051)
+    weights_en: tuple[float, ...] = (1.0, 0.1, 0.2, 0.6)
     candidates: int = 100
 
 
@@ -102,21 +109,40 @@ class Searcher:
         dense = dense_vectors(self.snapshot.dense) @ q
         if mode == "dense":
             return dense
-        lexical = self.snapshot.lexical.scores(text)
-        return self._fuse(dense, lexical, looks_english(text))
-
-    def _fuse(self, dense: np.ndarray, lexical: np.ndarray, english: bool) -> np.ndarray:
-        f = self.fusion
-        weight = f.dense_weight_en if english else f.dense_weight_nb
-        candidates = np.union1d(_top(dense, f.candidates), _top(lexical, f.candidates))
-        d = dense[candidates]
-        lo, hi = float(d.min()), float(d.max())
-        d_norm = (dense - lo) / (hi - lo) if hi > lo else np.zeros_like(dense)
-        top_lex = float(lexical[candidates].max())
-        l_norm = lexical / top_lex if top_lex > 0 else np.zeros_like(lexical)
+        candidates, features = self.features(text, dense)
+        weights = np.asarray(self.fusion.weights_en if looks_english(text) else self.fusion.weights_nb, dtype=np.float32)
         fused = np.full(len(dense), -np.inf, dtype=np.float32)
-        fused[candidates] = weight * d_norm[candidates] + (1 - weight) * l_norm[candidates]
+        fused[candidates] = features @ weights
         return fused
+
+    def features(self, text: str, dense: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The candidate rows for a question and their feature matrix [candidates, len(FEATURES)]."""
+        lexical = self.snapshot.lexical
+        bm25 = lexical.scores(text)
+        n = self.fusion.candidates
+        lexical_top = _top(bm25, n)
+        candidates = np.union1d(_top(dense, n), lexical_top[bm25[lexical_top] > 0]).astype(np.int64)
+
+        def unit(x: np.ndarray, minmax: bool = False) -> np.ndarray:
+            lo = float(x.min()) if minmax else 0.0
+            span = float(x.max()) - lo
+            return (x - lo) / span if span > 0 else np.zeros_like(x)
+
+        d = unit(dense[candidates], minmax=True)
+        blend = 0.5 * d + 0.5 * unit(bm25[candidates])
+        docs = self._row_doc_index()[candidates]
+        best = np.full(int(docs.max()) + 1, -np.inf, dtype=np.float32)
+        np.maximum.at(best, docs, blend)
+        sentence = unit(lexical.sentence_scores(text)[candidates])
+        features = np.stack([d, sentence, lexical.coverage(text)[candidates], best[docs]], axis=1)
+        return candidates, features.astype(np.float32)
+
+    def _row_doc_index(self) -> np.ndarray:
+        """For every dense row, a small integer naming its article."""
+        if self._row_docs is None:
+            self._row_docs = self.snapshot.doc_ids_of_rows()
+            self._row_doc_codes = np.unique(self._row_docs, return_inverse=True)[1]
+        return self._row_doc_codes
 
     def search(
         self, text: str, k: int = 5, mode: Mode = "hybrid", per_article: bool = False, query_vector: np.ndarray | None = None
@@ -146,8 +172,7 @@ class Searcher:
         ]
 
     def _best_per_article(self, order: np.ndarray, k: int) -> np.ndarray:
-        if self._row_docs is None:
-            self._row_docs = self.snapshot.doc_ids_of_rows()
+        self._row_doc_index()
         seen: set[str] = set()
         best = []
         for r in order:

@@ -25,18 +25,22 @@ import numpy as np
 
 from semsearch.errors import SemsearchError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 DENSE = "dense.faiss"
 CHUNKS = "chunks.sqlite"
 LEXICAL = "lexical"
 
-_COLUMNS = 'id, doc_id, position, start, "end", text, heading, date, title, tokens, terms'
+_COLUMNS = 'id, doc_id, position, start, "end", text, heading, date, title, tokens, terms, sentence_terms'
 
 
 @dataclass(frozen=True)
 class ChunkRow:
-    """A stored chunk: what a search result is made from. `terms` are its analysed lexical terms."""
+    """A stored chunk: what a search result is made from.
+
+    `terms` are its analysed lexical terms (space-separated); `sentence_terms` the same per sentence,
+    tab-separated, so the lexical index can be rebuilt without re-reading or re-analysing text.
+    """
 
     id: int
     doc_id: str
@@ -49,6 +53,7 @@ class ChunkRow:
     title: str | None
     tokens: int
     terms: str
+    sentence_terms: str
 
 
 def current_snapshot(root: Path) -> Path | None:
@@ -104,7 +109,8 @@ class SnapshotWriter:
         self.db = sqlite3.connect(self.tmp / CHUNKS)
         self.db.execute(
             "CREATE TABLE chunks (id INTEGER PRIMARY KEY, doc_id TEXT NOT NULL, position INTEGER, start INTEGER,"
-            ' "end" INTEGER, text TEXT, heading TEXT, date TEXT, title TEXT, tokens INTEGER, terms TEXT)'
+            ' "end" INTEGER, text TEXT, heading TEXT, date TEXT, title TEXT, tokens INTEGER, terms TEXT,'
+            " sentence_terms TEXT)"
         )
 
     def copy_chunks(self, source: Path, keep_docs: Iterable[str]) -> None:
@@ -118,12 +124,13 @@ class SnapshotWriter:
 
     def add_chunks(self, rows: Sequence[ChunkRow]) -> None:
         """Store new chunk rows."""
-        self.db.executemany(f"INSERT INTO chunks ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", (astuple(r) for r in rows))
+        self.db.executemany(f"INSERT INTO chunks ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", (astuple(r) for r in rows))
 
-    def terms_in(self, ids: np.ndarray) -> list[list[str]]:
-        """The analysed terms of the chunks with these ids, in this order."""
-        terms = dict(self.db.execute("SELECT id, terms FROM chunks"))
-        return [terms[int(i)].split() for i in ids]
+    def terms_in(self, ids: np.ndarray) -> tuple[list[list[str]], list[list[list[str]]]]:
+        """The analysed terms of the chunks with these ids, in this order: per chunk, and per sentence."""
+        found = {i: (t, st) for i, t, st in self.db.execute("SELECT id, terms, sentence_terms FROM chunks")}
+        rows = [found[int(i)] for i in ids]
+        return [t.split() for t, _ in rows], [[s.split() for s in st.split("\t")] for _, st in rows]
 
     def commit(self, dense, lexical, manifest: dict) -> Path:
         """Finish the snapshot (dense index, lexical index, manifest), then swap it in atomically."""

