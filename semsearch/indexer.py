@@ -37,6 +37,7 @@ class IndexStats:
     mean_chunk_chars: float = 0.0
     mean_chunk_tokens: float = 0.0
     seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def unchanged(self) -> bool:
@@ -147,8 +148,19 @@ def build_index(
             )
 
         rows, passages, documents = _chunk(fresh, embedder, params)
-        log(f"embedding {len(rows)} chunks of {len(fresh)} documents with {spec.describe()}")
-        vectors = embedder.embed_passages(passages, progress=progress)
+        if not rows and not reusable:
+            raise SemsearchError(f"the articles in '{corpus}' hold no text to index: check the files named above")
+        timings = {"read_and_chunk": time.perf_counter() - t0}
+        vectors = None
+        if rows:
+            log(f"embedding {len(rows)} chunks of {len(fresh)} documents with {spec.describe()}")
+            t1 = time.perf_counter()
+            vectors = embedder.embed_passages(passages, progress=progress)
+            timings["model_load"] = embedder.load_seconds
+            timings["embed"] = time.perf_counter() - t1 - embedder.load_seconds
+            for doc in documents.values():
+                doc["backend"] = embedder.last_backend
+        t2 = time.perf_counter()
         writer = store.SnapshotWriter(root)
         try:
             if reusable:
@@ -161,9 +173,9 @@ def build_index(
                 writer.copy_chunks(previous, kept)
                 documents = {**{d: old_docs[d] for d in kept}, **documents}
             else:
-                dense = store.new_dense(vectors.shape[1] if len(vectors) else embedder.dim)
+                dense = store.new_dense(vectors.shape[1])
             writer.add_chunks(rows)
-            if rows:
+            if vectors is not None:
                 dense.add_with_ids(vectors, np.asarray([r.id for r in rows], dtype=np.int64))
             lexical = LexicalIndex.build(*writer.terms_in(store.dense_ids(dense)))
             manifest = {
@@ -175,7 +187,7 @@ def build_index(
                     "fingerprint": embedder.fingerprint,
                     "dim": int(dense.d),
                     "max_seq_length": embedder.max_seq_length,
-                    "backend": "sentence-transformers",
+                    "backend": sorted({d.get("backend", "sentence-transformers") for d in documents.values()}),
                 },
                 "counts": {"documents": len(documents), "chunks": int(dense.ntotal)},
                 "documents": documents,
@@ -187,6 +199,7 @@ def build_index(
         finally:
             if old is not None:
                 old.close()
+        timings["write"] = time.perf_counter() - t2
         embedder.prepare_query_encoder()
         snapshot = store.Snapshot(final)
         chars, tokens = snapshot.mean_lengths()
@@ -205,6 +218,7 @@ def build_index(
             chars,
             tokens,
             time.perf_counter() - t0,
+            timings,
         )
 
 

@@ -66,8 +66,9 @@ class LexicalIndex:
         self._sentence_vocab: dict[str, int] = sentences.vocab_dict
 
     @classmethod
-    def build(cls, terms: Sequence[Sequence[str]], sentence_terms: Sequence[Sequence[Sequence[str]]],
-              k1: float = 1.2, b: float = 0.75) -> LexicalIndex:
+    def build(
+        cls, terms: Sequence[Sequence[str]], sentence_terms: Sequence[Sequence[Sequence[str]]], k1: float = 1.2, b: float = 0.75
+    ) -> LexicalIndex:
         """Index the analysed terms of each row, and of each row's sentences (every row has at least one)."""
         flat = [s for row in sentence_terms for s in (row or [[]])]
         counts = np.array([max(len(row), 1) for row in sentence_terms], dtype=np.int64)

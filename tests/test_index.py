@@ -155,3 +155,23 @@ def test_querying_with_the_other_model_variant_warns(tiny_model, tmp_path, monke
     api._searchers.clear()
     with pytest.warns(UserWarning, match="built with the hub variant .* only the pypi-q4 variant is here"):
         assert semsearch.query("Lavrov", index=index)
+
+
+def test_small_updates_embed_without_torch_and_match_it(tiny_model, corpus_copy, tmp_path):
+    from semsearch.embedding import Embedder
+    from semsearch.models import resolve_model
+
+    index = tmp_path / "index"
+    semsearch.build_index(corpus_copy, index, model=str(tiny_model))
+    (corpus_copy / "new.txt").write_text(" date 2023-05 Strømprisene steg kraftig i Sør-Norge. Regjeringen lover tiltak.\n")
+    stats = semsearch.build_index(corpus_copy, index)
+    assert stats.added == ["new"] and stats.embedded_chunks >= 1
+    snapshot = store.open_snapshot(index)
+    assert snapshot.manifest["documents"]["new"]["backend"] == "numpy"
+    assert snapshot.manifest["model"]["backend"] == ["numpy", "sentence-transformers"]
+    row = next(r for r in snapshot.rows(snapshot.ids.tolist()) if r.doc_id == "new")
+    stored = store.dense_vectors(snapshot.dense)[list(snapshot.ids).index(row.id)]
+    embedder = Embedder(resolve_model(str(tiny_model)))
+    reference = embedder.model.encode(["passage: " + row.text], normalize_embeddings=True)[0]
+    assert float(stored @ reference) >= 0.9999
+    snapshot.close()
