@@ -105,8 +105,10 @@ def query(
     for rank, r in enumerate(results, 1):
         where = " · ".join(p for p in (r.doc_id, r.date, r.heading) if p)
         typer.echo(f"{rank}. [{r.score:.3f}] {where} (chunk {r.position}, chars {r.start}-{r.end})")
-        body = " ".join(line.strip() for line in r.text.splitlines() if line.strip())
-        typer.echo(textwrap.fill(body, width=100, initial_indent="   ", subsequent_indent="   ") + "\n")
+        for line in (ln.strip() for ln in r.text.splitlines()):
+            if line:
+                typer.echo(textwrap.fill(line, width=100, initial_indent="   ", subsequent_indent="   "))
+        typer.echo("")
 
 
 @app.command()

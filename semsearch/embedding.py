@@ -6,13 +6,25 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 
 from semsearch.models import ModelSpec, max_seq_length, model_fingerprint, prompts_for
 
 SMALL_BATCH = 64  # up to this many passages, skipping torch's start-up beats its faster batches
+
+
+@lru_cache(maxsize=1)
+def _controller():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def _blas_threads(n: int):
+    """A context that limits numpy's BLAS to `n` threads."""
+    return _controller().limit(limits=n, user_api="blas")
 
 
 class Embedder:
@@ -102,7 +114,10 @@ class Embedder:
         """L2-normalised float32 vectors for questions (torch-free when the model allows it)."""
         prompted = self.with_prompt("query", texts)
         if os.environ.get("SEMSEARCH_BACKEND") != "torch" and self._query_encoder is not None:
-            vectors = self._query_encoder.encode(prompted)
+            # One BLAS thread: a short question gains ~10% from two on an idle machine and loses 2x
+            # when another process holds a core (bench/speed.py, section 6).
+            with _blas_threads(1):
+                vectors = self._query_encoder.encode(prompted)
         else:
             vectors = self.model.encode(prompted, convert_to_numpy=True, normalize_embeddings=True)
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
