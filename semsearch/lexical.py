@@ -54,8 +54,8 @@ def _bm25(rows: Sequence[Sequence[str]], k1: float, b: float):
 class LexicalIndex:
     """BM25 over analysed chunks, plus BM25 over each chunk's sentences; row i is the i-th dense row.
 
-    Signals for a question: `scores` (chunk BM25), `sentence_scores` (best sentence of each chunk) and
-    `coverage` (IDF-weighted share of the question's terms that the chunk contains).
+    `scores` gives chunk BM25 (lexical mode); `signals` adds the best sentence's BM25 and the IDF-weighted
+    share of the question's terms that each chunk contains (hybrid mode).
     """
 
     def __init__(self, chunks, sentences, owners_start: np.ndarray):
@@ -107,20 +107,22 @@ class LexicalIndex:
         """BM25 score of every row for the query (zeros when no query term is in the vocabulary)."""
         return self._score(self._chunks, self._vocab, analyze(query), self.size)
 
-    def sentence_scores(self, query: str) -> np.ndarray:
-        """For every row, the BM25 score of its best-matching sentence."""
-        n = int(self._sentences.scores["num_docs"])
-        per_sentence = self._score(self._sentences, self._sentence_vocab, analyze(query), n)
-        return np.maximum.reduceat(per_sentence, self._starts) if n else np.zeros(self.size, dtype=np.float32)
+    def signals(self, query: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For every row: chunk BM25, BM25 of its best-matching sentence, and the IDF-weighted share of
+        the question's distinct terms that occur in it (the query is analysed once)."""
+        terms = analyze(query)
+        n_sentences = int(self._sentences.scores["num_docs"])
+        per_sentence = self._score(self._sentences, self._sentence_vocab, terms, n_sentences)
+        sentence = np.maximum.reduceat(per_sentence, self._starts) if n_sentences else np.zeros(self.size, np.float32)
+        return self._score(self._chunks, self._vocab, terms, self.size), sentence, self._coverage(terms)
 
-    def coverage(self, query: str) -> np.ndarray:
-        """For every row, the IDF-weighted share of the question's distinct terms that occur in it."""
+    def _coverage(self, terms: list[str]) -> np.ndarray:
         scores = self._chunks.scores
         indptr, indices = scores["indptr"], scores["indices"]
         n = self.size
         cover = np.zeros(n, dtype=np.float32)
         total = 0.0
-        for term in set(analyze(query)):
+        for term in set(terms):
             t = self._vocab.get(term)
             df = 0 if t is None else int(indptr[t + 1] - indptr[t])
             weight = float(np.log1p(n / (df + 1)))

@@ -117,8 +117,7 @@ class Searcher:
 
     def features(self, text: str, dense: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The candidate rows for a question and their feature matrix [candidates, len(FEATURES)]."""
-        lexical = self.snapshot.lexical
-        bm25 = lexical.scores(text)
+        bm25, sentence, coverage = self.snapshot.lexical.signals(text)
         n = self.fusion.candidates
         lexical_top = _top(bm25, n)
         candidates = np.union1d(_top(dense, n), lexical_top[bm25[lexical_top] > 0]).astype(np.int64)
@@ -133,16 +132,14 @@ class Searcher:
         docs = self._row_doc_index()[candidates]
         best = np.full(int(docs.max()) + 1, -np.inf, dtype=np.float32)
         np.maximum.at(best, docs, blend)
-        sentence = unit(lexical.sentence_scores(text)[candidates])
-        features = np.stack([d, sentence, lexical.coverage(text)[candidates], best[docs]], axis=1)
+        features = np.stack([d, unit(sentence[candidates]), coverage[candidates], best[docs]], axis=1)
         return candidates, features.astype(np.float32)
 
     def _row_doc_index(self) -> np.ndarray:
         """For every dense row, a small integer naming its article."""
         if self._row_docs is None:
-            self._row_docs = self.snapshot.doc_ids_of_rows()
-            self._row_doc_codes = np.unique(self._row_docs, return_inverse=True)[1]
-        return self._row_doc_codes
+            self._row_docs = np.unique(self.snapshot.doc_ids_of_rows(), return_inverse=True)[1]
+        return self._row_docs
 
     def search(
         self, text: str, k: int = 5, mode: Mode = "hybrid", per_article: bool = False, query_vector: np.ndarray | None = None
@@ -172,14 +169,7 @@ class Searcher:
         ]
 
     def _best_per_article(self, order: np.ndarray, k: int) -> np.ndarray:
-        self._row_doc_index()
-        seen: set[str] = set()
-        best = []
-        for r in order:
-            doc = self._row_docs[r]
-            if doc not in seen:
-                seen.add(doc)
-                best.append(r)
-                if len(best) == k:
-                    break
-        return np.asarray(best, dtype=np.int64)
+        """The first row of each article in `order`, for the first k articles."""
+        docs = self._row_doc_index()[order]
+        _, first = np.unique(docs, return_index=True)
+        return order[np.sort(first)[:k]]
