@@ -71,3 +71,30 @@ def test_help_imports_neither_torch_nor_sentence_transformers():
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_eval_reports_every_mode_at_chunk_and_article_level(tiny_model, tmp_path):
+    questions = ROOT / "bench" / "corpus_questions.jsonl"
+    args = ["eval", str(questions), "--corpus", str(CORPUS), "--index", str(tmp_path / "i"), "--model", str(tiny_model)]
+    out = runner.invoke(app, [*args, "--json"])
+    assert out.exit_code == 0, out.output
+    reports = json.loads(out.stdout)
+    assert [r["mode"] for r in reports] == ["hybrid", "dense", "lexical"]
+    for r in reports:
+        assert r["queries"] == 32 and r["mean_chunk_chars"] > 0
+        for level in ("chunk", "article"):
+            m = r[level]
+            assert set(m) == {"hit@1", "hit@3", "hit@5", "hit@10", "mrr@10"}
+            assert 0 <= m["hit@1"] <= m["hit@3"] <= m["hit@5"] <= m["hit@10"] <= 1
+        assert r["chunk"]["hit@10"] <= r["article"]["hit@10"]
+    lexical = next(r for r in reports if r["mode"] == "lexical")
+    assert lexical["article"]["hit@10"] > 0.3  # BM25 needs no model: it must find some articles
+    table = runner.invoke(app, [*args, "--mode", "lexical"])
+    assert table.exit_code == 0 and "lexical  chunk" in table.output
+
+
+def test_eval_rejects_a_file_that_is_not_labelled_questions(tmp_path):
+    bad = tmp_path / "q.jsonl"
+    bad.write_text('{"question": "x"}\n')
+    out = runner.invoke(app, ["eval", str(bad), "--corpus", str(CORPUS)])
+    assert out.exit_code == 1 and "line 1 is not a labelled question" in out.output
