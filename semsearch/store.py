@@ -25,7 +25,7 @@ import numpy as np
 
 from semsearch.errors import SemsearchError
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
 DENSE = "dense.faiss"
 CHUNKS = "chunks.sqlite"

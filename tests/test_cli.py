@@ -98,3 +98,15 @@ def test_eval_rejects_a_file_that_is_not_labelled_questions(tmp_path):
     bad.write_text('{"question": "x"}\n')
     out = runner.invoke(app, ["eval", str(bad), "--corpus", str(CORPUS)])
     assert out.exit_code == 1 and "line 1 is not a labelled question" in out.output
+
+
+def test_a_query_imports_neither_torch_nor_the_index_builders(tiny_index):
+    code = (
+        "import sys; from typer.testing import CliRunner; from semsearch.cli import app; "
+        f"r = CliRunner().invoke(app, ['query', 'Hva sa Lavrov?', '--index', {str(tiny_index)!r}]); "
+        "assert r.exit_code == 0 and r.output.startswith('1. ['), r.output; "
+        "heavy = [m for m in ('torch', 'sentence_transformers', 'transformers', 'bm25s', 'scipy') if m in sys.modules]; "
+        "print(heavy); sys.exit(1 if heavy else 0)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
