@@ -21,8 +21,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: rendering it with rich costs ~0.1 s of imports
 )
-model_app = typer.Typer(help="Install or inspect the embedding model.", no_args_is_help=True)
+model_app = typer.Typer(help="Install or inspect the embedding model.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(model_app, name="model")
 
 
@@ -57,7 +58,9 @@ def _run(fn, *args, **kwargs):
 
 @app.command()
 def index(
-    corpus: Annotated[Path, typer.Argument(help="Folder of UTF-8 .txt articles (read recursively).")] = Path("corpus"),
+    corpus: Annotated[Path, typer.Argument(help="Folder of UTF-8 .txt articles (read recursively).", metavar="CORPUS")] = Path(
+        "corpus"
+    ),
     index: IndexOpt = Path("index"),
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="Hub name or local sentence-transformers folder.")] = None,
 ) -> None:
@@ -83,7 +86,7 @@ def index(
 
 @app.command()
 def query(
-    question: Annotated[str, typer.Argument(help="The question, in Norwegian or English.")],
+    question: Annotated[str, typer.Argument(help="The question, in Norwegian or English.", metavar="QUESTION")],
     k: Annotated[int, typer.Option("-k", help="How many results.")] = 5,
     index: IndexOpt = Path("index"),
     mode: Annotated[ModeOption, typer.Option("--mode", help="Retrieval mode.")] = ModeOption.hybrid,
@@ -121,7 +124,7 @@ def info(index: IndexOpt = Path("index")) -> None:
 
 @app.command("eval")
 def eval_(
-    queries: Annotated[Path, typer.Argument(help="JSONL of labelled questions (NorQuAD format).")],
+    queries: Annotated[Path, typer.Argument(help="JSONL of labelled questions (NorQuAD format).", metavar="QUERIES.jsonl")],
     corpus: Annotated[Path, typer.Option("--corpus", help="Folder of the articles the questions are about.")],
     index: Annotated[Optional[Path], typer.Option("--index", "-i", help="Index folder (default: index/eval-<corpus>).")] = None,
     mode: Annotated[Optional[ModeOption], typer.Option("--mode", help="One mode (default: all, side by side).")] = None,
