@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from semsearch.articles import Article
 
@@ -48,6 +48,7 @@ class Chunk:
     heading: str | None
     date: str | None
     title: str | None
+    tokens: int = 0  # what the model sees: prompt, context and text, special tokens included
 
     def passage(self, with_title: bool) -> str:
         """The text that is embedded and indexed: title and heading as context, then the chunk."""
@@ -179,11 +180,13 @@ def chunk_article(article: Article, count_tokens: TokenCounter, params: ChunkPar
                 used += units[j][2]
                 j += 1
             chunk = make(units[i][0], units[j - 1][1], heading)
-            # Exact check against the hard limit: drop trailing units until the model sees it whole.
-            while j - 1 > i and count_tokens([prompt + chunk.passage(params.with_title)])[0] > params.max_tokens:
+            # Exact count against the hard limit: drop trailing units until the model sees it whole.
+            tokens = count_tokens([prompt + chunk.passage(params.with_title)])[0]
+            while j - 1 > i and tokens > params.max_tokens:
                 j -= 1
                 chunk = make(units[i][0], units[j - 1][1], heading)
-            chunks.append(chunk)
+                tokens = count_tokens([prompt + chunk.passage(params.with_title)])[0]
+            chunks.append(replace(chunk, tokens=tokens))
             if j >= len(units):
                 break
             # Overlap: start the next chunk with the trailing units that fit the overlap budget.

@@ -230,9 +230,8 @@ def _chunk(articles: list[Article], embedder: Embedder, params: ChunkParams):
     documents: dict[str, dict] = {}
     for article in articles:
         chunks = chunk_article(article, embedder.count_tokens, params, prompt)
-        texts = [c.passage(params.with_title) for c in chunks]
-        tokens = embedder.count_tokens([prompt + t for t in texts]) if texts else []
-        for chunk, text, n in zip(chunks, texts, tokens):
+        for chunk in chunks:
+            text = chunk.passage(params.with_title)
             rows.append(
                 store.ChunkRow(
                     chunk.id,
@@ -244,7 +243,7 @@ def _chunk(articles: list[Article], embedder: Embedder, params: ChunkParams):
                     chunk.heading,
                     chunk.date,
                     chunk.title,
-                    n,
+                    chunk.tokens,
                     " ".join(analyze(text)),
                     "\t".join(" ".join(analyze(s)) for s in sentences_of(chunk.text)),
                 )

@@ -18,7 +18,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import astuple, dataclass
+from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -30,8 +30,6 @@ MANIFEST = "manifest.json"
 DENSE = "dense.faiss"
 CHUNKS = "chunks.sqlite"
 LEXICAL = "lexical"
-
-_COLUMNS = 'id, doc_id, position, start, "end", text, heading, date, title, tokens, terms, sentence_terms'
 
 
 @dataclass(frozen=True)
@@ -54,6 +52,24 @@ class ChunkRow:
     tokens: int
     terms: str
     sentence_terms: str
+
+
+_SCHEMA = {
+    "id": "INTEGER PRIMARY KEY",
+    "doc_id": "TEXT NOT NULL",
+    "position": "INTEGER",
+    "start": "INTEGER",
+    "end": "INTEGER",
+    "text": "TEXT",
+    "heading": "TEXT",
+    "date": "TEXT",
+    "title": "TEXT",
+    "tokens": "INTEGER",
+    "terms": "TEXT",
+    "sentence_terms": "TEXT",
+}
+assert list(_SCHEMA) == [f.name for f in fields(ChunkRow)], "the chunk table and ChunkRow must list the same columns"
+_COLUMNS = ", ".join(f'"{name}"' for name in _SCHEMA)
 
 
 def current_snapshot(root: Path) -> Path | None:
@@ -107,11 +123,8 @@ class SnapshotWriter:
         self.tmp = self.root / "snapshots" / f".tmp-{self.name}"
         self.tmp.mkdir()
         self.db = sqlite3.connect(self.tmp / CHUNKS)
-        self.db.execute(
-            "CREATE TABLE chunks (id INTEGER PRIMARY KEY, doc_id TEXT NOT NULL, position INTEGER, start INTEGER,"
-            ' "end" INTEGER, text TEXT, heading TEXT, date TEXT, title TEXT, tokens INTEGER, terms TEXT,'
-            " sentence_terms TEXT)"
-        )
+        columns = ", ".join(f'"{name}" {kind}' for name, kind in _SCHEMA.items())
+        self.db.execute(f"CREATE TABLE chunks ({columns})")
 
     def copy_chunks(self, source: Path, keep_docs: Iterable[str]) -> None:
         """Copy the rows of `keep_docs` from a previous snapshot's chunk store."""
@@ -124,7 +137,8 @@ class SnapshotWriter:
 
     def add_chunks(self, rows: Sequence[ChunkRow]) -> None:
         """Store new chunk rows."""
-        self.db.executemany(f"INSERT INTO chunks ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", (astuple(r) for r in rows))
+        marks = ",".join("?" * len(_SCHEMA))
+        self.db.executemany(f"INSERT INTO chunks ({_COLUMNS}) VALUES ({marks})", (astuple(r) for r in rows))
 
     def terms_in(self, ids: np.ndarray) -> tuple[list[list[str]], list[list[list[str]]]]:
         """The analysed terms of the chunks with these ids, in this order: per chunk, and per sentence."""
