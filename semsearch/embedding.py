@@ -30,8 +30,9 @@ def _blas_threads(n: int):
 class Embedder:
     """Embeds passages (for the index) and queries (for search) with one model.
 
-    Passages go through sentence-transformers (torch). Queries use a torch-free numpy copy of the
-    same model when the architecture allows it, so a cold query need not import torch.
+    Bulk passages go through sentence-transformers (torch). Queries and small batches of passages use
+    a torch-free numpy copy of the same model when the architecture allows it, so a cold query or a
+    small update never imports torch.
     """
 
     def __init__(self, spec: ModelSpec, batch_size: int = 32):
