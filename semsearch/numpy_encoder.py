@@ -37,6 +37,8 @@ from typing import Any
 
 import numpy as np
 
+from semsearch.folders import replace_dir
+
 __all__ = [
     "ENCODER_JSON",
     "EXPORT_FORMAT",
@@ -374,33 +376,23 @@ def export(model_dir: Path, out_dir: Path) -> None:
         with open(tmp / ENCODER_JSON, "w", encoding="utf-8") as f:
             json.dump(meta, f, indent=2, ensure_ascii=False)
             f.write("\n")
-        _replace_dir(tmp, out_dir)
+        replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 
-def _replace_dir(new: Path, target: Path) -> None:
-    """Move ``new`` to ``target``, replacing a previous ``target`` (whose removal comes after)."""
-    import shutil
-    import tempfile
-
-    if not target.exists():
-        os.replace(new, target)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-    os.replace(target, old / target.name)
-    os.replace(new, target)
-    shutil.rmtree(old, ignore_errors=True)
+def _is_current(meta: Any) -> bool:
+    """True if ``meta`` (an encoder.json) is of this export format and version."""
+    return isinstance(meta, dict) and meta.get("format") == EXPORT_FORMAT and meta.get("version") == EXPORT_VERSION
 
 
 def is_export(export_dir: Path) -> bool:
     """True if ``export_dir`` holds a finished export of this format version."""
     try:
-        meta = _read_json(Path(export_dir) / ENCODER_JSON)
+        return _is_current(_read_json(Path(export_dir) / ENCODER_JSON))
     except (OSError, ValueError):
         return False
-    return isinstance(meta, dict) and meta.get("format") == EXPORT_FORMAT and meta.get("version") == EXPORT_VERSION
 
 
 _NPY_HEADER = re.compile(
@@ -560,7 +552,7 @@ class NumpyEncoder:
         milliseconds instead of the ~0.6 s of XLM-R's full tokenizer.
         """
         if self._full_tokenizer is None:
-            self._full_tokenizer = _load_full_tokenizer(self.export_dir, self.meta)
+            self._full_tokenizer = _load_tokenizer(self.export_dir / TOKENIZER_JSON, self.meta)
         return self._full_tokenizer
 
     @classmethod
@@ -572,17 +564,15 @@ class NumpyEncoder:
         """
         export_dir = Path(export_dir)
         meta = _read_json(export_dir / ENCODER_JSON)
-        if meta.get("format") != EXPORT_FORMAT or meta.get("version") != EXPORT_VERSION:
+        if not _is_current(meta):
             raise ValueError(f"{export_dir} is not a {EXPORT_FORMAT} v{EXPORT_VERSION} folder; export it again")
         stems = list(_EMBEDDING_TENSORS) + [f"layer{i}.{stem}" for i in range(int(meta["num_layers"])) for stem in _LAYER_TENSORS]
         weights = {stem: _load_npy(export_dir / f"{stem}.npy") for stem in stems}
         lazy = meta.get("lazy_unigram")
         if lazy and lazy_tokenizer:
-            from tokenizers import Tokenizer
-
-            shell = _configure_tokenizer(Tokenizer.from_file(str(export_dir / SHELL_JSON)), meta)
+            shell = _load_tokenizer(export_dir / SHELL_JSON, meta)
             return cls(export_dir, meta, _LazyUnigramTokenizer(shell, export_dir, lazy), weights)
-        full = _load_full_tokenizer(export_dir, meta)
+        full = _load_tokenizer(export_dir / TOKENIZER_JSON, meta)
         encoder = cls(export_dir, meta, _FullTokenizer(full), weights)
         encoder._full_tokenizer = full
         return encoder
@@ -601,8 +591,9 @@ class NumpyEncoder:
             return out
         # Like sentence-transformers: batch texts of similar length to keep padding small.
         order = np.argsort([-len(t) for t in texts], kind="stable")
-        for start in range(0, len(texts), max(1, batch_size)):
-            idx = order[start : start + max(1, batch_size)]
+        step = max(1, batch_size)
+        for start in range(0, len(texts), step):
+            idx = order[start : start + step]
             ids, mask = self._tokenize([texts[i] for i in idx])
             out[idx] = self._forward(ids, None if mask.all() else mask)
         return out
@@ -692,8 +683,12 @@ _SELF_CHECK_TEXTS = [
 ]
 
 
-def _configure_tokenizer(tok: Any, meta: dict[str, Any]) -> Any:
-    """Truncation to max_seq_length, right padding, and lower-casing if the model asks for it."""
+def _load_tokenizer(path: Path, meta: dict[str, Any]) -> Any:
+    """The tokenizer in ``path``, set up as the model needs: truncation to max_seq_length, right
+    padding, and lower-casing if the model asks for it."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(path))
     if meta.get("do_lower_case"):
         from tokenizers import normalizers
 
@@ -713,6 +708,11 @@ def _configure_tokenizer(tok: Any, meta: dict[str, Any]) -> Any:
     return tok
 
 
+def _encode(tok: Any, texts: list[str]) -> list[Any]:
+    """``tok.encode_batch(texts)``, with a single text encoded directly."""
+    return [tok.encode(texts[0])] if len(texts) == 1 else tok.encode_batch(texts)
+
+
 def _to_arrays(encodings: list[Any], ids: list[list[int]] | None = None) -> tuple[np.ndarray, np.ndarray]:
     if ids is None:
         ids = [e.ids for e in encodings]
@@ -726,8 +726,7 @@ class _FullTokenizer:
         self.tok = tok
 
     def __call__(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        encs = [self.tok.encode(texts[0])] if len(texts) == 1 else self.tok.encode_batch(texts)
-        return _to_arrays(encs)
+        return _to_arrays(_encode(self.tok, texts))
 
 
 class _LazyUnigramTokenizer:
@@ -760,20 +759,21 @@ class _LazyUnigramTokenizer:
         contents = sorted({t.content for t in shell.get_added_tokens_decoder().values()}, key=len, reverse=True)
         self._split = re.compile("|".join(re.escape(c) for c in contents)) if contents else None
 
-    def _words(self, text: str) -> set[str]:
-        """A superset of the pre-tokenized words the tokenizer's model sees for ``text``."""
+    def _segments(self, text: str) -> set[str]:
+        """``text``, and its parts between added tokens with and without their surrounding spaces."""
         segments = {text}
         if self._split is not None:
             for part in self._split.split(text):
                 segments.update((part, part.strip(), part.lstrip(), part.rstrip()))
+        return segments
+
+    def _words(self, text: str) -> set[str]:
+        """A superset of the pre-tokenized words the tokenizer's model sees for ``text``."""
         normalizer, pre = self.tok.normalizer, self.tok.pre_tokenizer
         normalized: set[str] = set()
-        for seg in segments:
-            norm = normalizer.normalize_str(seg) if normalizer is not None else seg
-            normalized.add(norm)
-            if self._split is not None:  # added tokens that match the normalized text
-                for part in self._split.split(norm):
-                    normalized.update((part, part.strip(), part.lstrip(), part.rstrip()))
+        for seg in self._segments(text):
+            # split again: added tokens may match only the normalized text
+            normalized |= self._segments(normalizer.normalize_str(seg) if normalizer is not None else seg)
         if pre is None:
             return normalized
         return {w for norm in normalized for w, _ in pre.pre_tokenize_str(norm)}
@@ -803,7 +803,7 @@ class _LazyUnigramTokenizer:
         order = sorted(by_id)
         vocab = [(by_id[i], float(self._scores[i])) for i in order]
         self.tok.model = Unigram(vocab, order.index(self._unk_id), False)
-        encs = [self.tok.encode(texts[0])] if len(texts) == 1 else self.tok.encode_batch(texts)
+        encs = _encode(self.tok, texts)
         fixed, unk = self._fixed, self._unk_id
         ids = [[fixed[t] if t in fixed else found.get(t, unk) for t in e.tokens] for e in encs]
         return _to_arrays(encs, ids)
@@ -833,8 +833,6 @@ def _special_token_ids(spec: dict[str, Any]) -> dict[str, int] | None:
 
 def _write_lazy_unigram(tokenizer_json: Path, out_dir: Path, meta: dict[str, Any]) -> dict[str, Any] | None:
     """Write the lazy Unigram files, if the tokenizer is a Unigram one and the lazy form is exact."""
-    from tokenizers import Tokenizer
-
     spec = _read_json(tokenizer_json)
     model = spec.get("model") or {}
     if model.get("type") != "Unigram" or model.get("byte_fallback") or model.get("unk_id") is None:
@@ -846,8 +844,9 @@ def _write_lazy_unigram(tokenizer_json: Path, out_dir: Path, meta: dict[str, Any
     if token_ids is None or not pieces or any(not p or "\x00" in p for p in pieces) or len(set(pieces)) < len(pieces):
         return None
     scores = np.array([s for _, s in vocab], dtype=np.float64)
-    order = np.argsort(np.array(pieces), kind="stable")
-    sorted_pieces = np.array(pieces)[order]
+    piece_array = np.array(pieces)
+    order = np.argsort(piece_array, kind="stable")
+    sorted_pieces = piece_array[order]
     min_id = int(np.argmin(scores))
     info = {
         "max_piece_chars": max(map(len, pieces)),
@@ -863,17 +862,11 @@ def _write_lazy_unigram(tokenizer_json: Path, out_dir: Path, meta: dict[str, Any
     np.save(out_dir / _PIECE_IDS_NPY, order.astype(np.int32))
     np.save(out_dir / _SCORES_NPY, scores)
 
-    full = _FullTokenizer(_configure_tokenizer(Tokenizer.from_file(str(tokenizer_json)), meta))
-    lazy = _LazyUnigramTokenizer(_configure_tokenizer(Tokenizer.from_file(str(out_dir / SHELL_JSON)), meta), out_dir, info)
+    full = _FullTokenizer(_load_tokenizer(tokenizer_json, meta))
+    lazy = _LazyUnigramTokenizer(_load_tokenizer(out_dir / SHELL_JSON, meta), out_dir, info)
     checks = [[t] for t in _SELF_CHECK_TEXTS] + [_SELF_CHECK_TEXTS]
     if all(np.array_equal(a, b) for batch in checks for a, b in zip(full(batch), lazy(batch), strict=True)):
         return info
     for name in (SHELL_JSON, _PIECES_NPY, _PIECE_IDS_NPY, _SCORES_NPY):
         (out_dir / name).unlink()
     return None
-
-
-def _load_full_tokenizer(export_dir: Path, meta: dict[str, Any]) -> Any:
-    from tokenizers import Tokenizer
-
-    return _configure_tokenizer(Tokenizer.from_file(str(export_dir / TOKENIZER_JSON)), meta)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import struct
@@ -29,6 +28,7 @@ import numpy as np
 import platformdirs
 
 from semsearch.errors import SemsearchError
+from semsearch.folders import replace_dir
 
 DEFAULT_MODEL = "intfloat/multilingual-e5-small"
 MARKER = "semsearch-rebuild.json"
@@ -424,9 +424,7 @@ def ensure_rebuilt(progress: bool = True, log: Callable[[str], None] | None = No
                     "verify": {"cosines": report.cosines, "expected": report.expected},
                 },
             )
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(staging, target)
+            replace_dir(staging, target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     say(f"semsearch: model ready in {target}")

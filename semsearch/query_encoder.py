@@ -16,13 +16,16 @@ def export_dir(fingerprint: str) -> Path:
 def load(model_dir: Path, fingerprint: str) -> numpy_encoder.NumpyEncoder | None:
     """The numpy encoder for `model_dir`, exported on first use; None when the model's architecture is unsupported."""
     out = export_dir(fingerprint)
-    if not numpy_encoder.is_export(out):
-        if not numpy_encoder.supports(model_dir):
-            return None
-        from filelock import FileLock
+    try:
+        return numpy_encoder.NumpyEncoder.load(out)
+    except (OSError, ValueError):  # not exported yet, or by an older version of the format
+        pass
+    if not numpy_encoder.supports(model_dir):
+        return None
+    from filelock import FileLock
 
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(out) + ".lock", timeout=600):
-            if not numpy_encoder.is_export(out):
-                numpy_encoder.export(model_dir, out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(out) + ".lock", timeout=600):
+        if not numpy_encoder.is_export(out):
+            numpy_encoder.export(model_dir, out)
     return numpy_encoder.NumpyEncoder.load(out)
