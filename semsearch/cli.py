@@ -54,6 +54,10 @@ def _run(fn, *args, **kwargs):
     except SemsearchError as e:
         _err(f"error: {e}")
         raise typer.Exit(1) from None
+    except OSError as e:  # a path that is a file, no permission, a full disk: the user's to fix
+        where = f" '{e.filename}'" if e.filename else ""
+        _err(f"error: {e.strerror or e}{where}: check the path, its permissions and free space")
+        raise typer.Exit(1) from None
 
 
 @app.command()

@@ -50,6 +50,8 @@ def test_user_errors_are_one_line(tiny_index, tmp_path):
     assert "at least 1" in _error(["query", "Lavrov", "-k", "0", "--index", str(tiny_index)])
     assert "does not exist" in _error(["query", "Lavrov", "--index", str(tmp_path / "none")])
     assert "does not exist" in _error(["info", "--index", str(tmp_path / "none")])
+    (tmp_path / "a-file").write_text("x")
+    assert "check the path" in _error(["index", str(CORPUS), "--index", str(tmp_path / "a-file")])
 
 
 def test_unreadable_file_is_named_and_the_rest_indexed(tiny_model, corpus_copy, tmp_path):
