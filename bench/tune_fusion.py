@@ -40,9 +40,7 @@ def candidate_sets(index: Path, split: str):
     sets = []
     for q, v in zip(queries, vectors):
         candidates, features = s.features(q.query, matrix @ v)
-        hit = np.zeros(len(candidates), dtype=bool)
-        for d, a, b in q.spans:
-            hit |= (docs[candidates] == d) & (starts[candidates] < b) & (a < ends[candidates])
+        hit = np.array([q.answered_by(docs[c], starts[c], ends[c]) for c in candidates], dtype=bool)
         sets.append((features, hit))
     return sets
 

