@@ -11,7 +11,7 @@ from pathlib import Path
 import faiss
 from sentence_transformers import SentenceTransformer
 
-from semsearch.pypi_model import rebuilt_model_dir
+from semsearch.embedding.pypi_model import rebuilt_model_dir
 
 index_dir, question = Path(sys.argv[1]), sys.argv[2]
 snapshot = index_dir / "snapshots" / (index_dir / "CURRENT").read_text().strip()

@@ -200,7 +200,7 @@ def indexing(docs: int) -> None:
         victim = sorted(corpus.glob("*.txt"))[0]
         victim.write_text(victim.read_text(encoding="utf-8") + "\nEt nytt avsnitt.\n", encoding="utf-8")
         changed = build_in_child(corpus, index)
-        from semsearch.store import open_snapshot
+        from semsearch.index.store import open_snapshot
 
         snap = open_snapshot(index)
         expected = snap.manifest["documents"][victim.stem]["chunks"]
@@ -234,7 +234,7 @@ def threads() -> None:
     print("\n## 6. Threads for one query (query encoder, median of 50)")
     code = (
         f"import os, statistics, sys, time; sys.path.insert(0, {str(ROOT)!r});"
-        "from semsearch.embedding import Embedder; from semsearch.models import resolve_model;"
+        "from semsearch.embedding import Embedder; from semsearch.embedding.models import resolve_model;"
         "e = Embedder(resolve_model(None, download=False)); e.embed_queries(['x']); t = [];"
         f"[(t.append(time.perf_counter()), e.embed_queries([{QUESTION!r}]), t.append(time.perf_counter())) for _ in range(50)];"
         "print(statistics.median(b - a for a, b in zip(t[::2], t[1::2])))"

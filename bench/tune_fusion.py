@@ -21,8 +21,8 @@ sys.path.insert(0, str(ROOT))
 
 from semsearch.api import searcher  # noqa: E402
 from semsearch.evaluate import load_queries  # noqa: E402
+from semsearch.index.store import dense_vectors  # noqa: E402
 from semsearch.search import FEATURES, FusionParams, looks_english  # noqa: E402
-from semsearch.store import dense_vectors  # noqa: E402
 
 NORQUAD = ROOT.parent / "shared" / "data" / "norquad-news"
 

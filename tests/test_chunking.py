@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from conftest import CORPUS
 
-from semsearch.articles import classify_line, parse_article, read_corpus
 from semsearch.chunking import ChunkParams, chunk_article, split_sentences
 from semsearch.embedding import Embedder
-from semsearch.models import resolve_model
+from semsearch.embedding.models import resolve_model
+from semsearch.reading.articles import classify_line, parse_article, read_corpus
 
 
 @pytest.fixture(scope="module")

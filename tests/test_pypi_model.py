@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from semsearch import pypi_model as pm
+from semsearch.embedding import pypi_model as pm
 from semsearch.errors import SemsearchError
 
 

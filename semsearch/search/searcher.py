@@ -10,7 +10,7 @@ import numpy as np
 
 from semsearch.embedding import Embedder
 from semsearch.errors import SemsearchError
-from semsearch.store import Snapshot
+from semsearch.index.store import Snapshot
 
 Mode = Literal["dense", "lexical", "hybrid"]
 MODES: tuple[str, ...] = ("dense", "lexical", "hybrid")
@@ -104,7 +104,7 @@ class Searcher:
         if mode == "lexical":
             return self.snapshot.lexical.scores(text)
         q = self.query_vector(text) if query_vector is None else query_vector
-        from semsearch.store import dense_vectors
+        from semsearch.index.store import dense_vectors
 
         dense = dense_vectors(self.snapshot.dense) @ q
         if mode == "dense":

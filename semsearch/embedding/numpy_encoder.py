@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from semsearch.folders import replace_dir
+from semsearch.embedding.folders import replace_dir
 
 __all__ = [
     "ENCODER_JSON",

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from semsearch import pypi_model
+from semsearch.embedding import pypi_model
 from semsearch.errors import SemsearchError
 
 DEFAULT_MODEL = pypi_model.DEFAULT_MODEL

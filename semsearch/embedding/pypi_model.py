@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import platformdirs
 
+from semsearch.embedding.folders import replace_dir
 from semsearch.errors import SemsearchError
-from semsearch.folders import replace_dir
 
 DEFAULT_MODEL = "intfloat/multilingual-e5-small"
 MARKER = "semsearch-rebuild.json"

@@ -10,7 +10,7 @@ from functools import cached_property, lru_cache
 
 import numpy as np
 
-from semsearch.models import ModelSpec, max_seq_length, model_fingerprint, prompts_for
+from semsearch.embedding.models import ModelSpec, max_seq_length, model_fingerprint, prompts_for
 
 SMALL_BATCH = 64  # up to this many passages, skipping torch's start-up beats its faster batches
 
@@ -107,7 +107,7 @@ class Embedder:
 
     @cached_property
     def _query_encoder(self):
-        from semsearch import query_encoder
+        from semsearch.embedding import query_encoder
 
         return query_encoder.load(self.spec.path, self.fingerprint)
 

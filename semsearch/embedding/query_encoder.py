@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from semsearch import numpy_encoder
-from semsearch.pypi_model import cache_root
+from semsearch.embedding import numpy_encoder
+from semsearch.embedding.pypi_model import cache_root
 
 
 def export_dir(fingerprint: str) -> Path:

@@ -220,7 +220,7 @@ class Snapshot:
     def lexical(self):
         """The lexical index, loaded on first use and checked against the dense one."""
         if self._lexical is None:
-            from semsearch.lexical import LexicalIndex
+            from semsearch.index.lexical import LexicalIndex
 
             lexical = LexicalIndex.load(self.folder / LEXICAL)
             if lexical.size != self.dense.ntotal:

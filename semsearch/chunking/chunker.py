@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 
-from semsearch.articles import Article
+from semsearch.reading.articles import Article
 
 # Sentence ends: terminal punctuation (optionally closing quotes), whitespace, then a capital, digit,
 # quote or dash. Common Norwegian abbreviations are not sentence ends.

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-from semsearch import store
-from semsearch.articles import Article, corpus_files, fingerprint_bytes, read_article
 from semsearch.chunking import ChunkParams, chunk_article, sentences_of
 from semsearch.embedding import Embedder
+from semsearch.embedding.models import ENV_VAR, ModelSpec, canonical_name, resolve_model
 from semsearch.errors import SemsearchError
-from semsearch.lexical import ANALYZER, LexicalIndex, analyze
-from semsearch.models import ENV_VAR, ModelSpec, canonical_name, resolve_model
+from semsearch.index import store
+from semsearch.index.lexical import ANALYZER, LexicalIndex, analyze
+from semsearch.reading.articles import Article, corpus_files, fingerprint_bytes, read_article
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""The index store on disk and the builds that write it."""

@@ -1,0 +1,1 @@
+"""Reading documents: files in, decoded documents with offsets, dates and metadata out."""
