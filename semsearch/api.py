@@ -1,4 +1,4 @@
-"""The public Python API: build an index, ask it questions, describe it. Loaded indexes are reused."""
+"""The public Python API: build an index, ask it questions, describe it. Opened indexes are reused."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ from pathlib import Path
 from semsearch.embedding import Embedder
 from semsearch.embedding.models import model_for_index
 from semsearch.errors import SemsearchError
+from semsearch.index import store
 from semsearch.index.builder import IndexStats, build_index
-from semsearch.index.store import current_snapshot, open_snapshot
 from semsearch.search import MODES, FusionParams, Mode, Result, Searcher
 
 __all__ = ["IndexInfo", "IndexStats", "Result", "build_index", "index_info", "query", "searcher"]
+
+MAX_K = 10_000
 
 _lock = threading.Lock()
 _searchers: dict[Path, Searcher] = {}
@@ -25,7 +27,7 @@ class IndexInfo:
     """What an index holds and how it was built."""
 
     path: str
-    snapshot: str
+    generation: int
     created: str
     model: str
     variant: str
@@ -35,6 +37,7 @@ class IndexInfo:
     chunking: dict
     documents: int
     chunks: int
+    segments: int
     mean_chunk_chars: float
     mean_chunk_tokens: float
 
@@ -53,18 +56,21 @@ def _embedder_for(recorded: dict, model: str | None) -> Embedder:
 
 
 def searcher(index: str | Path = "index", model: str | None = None, fusion: FusionParams | None = None) -> Searcher:
-    """The loaded index at `index` with its model; cached, and reloaded only when the index was rebuilt."""
+    """The opened index at `index` with its model; cached, and reopened when a newer commit has landed.
+
+    A searcher never closes what it opened: one a caller still holds keeps answering from its generation.
+    """
     root = Path(index).resolve()
-    live = current_snapshot(root)
+    newest = store.latest_generation_number(root)
     with _lock:
         cached = _searchers.get(root)
-        if cached is not None and live is not None and cached.snapshot.folder == live and model is None and fusion is None:
+        if cached is not None and cached.generation.generation == newest and model is None and fusion is None:
             return cached
-        snapshot = open_snapshot(Path(index))
-        found = Searcher(snapshot, _embedder_for(snapshot.manifest["model"], model), fusion)
+        generation = store.open_generation(Path(index))
+        if not generation.commit.model:
+            raise SemsearchError(f"index '{index}' holds no documents: build it with `semsearch index CORPUS --index {index}`")
+        found = Searcher(generation, _embedder_for(generation.commit.model, model), fusion)
         if model is None and fusion is None:
-            if cached is not None:
-                cached.snapshot.close()
             _searchers[root] = found
         return found
 
@@ -82,7 +88,7 @@ def query(
 
     Args:
         text: the question, in Norwegian or English.
-        k: how many results (at least 1).
+        k: how many results (at least 1; more than the index holds gives all of them).
         index: the index folder built by `build_index`.
         mode: "hybrid" (default: dense and BM25 fused), "dense" or "lexical".
         per_article: return the best passage of each of the k best articles instead.
@@ -93,33 +99,22 @@ def query(
     """
     if not isinstance(text, str) or not text.strip():
         raise SemsearchError('the question is empty: pass a question, e.g. semsearch query "Hva sa Lavrov om Syria?"')
-    if not isinstance(k, int) or k < 1:
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise SemsearchError(f"k must be at least 1 (got {k}): pass -k 1 or more")
     if mode not in MODES:
         raise SemsearchError(f"unknown mode '{mode}': use one of {', '.join(MODES)}")
-    return searcher(index, model).search(text.strip(), k, mode, per_article)
+    text = text.encode("utf-8", "replace").decode("utf-8").strip()  # lone surrogates from undecodable argv bytes
+    found = searcher(index, model)
+    return found.search(text, min(k, MAX_K, max(found.generation.commit.chunks, 1)), mode, per_article)
 
 
 def index_info(index: str | Path = "index") -> IndexInfo:
     """Describe the index at `index` without loading its model."""
-    snapshot = open_snapshot(Path(index))
-    try:
-        m = snapshot.manifest
-        chars, tokens = snapshot.mean_lengths()
-        return IndexInfo(
-            str(Path(index)),
-            m["snapshot"],
-            m["created"],
-            m["model"]["name"],
-            m["model"]["variant"],
-            m["model"]["backend"],
-            m["model"]["dim"],
-            m["prompts"],
-            m["chunking"],
-            m["counts"]["documents"],
-            m["counts"]["chunks"],
-            chars,
-            tokens,
-        )
-    finally:
-        snapshot.close()
+    gen = store.open_generation(Path(index))
+    c = gen.commit
+    chars, tokens = gen.mean_lengths()
+    return IndexInfo(
+        str(Path(index)), c.generation, c.created, c.model.get("name", ""), c.model.get("variant", ""),
+        c.model.get("backend", []), c.model.get("dim", 0), c.settings.get("prompts", {}), c.settings.get("chunking", {}),
+        c.documents, c.chunks, len(c.segments), chars, tokens,
+    )  # fmt: skip

@@ -72,6 +72,8 @@ def index(
     from semsearch.api import build_index
 
     stats = _run(build_index, corpus, index, model, log=_err)
+    for line in stats.repaired:
+        _err(f"repaired: {line}")
     if stats.unchanged:
         typer.echo(
             f"index '{stats.index}' is up to date: {stats.documents} documents, {stats.chunks} chunks ({stats.seconds:.2f} s)"
@@ -79,9 +81,9 @@ def index(
     else:
         typer.echo(
             f"indexed {stats.documents} documents, {stats.chunks} chunks into '{stats.index}' with {stats.model} "
-            f"[{stats.variant}]: {stats.embedded_chunks} chunks embedded, {len(stats.added)} added, "
-            f"{len(stats.changed)} changed, {len(stats.removed)} removed; mean chunk {stats.mean_chunk_chars:.0f} chars / "
-            f"{stats.mean_chunk_tokens:.0f} tokens ({stats.seconds:.1f} s)"
+            f"[{stats.variant}]: {stats.embedded_chunks} chunks embedded, {stats.chunks - stats.embedded_chunks} reused, "
+            f"{len(stats.added)} added, {len(stats.changed)} changed, {len(stats.removed)} removed; "
+            f"{stats.segments} segments ({stats.seconds:.1f} s)"
         )
     if stats.skipped:
         _err(f"error: {len(stats.skipped)} file(s) were skipped (see the warnings above); the rest is indexed")

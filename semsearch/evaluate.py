@@ -117,5 +117,5 @@ def evaluate(searcher: Searcher, queries: list[LabelledQuery], mode: Mode = "hyb
                     article_rank = len(docs)
         chunk_ranks.append(chunk_rank)
         article_ranks.append(article_rank)
-    chars, tokens = searcher.snapshot.mean_lengths()
+    chars, tokens = searcher.mean_lengths()
     return EvalReport(mode, len(queries), _metrics(chunk_ranks), _metrics(article_ranks), chars, tokens)

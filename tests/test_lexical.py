@@ -1,11 +1,15 @@
-"""Lexical search: Norwegian analysis, BM25 weights equal to bm25s's own scoring, and the hybrid signals."""
+"""Lexical search: Norwegian analysis, and BM25 summed across segments equal to bm25s on the same rows."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from store_helpers import commit_docs
 
-from semsearch.index.lexical import BM25Weights, LexicalIndex, analyze
+from semsearch.analysis import analyze
+from semsearch.chunking import sentences_of
+from semsearch.index import store
+from semsearch.search.lexical import Lexical, Postings
 
 ROWS = [
     "Lavrov anklaget USA for å trappe opp konflikten i Syria.",
@@ -21,32 +25,53 @@ def test_analysis_keeps_norwegian_letters_stems_and_drops_stop_words():
     assert analyze("What did Lavrov say about the attack?") == ["lavrov", "attack"]
 
 
-def test_weights_score_like_bm25s_and_survive_a_round_trip(tmp_path):
+def _reference(rows: list[list[str]], query: list[str]) -> np.ndarray:
     import bm25s
 
-    terms = [analyze(r) for r in ROWS]
-    weights = BM25Weights.build(terms, k1=1.2, b=0.75)
     reference = bm25s.BM25(k1=1.2, b=0.75, method="lucene")
-    reference.index(terms, show_progress=False)
-    weights.save(tmp_path / "w")
-    loaded = BM25Weights.load(tmp_path / "w")
-    for query in ("Lavrov Syria", "Tillerson Moskva Lavrov", "strømpriser", "ukjent ord"):
+    reference.index([r if r else ["\u2205"] for r in rows], show_progress=False)
+    known = [t for t in query if t in reference.vocab_dict]
+    return reference.get_scores(known) if known else np.zeros(len(rows))
+
+
+@pytest.mark.parametrize("split", [1, 2, 4])
+def test_bm25_across_segments_scores_like_bm25s_over_all_rows(tmp_path, split):
+    """Statistics are summed over segments at query time: one segment or four give bm25s's scores."""
+    per = len(ROWS) // split
+    for s in range(split):
+        commit_docs(tmp_path, {f"d{i}": [ROWS[i]] for i in range(s * per, (s + 1) * per)})
+    gen = store.open_generation(tmp_path)
+    assert len(gen.segments) == split
+    lexical = Lexical(gen)
+    order = {c.doc_id: c.row for c in gen.chunks(np.arange(gen.rows))}
+    for query in ("Lavrov Syria", "Tillerson Moskva Lavrov Lavrov", "strømpriser", "ukjent ord"):
         q = analyze(query)
-        known = [t for t in q if t in reference.vocab_dict]
-        expected = reference.get_scores(known) if known else np.zeros(len(ROWS))
-        assert np.allclose(weights.score(q), expected, atol=1e-6)
-        assert np.allclose(loaded.score(q), expected, atol=1e-6)
+        rows, scores = lexical.bm25(q, Postings(gen, q, gen.alive))
+        got = np.zeros(gen.rows)
+        got[rows] = scores
+        expected = _reference([analyze(r) for r in ROWS], q)
+        assert np.allclose([got[order[f"d{i}"]] for i in range(len(ROWS))], expected, atol=1e-5)
+        sentences = [[analyze(s) for s in sentences_of(r)] for r in ROWS]
+        flat = [s for row in sentences for s in row]
+        ref_sent = _reference(flat, q)
+        got_sent = lexical.sentence_scores(q, sentences)
+        assert np.allclose([x for row in got_sent for x in row], ref_sent, atol=1e-5)
 
 
-def test_signals_best_sentence_and_coverage(tmp_path):
-    from semsearch.chunking import sentences_of
+def test_coverage_is_the_idf_weighted_share_of_question_terms(tmp_path):
+    commit_docs(tmp_path, {f"d{i}": [r] for i, r in enumerate(ROWS)})
+    gen = store.open_generation(tmp_path)
+    q = analyze("Lavrov møtte Tillerson")
+    rows = np.arange(gen.rows)
+    coverage = Lexical(gen).coverage(q, Postings(gen, q, gen.alive), rows)
+    by_doc = {c.doc_id: coverage[c.row] for c in gen.chunks(rows)}
+    assert by_doc["d2"] == pytest.approx(1.0) and 0 < by_doc["d0"] < 1 and by_doc["d1"] == 0 == by_doc["d3"]
 
-    index = LexicalIndex.build([analyze(r) for r in ROWS], [[analyze(s) for s in sentences_of(r)] for r in ROWS])
-    index.save(tmp_path)
-    index = LexicalIndex.load(tmp_path)
-    bm25, sentence, coverage = index.signals("Lavrov møtte Tillerson")
-    assert bm25.shape == sentence.shape == coverage.shape == (len(ROWS),)
-    assert int(np.argmax(bm25)) == 2 and coverage[2] == pytest.approx(1.0)
-    assert 0 < coverage[0] < 1 and coverage[1] == 0 and coverage[3] == 0
-    assert sentence[2] > sentence[0] > 0  # the row with a sentence holding all three terms wins
-    assert np.array_equal(index.scores("Lavrov møtte Tillerson"), bm25)
+
+def test_deleted_rows_have_no_postings(tmp_path):
+    commit_docs(tmp_path, {f"d{i}": [r] for i, r in enumerate(ROWS)})
+    commit_docs(tmp_path, {}, delete=("d0",))
+    gen = store.open_generation(tmp_path)
+    q = analyze("Lavrov")
+    rows, _ = Lexical(gen).bm25(q, Postings(gen, q, gen.alive))
+    assert {c.doc_id for c in gen.chunks(rows)} == {"d2"}

@@ -1,23 +1,33 @@
-"""Building and updating an index: only new or changed articles are chunked and embedded."""
+"""Building and updating an index: stream the corpus, embed only new or changed documents, commit in batches.
+
+Each batch of new chunks becomes one segment, committed with the delete marks of the documents it
+replaces, so a killed build keeps every batch it finished and the next build skips those documents.
+Removed documents are marked deleted in the last commit; then the merge policy runs.
+"""
 
 from __future__ import annotations
 
 import os
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
-
-from semsearch.chunking import ChunkParams, chunk_article, sentences_of
+from semsearch.analysis import ANALYZER
+from semsearch.chunking import ChunkParams
 from semsearch.embedding import Embedder
 from semsearch.embedding.models import ENV_VAR, ModelSpec, canonical_name, resolve_model
 from semsearch.errors import SemsearchError
 from semsearch.index import store
-from semsearch.index.lexical import ANALYZER, LexicalIndex, analyze
-from semsearch.reading.articles import Article, corpus_files, fingerprint_bytes, read_article
+from semsearch.index.chunk_terms import chunk_entries
+from semsearch.index.commit import FORMAT_VERSION, Commit, latest_commit, new_commit
+from semsearch.index.compaction import maybe_merge
+from semsearch.index.records import ChunkEntry, DocEntry
+from semsearch.index.segment import SegmentWriter
+from semsearch.index.sources import SourceDoc, list_sources, read_source
+
+BATCH_CHUNKS = 2048
 
 
 @dataclass(frozen=True)
@@ -34,26 +44,44 @@ class IndexStats:
     changed: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
-    mean_chunk_chars: float = 0.0
-    mean_chunk_tokens: float = 0.0
+    repaired: list[str] = field(default_factory=list)
+    segments: int = 0
+    merged: int = 0
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def unchanged(self) -> bool:
         """True when the build found nothing to do."""
-        return not (self.added or self.changed or self.removed)
+        return not (self.added or self.changed or self.removed or self.repaired)
 
 
-def _pick_model(requested: str | None, previous: dict | None, log: Callable[[str], None]) -> ModelSpec:
+def _pick_model(requested: str | None, previous: Commit | None, log: Callable[[str], None]) -> ModelSpec:
     """The model for this build: explicit, else the one the index already uses, else the default."""
     requested = requested or os.environ.get(ENV_VAR) or None
-    if previous is not None:
-        recorded = previous["model"]
+    if previous is not None and previous.model:
+        recorded = previous.model
         same = requested is None or canonical_name(requested) == recorded["name"]
         if same and Path(recorded["path"]).is_dir():
             return ModelSpec(recorded["name"], recorded["variant"], Path(recorded["path"]))
     return resolve_model(requested, log=log)
+
+
+@dataclass
+class _Run:
+    """The state of one build."""
+
+    root: Path
+    embedder: Embedder
+    params: ChunkParams
+    writer: store.Writer
+    log: Callable[[str], None]
+    batch_chunks: int
+    model: dict
+    stats: dict = field(default_factory=lambda: {"added": [], "changed": [], "removed": [], "skipped": [], "embedded": 0})
+    timings: dict = field(default_factory=lambda: {"read_and_chunk": 0.0, "embed": 0.0, "write": 0.0})
+    batch: list[tuple[DocEntry, list[ChunkEntry], list[str]]] = field(default_factory=list)
+    batch_size: int = 0
 
 
 def build_index(
@@ -64,192 +92,154 @@ def build_index(
     params: ChunkParams | None = None,
     progress: bool | None = None,
     log: Callable[[str], None] | None = None,
+    batch_chunks: int = BATCH_CHUNKS,
 ) -> IndexStats:
-    """Index every `*.txt` under `corpus` into the folder `index`, re-embedding only what changed.
+    """Index every document under `corpus` into the folder `index`, embedding only what is new or changed.
 
     Args:
-        corpus: folder of UTF-8 articles (read recursively).
-        index: index folder; created when missing. The previous index stays live until the new one is complete.
+        corpus: folder of articles (read recursively) or one file.
+        index: index folder; created when missing. Readers see the previous state until each commit.
         model: hub name or local sentence-transformers folder; default: the index's model, $SEMSEARCH_MODEL,
             or intfloat/multilingual-e5-small.
         params: chunking parameters; default `ChunkParams()`.
-        progress: show a progress bar while embedding (default: when stderr is a terminal).
+        progress: unused placeholder for a progress bar (one line per stage is logged).
         log: receives one-line progress messages.
+        batch_chunks: chunks per committed batch (a killed build keeps every finished batch).
 
     Returns:
-        IndexStats. Files that could not be read are listed in `skipped` (and warned about).
+        IndexStats. Documents that could not be read are listed in `skipped` (and warned about).
     """
     t0 = time.perf_counter()
     log = log or (lambda _msg: None)
-    params = params or ChunkParams()
     root = Path(index)
-    files = corpus_files(Path(corpus))
+    sources = list_sources(Path(corpus))
     with store.lock(root):
-        previous = store.current_snapshot(root)
-        old = None
-        if previous is not None:
-            try:
-                old = store.Snapshot(previous)
-            except SemsearchError as e:
-                log(f"rebuilding from scratch: {e}")
-        spec = _pick_model(model, old.manifest if old else None, log)
-        embedder = Embedder(spec)
-        params = replace(params, max_tokens=min(params.max_tokens, embedder.max_seq_length))
-        settings = {
-            "format_version": store.FORMAT_VERSION,
-            "model_fingerprint": embedder.fingerprint,
-            "prompts": embedder.prompts,
-            "chunking": params.to_dict(),
-            "analyzer": ANALYZER,
-        }
-        reusable = old is not None and all(old.manifest.get(k) == v for k, v in settings.items())
-        old_docs = old.manifest["documents"] if reusable else {}
-        if old is not None and not reusable:
-            log("index settings or model changed: re-embedding every document")
+        run = _start(root, model, params or ChunkParams(), log, batch_chunks)
+        known = {d.doc_id: d for d in run.writer.generation.catalog()}
+        seen = _index_changes(run, sources, known)
+        if not seen and not known:
+            raise SemsearchError(f"no readable document in '{corpus}': fix the files named above")
+        run.stats["removed"] = sorted(set(known) - seen)
+        for doc_id in run.stats["removed"]:
+            d = known[doc_id]
+            run.writer.delete_rows(d.segment, d.first_row, d.chunks)
+        _flush(run)
+        merged = maybe_merge(run.writer, log=log)
+        commit = run.writer.base
+    if run.stats["embedded"]:
+        run.embedder.prepare_query_encoder()
+    return IndexStats(
+        str(root), commit.model.get("name", ""), commit.model.get("variant", ""), commit.documents, commit.chunks,
+        run.stats["embedded"], run.stats["added"], run.stats["changed"], run.stats["removed"], run.stats["skipped"],
+        run.writer.repairs or run.stats.get("repaired", []), len(commit.segments), merged,
+        time.perf_counter() - t0, run.timings,
+    )  # fmt: skip
 
-        kept, fresh, skipped = [], [], []
-        for doc_id, path in files.items():
-            data = path.read_bytes()
-            recorded = old_docs.get(doc_id)
-            if recorded and recorded["fingerprint"] == fingerprint_bytes(data):
-                kept.append(doc_id)
+
+def _start(root: Path, model: str | None, params: ChunkParams, log, batch_chunks: int) -> _Run:
+    """Open the writer on the newest commit, or on a fresh one when the settings or model changed."""
+    base, problems = latest_commit(root)
+    for p in problems:
+        log(f"repairing: {p}")
+    spec = _pick_model(model, base, log)
+    embedder = Embedder(spec)
+    params = replace(params, max_tokens=min(params.max_tokens, embedder.max_seq_length))
+    settings = {
+        "format_version": FORMAT_VERSION,
+        "model_fingerprint": embedder.fingerprint,
+        "prompts": embedder.prompts,
+        "chunking": params.to_dict(),
+        "analyzer": ANALYZER,
+    }
+    model_info = {**spec.to_dict(), "fingerprint": embedder.fingerprint, "max_seq_length": embedder.max_seq_length}
+    if base is not None and base.settings != settings:
+        log("index settings or model changed: re-embedding every document")
+        base = replace(new_commit(settings, model_info), generation=base.generation)  # numbering keeps increasing
+    if base is None:
+        base = new_commit(settings, model_info)
+    writer = store.Writer(root, base)
+    for line in writer.repairs:
+        log(f"repairing: {line}")
+    return _Run(root, embedder, params, writer, log, batch_chunks, dict(base.model or model_info))
+
+
+def _index_changes(run: _Run, sources, known: dict) -> set[str]:
+    """Read changed files, queue new or changed documents; return the ids of every document seen."""
+    seen: set[str] = set()
+    by_source: dict[str, list] = {}
+    for d in known.values():
+        by_source.setdefault(d.source, []).append(d)
+    for src in sources:
+        stored = by_source.get(src.key, [])
+        if stored and all(d.size == src.size and d.mtime_ns == src.mtime_ns for d in stored):
+            seen.update(d.doc_id for d in stored)  # unchanged file: not even read
+            continue
+        t = time.perf_counter()
+        for doc in _read(run, src):
+            if doc.doc_id in seen:
+                warnings.warn(f"skipping a second document '{doc.doc_id}' in '{src.key}': ids must be unique", stacklevel=2)
                 continue
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                article = read_article(doc_id, path, data)
-            for w in caught:
-                skipped.append(str(w.message))
-                warnings.warn(str(w.message), stacklevel=2)
-            if article is not None:
-                fresh.append(article)
-        if not kept and not fresh:
-            raise SemsearchError(f"no readable article in corpus folder '{corpus}': fix the files named above")
-        added = [a.doc_id for a in fresh if a.doc_id not in old_docs]
-        changed = [a.doc_id for a in fresh if a.doc_id in old_docs]
-        removed = sorted(set(old_docs) - set(kept) - set(changed))
-        if reusable and not (added or changed or removed):
-            chars, tokens = old.mean_lengths()
-            old.close()
-            return IndexStats(
-                str(root),
-                spec.name,
-                spec.variant,
-                len(kept),
-                old.dense.ntotal,
-                0,
-                skipped=skipped,
-                mean_chunk_chars=chars,
-                mean_chunk_tokens=tokens,
-                seconds=time.perf_counter() - t0,
-            )
+            seen.add(doc.doc_id)
+            old = known.get(doc.doc_id)
+            if old is not None and old.fingerprint == doc.entry.fingerprint and old.source == src.key:
+                continue
+            _queue(run, doc, old)
+        run.timings["read_and_chunk"] += time.perf_counter() - t
+    return seen
 
-        rows, passages, documents = _chunk(fresh, embedder, params)
-        if not rows and not reusable:
-            raise SemsearchError(f"the articles in '{corpus}' hold no text to index: check the files named above")
-        timings = {"read_and_chunk": time.perf_counter() - t0}
-        vectors = None
-        if rows:
-            log(f"embedding {len(rows)} chunks of {len(fresh)} documents with {spec.describe()}")
-            t1 = time.perf_counter()
-            vectors = embedder.embed_passages(passages, progress=progress)
-            timings["model_load"] = embedder.load_seconds
-            timings["embed"] = time.perf_counter() - t1 - embedder.load_seconds
-            for doc in documents.values():
-                doc["backend"] = embedder.last_backend
-        t2 = time.perf_counter()
-        writer = store.SnapshotWriter(root)
+
+def _read(run: _Run, src) -> Iterator[SourceDoc]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        docs = list(read_source(src))
+    for w in caught:
+        run.stats["skipped"].append(str(w.message))
+        warnings.warn(str(w.message), stacklevel=3)
+    return iter(docs)
+
+
+def _queue(run: _Run, doc: SourceDoc, old) -> None:
+    """Chunk one document into the current batch; the batch is embedded and committed when full."""
+    entries, passages = chunk_entries(doc.article, run.embedder.count_tokens, run.params, run.embedder.prompts.get("passage", ""))
+    if not entries:
+        warnings.warn(f"skipping '{doc.entry.source}' ({doc.doc_id}): no text to index", stacklevel=3)
+        run.stats["skipped"].append(doc.doc_id)
+        return
+    if old is not None:
+        run.writer.delete_rows(old.segment, old.first_row, old.chunks)
+        run.stats["changed"].append(doc.doc_id)
+    else:
+        run.stats["added"].append(doc.doc_id)
+    run.batch.append((doc.entry, entries, passages))
+    run.batch_size += len(entries)
+    if run.batch_size >= run.batch_chunks:
+        _flush(run)
+
+
+def _flush(run: _Run) -> None:
+    """Embed the batch, write it as one segment, and commit it with the pending delete marks."""
+    if run.batch:
+        passages = [p for _, _, ps in run.batch for p in ps]
+        run.log(f"embedding {len(passages)} chunks of {len(run.batch)} documents with {run.embedder.spec.describe()}")
+        t = time.perf_counter()
+        vectors = run.embedder.embed_passages(passages)
+        run.timings["embed"] += time.perf_counter() - t
+        t = time.perf_counter()
+        writer = SegmentWriter(run.root, vectors.shape[1], len(passages))
         try:
-            if reusable:
-                dense = old.dense
-                stale = changed + removed
-                if stale:
-                    marks = ",".join("?" * len(stale))
-                    ids = [r[0] for r in old.db.execute(f"SELECT id FROM chunks WHERE doc_id IN ({marks})", stale)]
-                    dense.remove_ids(np.asarray(ids, dtype=np.int64))
-                writer.copy_chunks(previous, kept)
-                documents = {**{d: old_docs[d] for d in kept}, **documents}
-            else:
-                dense = store.new_dense(vectors.shape[1])
-            writer.add_chunks(rows)
-            if vectors is not None:
-                dense.add_with_ids(vectors, np.asarray([r.id for r in rows], dtype=np.int64))
-            lexical = LexicalIndex.build(*writer.terms_in(store.dense_ids(dense)))
-            manifest = {
-                **settings,
-                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                "corpus": str(Path(corpus).resolve()),
-                "model": {
-                    **spec.to_dict(),
-                    "fingerprint": embedder.fingerprint,
-                    "dim": int(dense.d),
-                    "max_seq_length": embedder.max_seq_length,
-                    "backend": sorted({d.get("backend", "sentence-transformers") for d in documents.values()}),
-                },
-                "counts": {"documents": len(documents), "chunks": int(dense.ntotal)},
-                "documents": documents,
-            }
-            final = writer.commit(dense, lexical, manifest)
+            at = 0
+            for entry, chunks, _ in run.batch:
+                writer.add(entry, chunks, vectors[at : at + len(chunks)])
+                at += len(chunks)
+            name, files = writer.finish()
         except BaseException:
             writer.abort()
             raise
-        finally:
-            if old is not None:
-                old.close()
-        timings["write"] = time.perf_counter() - t2
-        embedder.prepare_query_encoder()
-        snapshot = store.Snapshot(final)
-        chars, tokens = snapshot.mean_lengths()
-        snapshot.close()
-        return IndexStats(
-            str(root),
-            spec.name,
-            spec.variant,
-            len(documents),
-            int(dense.ntotal),
-            len(rows),
-            added,
-            changed,
-            removed,
-            skipped,
-            chars,
-            tokens,
-            time.perf_counter() - t0,
-            timings,
-        )
-
-
-def _chunk(articles: list[Article], embedder: Embedder, params: ChunkParams):
-    """Chunk articles; return stored rows, the texts to embed, and the manifest's document entries."""
-    prompt = embedder.prompts.get("passage", "")
-    rows: list[store.ChunkRow] = []
-    passages: list[str] = []
-    documents: dict[str, dict] = {}
-    for article in articles:
-        chunks = chunk_article(article, embedder.count_tokens, params, prompt)
-        for chunk in chunks:
-            text = chunk.passage(params.with_title)
-            rows.append(
-                store.ChunkRow(
-                    chunk.id,
-                    chunk.doc_id,
-                    chunk.position,
-                    chunk.start,
-                    chunk.end,
-                    chunk.text,
-                    chunk.heading,
-                    chunk.date,
-                    chunk.title,
-                    chunk.tokens,
-                    " ".join(analyze(text)),
-                    "\t".join(" ".join(analyze(s)) for s in sentences_of(chunk.text)),
-                )
-            )
-            passages.append(text)
-        documents[article.doc_id] = {
-            "fingerprint": article.fingerprint,
-            "date": article.date,
-            "title": article.title,
-            "chunks": len(chunks),
-            "path": str(article.path),
-        }
-    return rows, passages, documents
+        run.writer.add_segment(name, writer.rows, writer.docs, files)
+        run.stats["embedded"] += len(passages)
+        run.batch, run.batch_size = [], 0
+        run.timings["write"] += time.perf_counter() - t
+        backends = set(run.model.get("backend", [])) | {run.embedder.last_backend or "sentence-transformers"}
+        run.model.update(dim=int(vectors.shape[1]), backend=sorted(backends))
+    if run.writer.pending:
+        run.writer.commit(model=dict(run.model))

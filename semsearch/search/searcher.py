@@ -1,16 +1,24 @@
-"""Answering a question from a loaded index: dense, lexical, or hybrid (the default)."""
+"""Answering a question from one generation of an index: dense, lexical, or hybrid (the default).
+
+Every mode costs what the question touches: dense search over live vectors (or a segment's approximate
+index), BM25 over the question's posting lists, and the hybrid's sentence, coverage and article signals
+for its candidates only.
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 import numpy as np
 
+from semsearch.analysis import analyze
 from semsearch.embedding import Embedder
 from semsearch.errors import SemsearchError
-from semsearch.index.store import Snapshot
+from semsearch.index.generation import Generation, StoredChunk
+from semsearch.search.dense import dense_scores, dense_top, top_rows
+from semsearch.search.lexical import Lexical, Postings
 
 Mode = Literal["dense", "lexical", "hybrid"]
 MODES: tuple[str, ...] = ("dense", "lexical", "hybrid")
@@ -18,7 +26,8 @@ MODES: tuple[str, ...] = ("dense", "lexical", "hybrid")
 
 @dataclass(frozen=True)
 class Result:
-    """One ranked passage: its score, article, place in the article (chunk `position`, offsets) and text."""
+    """One ranked passage: its score, article, place in the article (chunk `position`, offsets), text,
+    the document's fields, and the best-answering sentence as offsets into `text` (None when unknown)."""
 
     score: float
     doc_id: str
@@ -30,6 +39,10 @@ class Result:
     position: int
     title: str | None
     chunk_id: int
+    url: str | None = None
+    metadata: dict = field(default_factory=dict)
+    highlight_start: int | None = None
+    highlight_end: int | None = None
 
     def to_dict(self) -> dict:
         """JSON-ready form."""
@@ -71,105 +84,147 @@ def looks_english(text: str) -> bool:
     return sum(w in _ENGLISH for w in words) > sum(w in _NORWEGIAN for w in words)
 
 
-def _top(scores: np.ndarray, n: int) -> np.ndarray:
-    """Row indices of the n highest scores, best first."""
-    n = min(n, len(scores))
-    if n <= 0:
-        return np.zeros(0, dtype=np.int64)
-    part = np.argpartition(-scores, n - 1)[:n]
-    return part[np.argsort(-scores[part], kind="stable")]
+def _unit(x: np.ndarray, minmax: bool = False) -> np.ndarray:
+    lo = float(x.min()) if minmax and len(x) else 0.0
+    span = (float(x.max()) - lo) if len(x) else 0.0
+    return (x - lo) / span if span > 0 else np.zeros_like(x)
+
+
+@dataclass
+class _Ranking:
+    """Ranked global rows with their scores, and what the hybrid already fetched about them."""
+
+    rows: np.ndarray
+    scores: np.ndarray
+    chunks: dict[int, StoredChunk] = field(default_factory=dict)
+    sentences: dict[int, list[float]] = field(default_factory=dict)
 
 
 class Searcher:
-    """A loaded index plus its model: answers questions, reusing both between calls."""
+    """One opened generation plus its model: answers questions, reusing both between calls."""
 
-    def __init__(self, snapshot: Snapshot, embedder: Embedder, fusion: FusionParams | None = None):
-        self.snapshot = snapshot
+    def __init__(self, generation: Generation, embedder: Embedder, fusion: FusionParams | None = None):
+        self.generation = generation
         self.embedder = embedder
         self.fusion = fusion or FusionParams()
-        self._row_docs: np.ndarray | None = None
+        self.lexical = Lexical(generation)
 
     def query_vector(self, text: str) -> np.ndarray:
         """The question's embedding, checked against the index's dimension."""
         q = self.embedder.embed_queries([text])[0]
-        if q.shape[0] != self.snapshot.dense.d:
+        if self.generation.segments and q.shape[0] != self.generation.dim:
             raise SemsearchError(
-                f"the model gives {q.shape[0]}-dimensional vectors but the index holds {self.snapshot.dense.d}: "
+                f"the model gives {q.shape[0]}-dimensional vectors but the index holds {self.generation.dim}: "
                 "query with the model the index was built with, or rebuild it"
             )
         return q
 
-    def row_scores(self, text: str, mode: Mode, query_vector: np.ndarray | None = None) -> np.ndarray:
-        """A score for every row of the index (higher is better) under `mode`."""
-        if mode == "lexical":
-            return self.snapshot.lexical.scores(text)
-        q = self.query_vector(text) if query_vector is None else query_vector
-        from semsearch.index.store import dense_vectors
-
-        dense = dense_vectors(self.snapshot.dense) @ q
-        if mode == "dense":
-            return dense
-        candidates, features = self.features(text, dense)
-        weights = np.asarray(self.fusion.weights_en if looks_english(text) else self.fusion.weights_nb, dtype=np.float32)
-        fused = np.full(len(dense), -np.inf, dtype=np.float32)
-        fused[candidates] = features @ weights
-        return fused
-
-    def features(self, text: str, dense: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The candidate rows for a question and their feature matrix [candidates, len(FEATURES)]."""
-        bm25, sentence, coverage = self.snapshot.lexical.signals(text)
-        n = self.fusion.candidates
-        lexical_top = _top(bm25, n)
-        candidates = np.union1d(_top(dense, n), lexical_top[bm25[lexical_top] > 0]).astype(np.int64)
-
-        def unit(x: np.ndarray, minmax: bool = False) -> np.ndarray:
-            lo = float(x.min()) if minmax else 0.0
-            span = float(x.max()) - lo
-            return (x - lo) / span if span > 0 else np.zeros_like(x)
-
-        d = unit(dense[candidates], minmax=True)
-        blend = 0.5 * d + 0.5 * unit(bm25[candidates])
-        docs = self._row_doc_index()[candidates]
-        best = np.full(int(docs.max()) + 1, -np.inf, dtype=np.float32)
-        np.maximum.at(best, docs, blend)
-        features = np.stack([d, unit(sentence[candidates]), coverage[candidates], best[docs]], axis=1)
-        return candidates, features.astype(np.float32)
-
-    def _row_doc_index(self) -> np.ndarray:
-        """For every dense row, a small integer naming its article."""
-        if self._row_docs is None:
-            self._row_docs = np.unique(self.snapshot.doc_ids_of_rows(), return_inverse=True)[1]
-        return self._row_docs
+    def mean_lengths(self) -> tuple[float, float]:
+        """Mean chunk length in characters and model tokens."""
+        return self.generation.mean_lengths()
 
     def search(
-        self, text: str, k: int = 5, mode: Mode = "hybrid", per_article: bool = False, query_vector: np.ndarray | None = None
+        self,
+        text: str,
+        k: int = 5,
+        mode: Mode = "hybrid",
+        per_article: bool = False,
+        query_vector: np.ndarray | None = None,
+        masks: list[np.ndarray | None] | None = None,
     ) -> list[Result]:
-        """The k best passages for `text` (or the best passage of each of the k best articles)."""
+        """The k best passages for `text` (or the best passage of each of the k best articles).
+
+        `masks` restricts the search to rows allowed per segment (deleted rows are always excluded).
+        """
         if mode not in MODES:
             raise SemsearchError(f"unknown mode '{mode}': use one of {', '.join(MODES)}")
-        if self.snapshot.dense.ntotal == 0:
+        gen = self.generation
+        masks = masks if masks is not None else gen.alive
+        if not gen.segments:
             return []
-        if mode == "dense" and not per_article:
-            # Plain dense search goes through FAISS itself.
-            q = (self.query_vector(text) if query_vector is None else query_vector)[None, :]
-            found, ids = self.snapshot.dense.search(np.ascontiguousarray(q, dtype=np.float32), k)
-            pairs = [(float(s), int(i)) for s, i in zip(found[0], ids[0]) if i >= 0]
+        terms = analyze(text)
+        if mode == "lexical":
+            ranking = self._lexical(terms, masks)
         else:
-            scores = self.row_scores(text, mode, query_vector)
-            order = _top(scores, len(scores) if per_article else k)
-            if mode == "lexical":
-                order = order[scores[order] > 0]
-            if per_article:
-                order = self._best_per_article(order, k)
-            pairs = [(float(scores[r]), int(self.snapshot.ids[r])) for r in order if np.isfinite(scores[r])]
-        rows = self.snapshot.rows([i for _, i in pairs])
-        return [
-            Result(s, r.doc_id, r.text, r.start, r.end, r.date, r.heading, r.position, r.title, r.id)
-            for (s, _), r in zip(pairs, rows)
-        ]
+            q = self.query_vector(text) if query_vector is None else query_vector
+            depth = max(k, self.fusion.candidates) if per_article else k
+            ranking = self._dense(q, depth, masks, per_article, k) if mode == "dense" else self._hybrid(text, terms, q, masks)
+        order = self._best_per_article(ranking.rows, k) if per_article else np.arange(min(k, len(ranking.rows)))
+        return self._results(ranking, order, terms)
 
-    def _best_per_article(self, order: np.ndarray, k: int) -> np.ndarray:
-        """The first row of each article in `order`, for the first k articles."""
-        docs = self._row_doc_index()[order]
-        _, first = np.unique(docs, return_index=True)
-        return order[np.sort(first)[:k]]
+    def _lexical(self, terms: list[str], masks) -> _Ranking:
+        rows, scores = self.lexical.bm25(terms, Postings(self.generation, terms, masks))
+        keep = scores > 0
+        rows, scores = rows[keep], scores[keep]
+        best = top_rows(scores, len(scores))
+        return _Ranking(rows[best], scores[best])
+
+    def _dense(self, q: np.ndarray, depth: int, masks, per_article: bool, k: int) -> _Ranking:
+        live = sum(int(m.sum()) if m is not None else s.rows for m, s in zip(masks, self.generation.segments))
+        while True:
+            rows, scores = dense_top(self.generation, q, min(depth, live), masks)
+            if not per_article or depth >= live or len(np.unique(self.generation.doc_keys(rows))) >= k:
+                return _Ranking(rows, scores)
+            depth *= 4
+
+    def _hybrid(self, text: str, terms: list[str], q: np.ndarray, masks) -> _Ranking:
+        gen, n = self.generation, self.fusion.candidates
+        postings = Postings(gen, terms, masks)
+        lex_rows, lex_scores = self.lexical.bm25(terms, postings)
+        lex_top = top_rows(lex_scores, n)
+        lex_top = lex_top[lex_scores[lex_top] > 0]
+        dense_rows, _ = dense_top(gen, q, n, masks)
+        candidates = np.union1d(dense_rows, lex_rows[lex_top]).astype(np.int64)
+        if not len(candidates):
+            return _Ranking(candidates, np.zeros(0, np.float32))
+        chunks = dict(zip(candidates.tolist(), gen.chunks(candidates)))
+        sentences = dict(
+            zip(candidates.tolist(), self.lexical.sentence_scores(terms, [chunks[r].sentence_terms for r in candidates.tolist()]))
+        )
+        bm25 = np.zeros(len(candidates), np.float32)
+        at = np.searchsorted(lex_rows, candidates)
+        found = (at < len(lex_rows)) & (lex_rows[np.minimum(at, len(lex_rows) - 1)] == candidates) if len(lex_rows) else at < 0
+        bm25[found] = lex_scores[at[found]]
+        d = _unit(dense_scores(gen, q, candidates), minmax=True)
+        blend = 0.5 * d + 0.5 * _unit(bm25)
+        _, docs = np.unique(gen.doc_keys(candidates), return_inverse=True)
+        best = np.full(int(docs.max()) + 1, -np.inf, dtype=np.float32)
+        np.maximum.at(best, docs, blend)
+        sentence = np.array([max(sentences[r]) for r in candidates.tolist()], dtype=np.float32)
+        coverage = self.lexical.coverage(terms, postings, candidates)
+        features = np.stack([d, _unit(sentence), coverage, best[docs]], axis=1).astype(np.float32)
+        weights = np.asarray(self.fusion.weights_en if looks_english(text) else self.fusion.weights_nb, dtype=np.float32)
+        fused = features @ weights
+        order = top_rows(fused, len(fused))
+        return _Ranking(candidates[order], fused[order], chunks, sentences)
+
+    def _best_per_article(self, rows: np.ndarray, k: int) -> np.ndarray:
+        """Positions in `rows` of the first row of each article, for the first k articles."""
+        if not len(rows):
+            return np.zeros(0, np.int64)
+        _, first = np.unique(self.generation.doc_keys(rows), return_index=True)
+        return np.sort(first)[:k]
+
+    def _results(self, ranking: _Ranking, order: np.ndarray, terms: list[str]) -> list[Result]:
+        rows = ranking.rows[order]
+        missing = [int(r) for r in rows if int(r) not in ranking.chunks]
+        chunks = {**ranking.chunks, **dict(zip(missing, self.generation.chunks(missing)))} if missing else ranking.chunks
+        need = [int(r) for r in rows if int(r) not in ranking.sentences]
+        sentences = dict(ranking.sentences)
+        if need:
+            sentences.update(zip(need, self.lexical.sentence_scores(terms, [chunks[r].sentence_terms for r in need])))
+        out = []
+        for row, score in zip(rows.tolist(), ranking.scores[order].tolist()):
+            c = chunks[row]
+            hl = _highlight(c, sentences[row])
+            out.append(Result(float(score), c.doc_id, c.text, c.start, c.end, c.date, c.heading, c.position, c.title, c.id,
+                              c.url, c.metadata, *hl))  # fmt: skip
+        return out
+
+
+def _highlight(chunk: StoredChunk, scores: list[float]) -> tuple[int | None, int | None]:
+    """Offsets of the best-scoring sentence inside the chunk text (None when no question term is in it)."""
+    if not scores or not chunk.sentence_spans or max(scores) <= 0 or len(scores) != len(chunk.sentence_spans):
+        return None, None
+    best = int(np.argmax(scores))
+    return chunk.sentence_spans[best]

@@ -1,0 +1,42 @@
+"""Running the merge policy against a writer: merge what the policy picks, one commit per merge."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from semsearch.index.merge import MergePolicy, merge_segments
+from semsearch.index.store import Writer
+
+
+def maybe_merge(
+    writer: Writer, policy: MergePolicy | None = None, force: bool = False, log: Callable[[str], None] | None = None
+) -> int:
+    """Merge the groups of segments the policy picks (all of them into one when `force`); returns how many merges ran.
+
+    Each merge is committed on its own: a crash during a merge leaves the state before it.
+    """
+    policy = policy or MergePolicy()
+    merges = 0
+    while True:
+        groups = policy.plan(writer.base.segments, force=force and merges == 0)
+        if not groups:
+            return merges
+        for names in groups:
+            _merge_one(writer, names, log)
+            merges += 1
+        if force:
+            return merges
+
+
+def _merge_one(writer: Writer, names: list[str], log: Callable[[str], None] | None) -> None:
+    gen = writer.generation
+    picked = [i for i, ref in enumerate(writer.base.segments) if ref.name in set(names)]
+    rows = sum(writer.base.segments[i].live_rows for i in picked)
+    if log:
+        log(f"merging {len(picked)} segments ({rows} live chunks)")
+    segments = [gen.segments[i] for i in picked]
+    name, rows, docs, files = merge_segments(writer.root, segments, [gen.alive[i] for i in picked])
+    writer.drop_segments(set(names))
+    if rows:
+        writer.add_segment(name, rows, docs, files)
+    writer.commit()

@@ -1,0 +1,171 @@
+"""A generation opened for reading: one commit's segments and delete marks, consistent whatever commits later.
+
+Rows are addressed globally: segment i's local row r is `offsets[i] + r`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from semsearch.index.ann import open_ann
+from semsearch.index.commit import Commit
+from semsearch.index.deletes import read_dead
+from semsearch.index.segment import Segment
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """A chunk as stored, with its document's fields: what a search result is made from."""
+
+    row: int  # global row in this generation
+    id: int
+    doc_id: str
+    position: int
+    start: int
+    end: int
+    text: str
+    heading: str | None
+    tokens: int
+    title: str | None
+    date: str | None
+    url: str | None
+    metadata: dict
+    sentence_terms: tuple[tuple[str, ...], ...]
+    sentence_spans: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
+class StoredDoc:
+    """A live document's entry: where it is stored and how it was read."""
+
+    doc_id: str
+    segment: int
+    ord: int
+    first_row: int
+    chunks: int
+    source: str
+    size: int
+    mtime_ns: int
+    fingerprint: str
+
+
+class Generation:
+    """The segments of one commit, opened; `alive[i]` is None when segment i has no deleted rows."""
+
+    def __init__(self, root: Path, commit: Commit):
+        self.root, self.commit = Path(root), commit
+        self.segments: list[Segment] = []
+        self.alive: list[np.ndarray | None] = []
+        self._ann: list = []
+        for ref in commit.segments:
+            segment = Segment(root, ref.name, ref.rows, ref.files)
+            self.segments.append(segment)
+            dead = read_dead(root, ref)
+            self.alive.append(None if dead is None else ~dead)
+            self._ann.append(open_ann(segment, ref.ann) if ref.ann else None)
+        sizes = [s.rows for s in self.segments]
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64) if sizes else np.zeros(1, np.int64)
+
+    def ann(self, i: int):
+        """The approximate dense index of segment i, or None when it is searched exactly."""
+        return self._ann[i]
+
+    def mean_lengths(self) -> tuple[float, float]:
+        """Mean live chunk length in characters and in model tokens."""
+        chars = tokens = count = 0
+        for segment in self.segments:
+            n, c, t = segment.db.execute('SELECT COUNT(*), SUM("end" - start), SUM(tokens) FROM chunks').fetchone()
+            count, chars, tokens = count + n, chars + (c or 0), tokens + (t or 0)
+        return (chars / count, tokens / count) if count else (0.0, 0.0)
+
+    @property
+    def generation(self) -> int:
+        """The commit's number."""
+        return self.commit.generation
+
+    @property
+    def rows(self) -> int:
+        """Rows in all segments, deleted ones included (the row address space)."""
+        return int(self.offsets[-1])
+
+    @property
+    def dim(self) -> int:
+        """Vector dimension (0 for an empty index)."""
+        return self.segments[0].dim if self.segments else int(self.commit.model.get("dim", 0))
+
+    def locate(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Segment index and local row of each global row."""
+        seg = np.searchsorted(self.offsets, rows, side="right") - 1
+        return seg, rows - self.offsets[seg]
+
+    def is_alive(self, rows: np.ndarray) -> np.ndarray:
+        """Which global rows are live."""
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.ones(len(rows), dtype=bool)
+        seg, local = self.locate(rows)
+        for i, alive in enumerate(self.alive):
+            if alive is not None:
+                mask = seg == i
+                out[mask] = alive[local[mask]]
+        return out
+
+    def doc_keys(self, rows: np.ndarray) -> np.ndarray:
+        """A number per global row that is equal for rows of the same document."""
+        seg, local = self.locate(np.asarray(rows, dtype=np.int64))
+        out = np.empty(len(seg), dtype=np.int64)
+        for i in np.unique(seg):
+            mask = seg == i
+            out[mask] = (int(i) << 32) + self.segments[i].row_doc[local[mask]].astype(np.int64)
+        return out
+
+    def chunks(self, rows: Sequence[int]) -> list[StoredChunk]:
+        """The stored chunks at these global rows, in this order."""
+        rows = np.asarray(rows, dtype=np.int64)
+        seg, local = self.locate(rows)
+        found: dict[int, StoredChunk] = {}
+        for i in np.unique(seg):
+            wanted = [int(r) for r in local[seg == i]]
+            found.update(self._chunks_of(int(i), wanted))
+        return [found[int(r)] for r in rows]
+
+    def _chunks_of(self, i: int, local: list[int]) -> dict[int, StoredChunk]:
+        base = int(self.offsets[i])
+        marks = ",".join("?" * len(local))
+        sql = (
+            'SELECT c.row, c.id, d.doc_id, c.position, c.start, c."end", c.text, c.heading, c.tokens, d.title, d.date, '
+            "d.url, d.metadata, c.sentence_terms, c.sentence_spans FROM chunks c JOIN docs d ON d.ord = c.doc "
+            f"WHERE c.row IN ({marks})"
+        )
+        out = {}
+        for r in self.segments[i].db.execute(sql, local):
+            sentences = tuple(tuple(s.split()) for s in r[13].split("\t")) if r[13] else ((),)
+            spans = tuple(tuple(s) for s in json.loads(r[14] or "[]"))
+            out[base + r[0]] = StoredChunk(base + r[0], *r[1:12], json.loads(r[12] or "{}"), sentences, spans)
+        return out
+
+    def catalog(self) -> Iterator[StoredDoc]:
+        """Every live document (a document's rows live or die together)."""
+        for i, segment in enumerate(self.segments):
+            alive = self.alive[i]
+            sql = "SELECT doc_id, ord, first_row, n_chunks, source, size, mtime_ns, fingerprint FROM docs"
+            for doc_id, ord_, first, n, source, size, mtime, fp in segment.db.execute(sql):
+                if alive is None or alive[first]:
+                    yield StoredDoc(doc_id, i, ord_, first, n, source, size, mtime, fp)
+
+    def document(self, doc_id: str) -> dict | None:
+        """A live document's stored fields and text, or None."""
+        for i, segment in enumerate(self.segments):
+            row = segment.db.execute(
+                "SELECT first_row, title, date, url, metadata, text, source FROM docs WHERE doc_id = ?", (doc_id,)
+            ).fetchone()
+            if row and (self.alive[i] is None or self.alive[i][row[0]]):
+                keys = ("title", "date", "url", "metadata", "text", "source")
+                fields = dict(zip(keys, row[1:]))
+                fields["metadata"] = json.loads(fields["metadata"] or "{}")
+                return {"doc_id": doc_id, **fields}
+        return None

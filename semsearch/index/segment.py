@@ -1,0 +1,242 @@
+"""A segment: an immutable, self-contained piece of the index, written once and never edited.
+
+    segments/<name>/vectors.npy     float32 [rows, dim], L2-normalised (memory-mapped by readers)
+    segments/<name>/ids.npy         int64 stable chunk id of each row
+    segments/<name>/row_doc.npy     int32 document ordinal of each row
+    segments/<name>/chunk_lens.npy  int32 number of analysed terms of each row (BM25 length)
+    segments/<name>/post_rows.npy   int32 postings: rows holding each term, grouped by term
+    segments/<name>/post_tf.npy     uint16 term frequency of each posting
+    segments/<name>/segment.sqlite  chunks, docs, term dictionary (term -> df, postings offset), sentence df, stats
+    segments/<name>/ann.faiss       optional approximate dense index (large merged segments only)
+
+Rows of a document are contiguous. Segments are deleted only by garbage collection, once no commit
+that a reader may hold names them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from semsearch.index.files import fsync_dir, fsync_file, load_array, save_array
+from semsearch.index.records import ChunkEntry, DocEntry
+
+SEGMENTS = "segments"
+ARRAYS = ("vectors", "ids", "row_doc", "chunk_lens", "post_rows", "post_tf")
+DB = "segment.sqlite"
+
+_SCHEMA = """
+CREATE TABLE docs (ord INTEGER PRIMARY KEY, doc_id TEXT NOT NULL UNIQUE, source TEXT, size INTEGER,
+    mtime_ns INTEGER, fingerprint TEXT, title TEXT, date TEXT, url TEXT, metadata TEXT, text TEXT,
+    first_row INTEGER, n_chunks INTEGER);
+CREATE TABLE chunks (row INTEGER PRIMARY KEY, id INTEGER NOT NULL, doc INTEGER NOT NULL, position INTEGER,
+    start INTEGER, "end" INTEGER, text TEXT, heading TEXT, tokens INTEGER, terms TEXT, sentence_terms TEXT,
+    sentence_spans TEXT);
+CREATE TABLE terms (term TEXT PRIMARY KEY, df INTEGER, start INTEGER) WITHOUT ROWID;
+CREATE TABLE sterms (term TEXT PRIMARY KEY, df INTEGER) WITHOUT ROWID;
+CREATE TABLE info (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+"""
+
+
+def new_name() -> str:
+    """A fresh, unique segment name."""
+    return uuid.uuid4().hex[:16]
+
+
+class SegmentWriter:
+    """Writes one segment into a temporary folder; `finish` fsyncs it and renames it into place."""
+
+    def __init__(self, root: Path, dim: int, rows: int):
+        self.root = Path(root)
+        self.name = new_name()
+        self.tmp = self.root / SEGMENTS / f".tmp-{self.name}"
+        self.tmp.mkdir(parents=True)
+        self.dim, self.capacity = dim, rows
+        self.vectors = np.lib.format.open_memmap(self.tmp / "vectors.npy", mode="w+", dtype=np.float32, shape=(rows, dim))
+        self.db = sqlite3.connect(self.tmp / DB)
+        self.db.executescript(_SCHEMA)
+        self.rows = self.docs = 0
+        self._ids: list[np.ndarray] = []
+        self._row_doc: list[int] = []
+        self._lens: list[int] = []
+        self._vocab: dict[str, int] = {}
+        self._post_terms: list[np.ndarray] = []
+        self._post_rows: list[np.ndarray] = []
+        self._post_tf: list[np.ndarray] = []
+        self._sentence_df: Counter = Counter()
+        self._stats = Counter()
+
+    def add(self, doc: DocEntry, chunks: Sequence[ChunkEntry], vectors: np.ndarray) -> None:
+        """Append one document with its chunks and their vectors (rows of a document stay together)."""
+        if len(chunks) != len(vectors) or not chunks:
+            raise ValueError(f"document '{doc.doc_id}': {len(chunks)} chunks but {len(vectors)} vectors")
+        first, ord_ = self.rows, self.docs
+        self.db.execute(
+            "INSERT INTO docs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (ord_, doc.doc_id, doc.source, doc.size, doc.mtime_ns, doc.fingerprint, doc.title, doc.date, doc.url,
+             json.dumps(doc.metadata, ensure_ascii=False), doc.text, first, len(chunks)),
+        )  # fmt: skip
+        self.vectors[first : first + len(chunks)] = vectors
+        self.db.executemany(
+            "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            [
+                (first + i, c.id, ord_, c.position, c.start, c.end, c.text, c.heading, c.tokens, " ".join(c.terms),
+                 "\t".join(" ".join(s) for s in c.sentence_terms), json.dumps(c.sentence_spans))
+                for i, c in enumerate(chunks)
+            ],
+        )  # fmt: skip
+        for i, c in enumerate(chunks):
+            self._add_terms(first + i, c)
+        self._ids.append(np.fromiter((c.id for c in chunks), dtype=np.int64, count=len(chunks)))
+        self._row_doc.extend([ord_] * len(chunks))
+        self.rows += len(chunks)
+        self.docs += 1
+
+    def _add_terms(self, row: int, chunk: ChunkEntry) -> None:
+        counts = Counter(chunk.terms)
+        vocab = self._vocab
+        ids = np.fromiter((vocab.setdefault(t, len(vocab)) for t in counts), dtype=np.int32, count=len(counts))
+        self._post_terms.append(ids)
+        self._post_rows.append(np.full(len(counts), row, dtype=np.int32))
+        self._post_tf.append(np.fromiter(counts.values(), dtype=np.uint16, count=len(counts)))
+        self._lens.append(max(len(chunk.terms), 1))  # an empty row counts as one (placeholder) term, as bm25s does
+        sentences = chunk.sentence_terms or ((),)
+        for terms in sentences:
+            self._sentence_df.update(set(terms))
+            self._stats["sentence_len"] += max(len(terms), 1)
+        self._stats["sentences"] += len(sentences)
+
+    def finish(self) -> tuple[str, dict[str, int]]:
+        """Write the arrays and dictionaries, fsync everything, rename into place; the name and file sizes."""
+        if self.rows != self.capacity:
+            raise ValueError(f"segment holds {self.rows} rows, {self.capacity} were announced")
+        self.vectors.flush()
+        del self.vectors
+        self._write_postings()
+        save_array(self.tmp / "ids.npy", np.concatenate(self._ids) if self._ids else np.zeros(0, np.int64))
+        save_array(self.tmp / "row_doc.npy", np.asarray(self._row_doc, dtype=np.int32))
+        save_array(self.tmp / "chunk_lens.npy", np.asarray(self._lens, dtype=np.int32))
+        self.db.executemany("INSERT INTO sterms VALUES (?,?)", self._sentence_df.items())
+        info = {"rows": self.rows, "docs": self.docs, "dim": self.dim, "chunk_len": int(sum(self._lens)),
+                "sentences": self._stats["sentences"], "sentence_len": self._stats["sentence_len"]}  # fmt: skip
+        self.db.executemany("INSERT INTO info VALUES (?,?)", info.items())
+        self.db.execute("CREATE INDEX chunks_doc ON chunks (doc)")
+        self.db.commit()
+        self.db.close()
+        for f in self.tmp.iterdir():
+            fsync_file(f)
+        final = self.root / SEGMENTS / self.name
+        os.replace(self.tmp, final)
+        fsync_dir(final.parent)
+        return self.name, {f.name: f.stat().st_size for f in final.iterdir()}
+
+    def _write_postings(self) -> None:
+        if self._post_terms:
+            terms = np.concatenate(self._post_terms)
+            rows = np.concatenate(self._post_rows)
+            tf = np.concatenate(self._post_tf)
+        else:
+            terms = rows = np.zeros(0, np.int32)
+            tf = np.zeros(0, np.uint16)
+        order = np.argsort(terms, kind="stable")  # rows stay ascending within a term
+        counts = np.bincount(terms, minlength=len(self._vocab))
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]]) if len(counts) else counts
+        save_array(self.tmp / "post_rows.npy", rows[order])
+        save_array(self.tmp / "post_tf.npy", tf[order])
+        self.db.executemany(
+            "INSERT INTO terms VALUES (?,?,?)",
+            ((t, int(counts[i]), int(starts[i])) for t, i in self._vocab.items()),
+        )
+
+    def abort(self) -> None:
+        """Throw the unfinished segment away."""
+        try:
+            self.db.close()
+        finally:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class SegmentDamaged(Exception):
+    """A segment file is missing, truncated or unreadable; the message names the file."""
+
+
+class Segment:
+    """A segment opened for reading: arrays memory-mapped, its database open read-only.
+
+    Everything is opened here, at once, so the segment stays readable for as long as this object lives,
+    even after a writer's clean-up unlinks its files (POSIX keeps open files and mappings alive).
+    """
+
+    def __init__(self, root: Path, name: str, rows: int, files: dict[str, int]):
+        self.name, self.rows = name, rows
+        self.folder = Path(root) / SEGMENTS / name
+        for fname, size in files.items():
+            path = self.folder / fname
+            try:
+                actual = path.stat().st_size
+            except FileNotFoundError:
+                raise
+            except OSError as e:
+                raise SegmentDamaged(f"segment {name}: {fname} is unreadable ({e})") from e
+            if actual != size:
+                raise SegmentDamaged(f"segment {name}: {fname} has {actual} bytes, the commit recorded {size}")
+        self.db = self._open_db()
+        try:
+            info = dict(self.db.execute("SELECT key, value FROM info"))
+            self.docs, self.dim = int(info["docs"]), int(info["dim"])
+            self.chunk_len, self.sentences, self.sentence_len = info["chunk_len"], info["sentences"], info["sentence_len"]
+            last = self.db.execute("SELECT MAX(row) FROM chunks").fetchone()[0]
+        except (sqlite3.Error, KeyError, TypeError, ValueError) as e:
+            raise SegmentDamaged(f"segment {name}: {DB} is damaged ({e})") from e
+        if int(info["rows"]) != rows or (last if last is not None else -1) != rows - 1:
+            raise SegmentDamaged(f"segment {name}: {DB} holds {int(info['rows'])} rows, the commit recorded {rows}")
+        self._load_arrays()
+
+    def _open_db(self) -> sqlite3.Connection:
+        path = self.folder / DB
+        if not path.is_file():
+            raise FileNotFoundError(str(path))
+        try:
+            return sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+        except sqlite3.Error as e:
+            raise SegmentDamaged(f"segment {self.name}: {DB} cannot be opened ({e})") from e
+
+    def _load_arrays(self) -> None:
+        try:
+            self.vectors = load_array(self.folder / "vectors.npy", self.rows)
+            self.ids = load_array(self.folder / "ids.npy", self.rows)
+            self.row_doc = load_array(self.folder / "row_doc.npy", self.rows)
+            self.chunk_lens = load_array(self.folder / "chunk_lens.npy", self.rows)
+            self.post_rows = load_array(self.folder / "post_rows.npy")
+            self.post_tf = load_array(self.folder / "post_tf.npy", len(self.post_rows))
+        except FileNotFoundError:
+            raise
+        except (OSError, ValueError) as e:
+            raise SegmentDamaged(f"segment {self.name}: {e}") from e
+        if self.vectors.ndim != 2 or self.vectors.shape[1] != self.dim:
+            raise SegmentDamaged(f"segment {self.name}: vectors.npy has shape {self.vectors.shape}, expected dim {self.dim}")
+
+    def postings(self, terms: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Rows and term frequencies of each known term."""
+        if not terms:
+            return {}
+        marks = ",".join("?" * len(terms))
+        found = {}
+        for term, df, start in self.db.execute(f"SELECT term, df, start FROM terms WHERE term IN ({marks})", list(terms)):
+            found[term] = (self.post_rows[start : start + df], self.post_tf[start : start + df])
+        return found
+
+    def sentence_df(self, terms: Sequence[str]) -> dict[str, int]:
+        """How many sentences of this segment hold each term."""
+        if not terms:
+            return {}
+        marks = ",".join("?" * len(terms))
+        return dict(self.db.execute(f"SELECT term, df FROM sterms WHERE term IN ({marks})", list(terms)))

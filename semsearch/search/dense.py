@@ -1,0 +1,51 @@
+"""Dense retrieval across segments: exact inner products over memory-mapped vectors, or a segment's
+approximate index where one was built (large merged segments), each restricted to live, allowed rows."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from semsearch.index.generation import Generation
+
+
+def top_rows(scores: np.ndarray, n: int) -> np.ndarray:
+    """Indices of the n highest scores, best first."""
+    n = min(n, len(scores))
+    if n <= 0:
+        return np.zeros(0, dtype=np.int64)
+    part = np.argpartition(-scores, n - 1)[:n]
+    return part[np.argsort(-scores[part], kind="stable")]
+
+
+def dense_top(gen: Generation, q: np.ndarray, n: int, masks: list[np.ndarray | None]) -> tuple[np.ndarray, np.ndarray]:
+    """The n best live rows by cosine (global rows, scores), best first."""
+    rows, scores = [], []
+    for i, segment in enumerate(gen.segments):
+        ann = gen.ann(i)
+        if ann is not None:
+            local, found = ann.search(q, n, masks[i])
+        else:
+            found = segment.vectors @ q
+            if masks[i] is not None:
+                found = np.where(masks[i], found, -np.inf)
+            local = top_rows(found, n)
+            found = found[local]
+            keep = np.isfinite(found)
+            local, found = local[keep], found[keep]
+        rows.append(local.astype(np.int64) + gen.offsets[i])
+        scores.append(found.astype(np.float32))
+    if not rows:
+        return np.zeros(0, np.int64), np.zeros(0, np.float32)
+    rows_all, scores_all = np.concatenate(rows), np.concatenate(scores)
+    best = top_rows(scores_all, n)
+    return rows_all[best], scores_all[best]
+
+
+def dense_scores(gen: Generation, q: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Exact cosine of the question with each of these global rows."""
+    out = np.empty(len(rows), dtype=np.float32)
+    seg, local = gen.locate(rows)
+    for i in np.unique(seg):
+        mask = seg == i
+        out[mask] = gen.segments[int(i)].vectors[local[mask]] @ q
+    return out

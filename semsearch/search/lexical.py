@@ -1,0 +1,93 @@
+"""BM25 across segments, computed from each question's posting lists only.
+
+Statistics are summed over the segments at query time (document frequency, row count, lengths), never
+baked into stored weights, so any segment can be added, merged or deleted from. Deleted rows still count
+in the statistics until their segment is merged (as in Lucene and Tantivy); their postings are skipped.
+The formula is bm25s's "lucene" variant, which the index used before segments.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+
+from semsearch.index.generation import Generation
+
+K1, B = 1.2, 0.75
+
+
+class Postings:
+    """The live postings of a question's distinct terms: global rows, term frequency and row length."""
+
+    def __init__(self, gen: Generation, terms: Sequence[str], masks: list[np.ndarray | None]):
+        distinct = sorted(set(terms))
+        self.df: dict[str, int] = dict.fromkeys(distinct, 0)
+        parts: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {t: [] for t in distinct}
+        for i, segment in enumerate(gen.segments):
+            for term, (rows, tf) in segment.postings(distinct).items():
+                self.df[term] += len(rows)
+                mask = masks[i]
+                if mask is not None:
+                    keep = mask[rows]
+                    rows, tf = rows[keep], tf[keep]
+                parts[term].append((rows.astype(np.int64) + gen.offsets[i], tf.astype(np.float32), segment.chunk_lens[rows]))
+        self.rows = {t: np.concatenate([p[0] for p in ps]) if ps else np.zeros(0, np.int64) for t, ps in parts.items()}
+        self.tf = {t: np.concatenate([p[1] for p in ps]) if ps else np.zeros(0, np.float32) for t, ps in parts.items()}
+        self.lengths = {t: np.concatenate([p[2] for p in ps]) if ps else np.zeros(0, np.int32) for t, ps in parts.items()}
+
+
+class Lexical:
+    """BM25 signals over one generation: chunk scores, best-sentence scores and term coverage."""
+
+    def __init__(self, gen: Generation):
+        self.gen = gen
+        self.n = max(gen.rows, 1)
+        self.avg_len = sum(s.chunk_len for s in gen.segments) / self.n
+        self.n_sentences = max(sum(s.sentences for s in gen.segments), 1)
+        self.avg_sentence_len = sum(s.sentence_len for s in gen.segments) / self.n_sentences
+
+    def bm25(self, terms: Sequence[str], postings: Postings) -> tuple[np.ndarray, np.ndarray]:
+        """Rows holding any query term, and their BM25 scores (a repeated query term counts again)."""
+        rows, weights = [], []
+        for term, times in Counter(terms).items():
+            r = postings.rows.get(term)
+            if r is None or not len(r):
+                continue
+            idf = math.log(1 + (self.n - postings.df[term] + 0.5) / (postings.df[term] + 0.5))
+            tf, dl = postings.tf[term], postings.lengths[term]
+            rows.append(r)
+            weights.append(times * idf * tf / (K1 * ((1 - B) + B * dl / self.avg_len) + tf))
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        unique, inverse = np.unique(np.concatenate(rows), return_inverse=True)
+        return unique, np.bincount(inverse, weights=np.concatenate(weights)).astype(np.float32)
+
+    def coverage(self, terms: Sequence[str], postings: Postings, rows: np.ndarray) -> np.ndarray:
+        """For each of `rows`: the IDF-weighted share of the question's distinct terms it holds."""
+        cover = np.zeros(len(rows), dtype=np.float32)
+        total = 0.0
+        for term in set(terms):
+            weight = math.log1p(self.n / (postings.df.get(term, 0) + 1))
+            total += weight
+            cover[np.isin(rows, postings.rows.get(term, ()))] += weight
+        return cover / total if total else cover
+
+    def sentence_scores(self, terms: Sequence[str], sentences: Sequence[Sequence[Sequence[str]]]) -> list[list[float]]:
+        """BM25 of each sentence of each chunk (sentences as analysed terms), with sentence-level statistics."""
+        wanted = Counter(terms)
+        df = Counter()
+        for segment in self.gen.segments:
+            df.update(segment.sentence_df(list(wanted)))
+        idf = {t: math.log(1 + (self.n_sentences - df[t] + 0.5) / (df[t] + 0.5)) for t in wanted if df[t]}
+        out = []
+        for chunk in sentences:
+            scores = []
+            for sentence in chunk or ((),):
+                counts = Counter(w for w in sentence if w in idf)
+                norm = K1 * ((1 - B) + B * max(len(sentence), 1) / self.avg_sentence_len)
+                scores.append(sum(wanted[t] * idf[t] * tf / (norm + tf) for t, tf in counts.items()))
+            out.append(scores)
+        return out
