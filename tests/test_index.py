@@ -75,7 +75,8 @@ def test_incremental_build_embeds_only_what_changed(tiny_model, corpus_copy, tmp
     doomed = "002_836414523c5bffee"
     (corpus_copy / f"{doomed}.txt").unlink()
     changed = corpus_copy / "004_4cfd5266a7c9d98f.txt"
-    changed.write_text(changed.read_text(encoding="utf-8") + "\nEt nytt avsnitt om Lavrov og Blinken i Genève.\n", encoding="utf-8")
+    extra = "\nEt nytt avsnitt om Lavrov og Blinken i Genève.\n"
+    changed.write_text(changed.read_text(encoding="utf-8") + extra, encoding="utf-8")
     (corpus_copy / "new.txt").write_text(" date 2023-05 Helt ny artikkel om strømpriser i Sør-Norge.\n", encoding="utf-8")
     update = semsearch.build_index(corpus_copy, index)
     assert update.removed == [doomed] and update.changed == ["004_4cfd5266a7c9d98f"] and update.added == ["new"]
