@@ -3,17 +3,33 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from semsearch.embedding import Embedder
 from semsearch.embedding.models import model_for_index
 from semsearch.errors import SemsearchError
 from semsearch.index import store
-from semsearch.index.builder import IndexStats, build_index
+from semsearch.index.builder import IndexStats, build_index, compact_index, update_index
 from semsearch.search import MODES, FusionParams, Mode, Result, Searcher
+from semsearch.search.filters import make_filter, masks_for
 
-__all__ = ["IndexInfo", "IndexStats", "Result", "build_index", "index_info", "query", "searcher"]
+__all__ = [
+    "Document",
+    "IndexInfo",
+    "IndexStats",
+    "Result",
+    "add",
+    "build_index",
+    "compact",
+    "delete",
+    "document",
+    "index_info",
+    "query",
+    "searcher",
+]
 
 MAX_K = 10_000
 
@@ -40,6 +56,18 @@ class IndexInfo:
     segments: int
     mean_chunk_chars: float
     mean_chunk_tokens: float
+
+
+@dataclass(frozen=True)
+class Document:
+    """A stored document: its text and fields."""
+
+    doc_id: str
+    text: str
+    title: str | None
+    date: str | None
+    url: str | None
+    metadata: dict
 
 
 def _embedder_for(recorded: dict, model: str | None) -> Embedder:
@@ -82,6 +110,10 @@ def query(
     *,
     mode: Mode = "hybrid",
     per_article: bool = False,
+    since: str | date | None = None,
+    until: str | date | None = None,
+    where: Mapping[str, object] | None = None,
+    min_score: float | None = None,
     model: str | None = None,
 ) -> list[Result]:
     """Ask the index a question in natural language; best passages first.
@@ -92,10 +124,13 @@ def query(
         index: the index folder built by `build_index`.
         mode: "hybrid" (default: dense and BM25 fused), "dense" or "lexical".
         per_article: return the best passage of each of the k best articles instead.
+        since, until: inclusive date range (YYYY, YYYY-MM, YYYY-MM-DD or `datetime.date`), applied before ranking.
+        where: field -> value (or list of values, any of them) over `doc_id`, `url`, `title` and metadata fields.
+        min_score: drop results scoring below this.
         model: only to assert which model the index must have been built with.
 
     Returns:
-        Up to k `Result`s, best first.
+        Up to k `Result`s, best first. When at least k chunks match the filters, k come back.
     """
     if not isinstance(text, str) or not text.strip():
         raise SemsearchError('the question is empty: pass a question, e.g. semsearch query "Hva sa Lavrov om Syria?"')
@@ -103,9 +138,54 @@ def query(
         raise SemsearchError(f"k must be at least 1 (got {k}): pass -k 1 or more")
     if mode not in MODES:
         raise SemsearchError(f"unknown mode '{mode}': use one of {', '.join(MODES)}")
+    flt = make_filter(since, until, where)
     text = text.encode("utf-8", "replace").decode("utf-8").strip()  # lone surrogates from undecodable argv bytes
     found = searcher(index, model)
-    return found.search(text, min(k, MAX_K, max(found.generation.commit.chunks, 1)), mode, per_article)
+    masks = masks_for(found.generation, flt)
+    k = min(k, MAX_K, max(found.generation.commit.chunks, 1))
+    results = found.search(text, k, mode, per_article, masks=masks)
+    return [r for r in results if r.score >= min_score] if min_score is not None else results
+
+
+def document(doc_id: str, index: str | Path = "index") -> Document | None:
+    """The stored document with this id (its text and fields), or None."""
+    found = searcher_generation(index).document(str(doc_id))
+    if found is None:
+        return None
+    return Document(found["doc_id"], found["text"], found["title"], found["date"], found["url"], found["metadata"])
+
+
+def searcher_generation(index: str | Path = "index"):
+    """The newest generation of the index, opened (shared with the cached searcher when it is current)."""
+    root = Path(index).resolve()
+    cached = _searchers.get(root)
+    if cached is not None and cached.generation.generation == store.latest_generation_number(root):
+        return cached.generation
+    return store.open_generation(Path(index))
+
+
+def add(records: Iterable[dict], index: str | Path = "index", model: str | None = None) -> IndexStats:
+    """Upsert documents given as dicts (`id`, `text`, optional `title`, `date`, `url`, other fields as metadata).
+
+    Only new or changed records are embedded; the change is committed atomically.
+    """
+    from semsearch.index.builder import API_SOURCE
+    from semsearch.index.sources import record_doc
+
+    docs = [record_doc(r, f"{API_SOURCE}record {i + 1}") for i, r in enumerate(records)]
+    return update_index(index, docs, (), model)
+
+
+def delete(ids: Iterable[str], index: str | Path = "index") -> IndexStats:
+    """Delete documents by id (unknown ids are ignored); committed atomically."""
+    if isinstance(ids, str):
+        ids = [ids]
+    return update_index(index, (), [str(i) for i in ids])
+
+
+def compact(index: str | Path = "index") -> int:
+    """Merge the index's segments into one, dropping deleted rows; returns the number of merges run."""
+    return compact_index(index)
 
 
 def index_info(index: str | Path = "index") -> IndexInfo:

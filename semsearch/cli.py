@@ -90,6 +90,35 @@ def index(
         raise typer.Exit(1)
 
 
+def _parse_where(pairs: list[str]) -> dict[str, list[str]]:
+    where: dict[str, list[str]] = {}
+    for pair in pairs:
+        field, sep, value = pair.partition("=")
+        if not sep or not field.strip():
+            _err(f"error: --where '{pair}' is not FIELD=VALUE: write e.g. --where source=nrk")
+            raise typer.Exit(1)
+        where.setdefault(field.strip(), []).append(value)
+    return where
+
+
+def _print_results(results) -> None:
+    if not results:
+        typer.echo("no results")
+    bold = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    for rank, r in enumerate(results, 1):
+        where = " · ".join(p for p in (r.doc_id, r.date, r.heading) if p)
+        typer.echo(f"{rank}. [{r.score:.3f}] {where} (chunk {r.position}, chars {r.start}-{r.end})")
+        text = r.text
+        if r.highlight_start is not None:
+            mark = ("\x1b[1m", "\x1b[0m") if bold else ("**", "**")
+            hs, he = r.highlight_start, r.highlight_end
+            text = text[:hs] + mark[0] + text[hs:he] + mark[1] + text[he:]
+        for line in (ln.strip() for ln in text.splitlines()):
+            if line:
+                typer.echo(textwrap.fill(line, width=100, initial_indent="   ", subsequent_indent="   "))
+        typer.echo("")
+
+
 @app.command()
 def query(
     question: Annotated[str, typer.Argument(help="The question, in Norwegian or English.", metavar="QUESTION")],
@@ -97,27 +126,77 @@ def query(
     index: IndexOpt = Path("index"),
     mode: Annotated[ModeOption, typer.Option("--mode", help="Retrieval mode.")] = ModeOption.hybrid,
     per_article: Annotated[bool, typer.Option("--per-article", help="Best passage of each of the k best articles.")] = False,
+    since: Annotated[Optional[str], typer.Option("--since", help="Only documents dated on or after (YYYY[-MM[-DD]]).")] = None,
+    until: Annotated[Optional[str], typer.Option("--until", help="Only documents dated on or before (YYYY[-MM[-DD]]).")] = None,
+    where: Annotated[Optional[list[str]], typer.Option("--where", help="FIELD=VALUE; repeat for more (same field: any).")] = None,
+    min_score: Annotated[Optional[float], typer.Option("--min-score", help="Drop results scoring below this.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list of results.")] = False,
 ) -> None:
-    """Ask a question; prints the best passages with article, date, heading and score."""
+    """Ask a question; prints the best passages with article, date, heading and score (best sentence in bold)."""
     # One BLAS thread: a single short question gains nothing from two, and loses seconds on a busy machine.
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
     from semsearch.api import query as run_query
 
-    results = _run(run_query, question, k=k, index=index, mode=mode.value, per_article=per_article)
+    filters = {"since": since, "until": until, "where": _parse_where(where or []) or None, "min_score": min_score}
+    results = _run(run_query, question, k=k, index=index, mode=mode.value, per_article=per_article, **filters)
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in results], ensure_ascii=False, indent=1))
         return
-    if not results:
-        typer.echo("no results")
-    for rank, r in enumerate(results, 1):
-        where = " · ".join(p for p in (r.doc_id, r.date, r.heading) if p)
-        typer.echo(f"{rank}. [{r.score:.3f}] {where} (chunk {r.position}, chars {r.start}-{r.end})")
-        for line in (ln.strip() for ln in r.text.splitlines()):
-            if line:
-                typer.echo(textwrap.fill(line, width=100, initial_indent="   ", subsequent_indent="   "))
-        typer.echo("")
+    _print_results(results)
+
+
+@app.command()
+def compact(index: IndexOpt = Path("index")) -> None:
+    """Merge the index's segments into one, dropping deleted chunks."""
+    from semsearch.api import compact as run_compact
+    from semsearch.api import index_info
+
+    merges = _run(run_compact, index)
+    info = _run(index_info, index)
+    typer.echo(f"compacted '{index}': {merges} merge(s); {info.segments} segment(s), {info.chunks} chunks")
+
+
+@app.command()
+def add(
+    file: Annotated[Path, typer.Argument(help="JSON Lines file of records (id, text, title, date, url, ...).", metavar="FILE")],
+    index: IndexOpt = Path("index"),
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model for a new index.")] = None,
+) -> None:
+    """Add or replace documents from a JSONL file of records."""
+    from semsearch.api import add as run_add
+
+    records = []
+    with _open_text(file) as fh:
+        for number, line in enumerate(fh, 1):
+            if line.strip():
+                try:
+                    records.append(json.loads(line))
+                except ValueError as e:
+                    _err(f"warning: {file}:{number}: not JSON ({e}); skipped")
+    stats = _run(run_add, records, index, model)
+    counts = f"{stats.documents} documents, {stats.chunks} chunks"
+    typer.echo(f"'{index}': {len(stats.added)} added, {len(stats.changed)} changed; {counts}")
+
+
+@app.command()
+def delete(
+    ids: Annotated[list[str], typer.Argument(help="Document ids.", metavar="ID...")],
+    index: IndexOpt = Path("index"),
+) -> None:
+    """Delete documents by id."""
+    from semsearch.api import delete as run_delete
+
+    stats = _run(run_delete, ids, index)
+    typer.echo(f"'{index}': {len(stats.removed)} deleted; {stats.documents} documents, {stats.chunks} chunks")
+
+
+def _open_text(path: Path):
+    try:
+        return path.open(encoding="utf-8", errors="replace")
+    except OSError as e:
+        _err(f"error: cannot read '{path}': {e.strerror}")
+        raise typer.Exit(1) from None
 
 
 @app.command()
@@ -126,6 +205,22 @@ def info(index: IndexOpt = Path("index")) -> None:
     from semsearch.api import index_info
 
     typer.echo(json.dumps(asdict(_run(index_info, index)), ensure_ascii=False, indent=1))
+
+
+@app.command()
+def check(index: IndexOpt = Path("index")) -> None:
+    """Verify every part of an index (commit, segments, delete marks, postings, checksums); exit 1 when damaged."""
+    from semsearch.index.check import check_index
+
+    report = _run(check_index, index)
+    for note in report.notes:
+        typer.echo(f"note: {note}")
+    for problem in report.problems:
+        _err(f"damaged: {problem}")
+    if not report.ok:
+        _err(f"error: index '{index}' is damaged: `semsearch index CORPUS --index {index}` rebuilds the damaged parts")
+        raise typer.Exit(1)
+    typer.echo(f"index '{index}' is sound: generation {report.generation}, {report.segments} segment(s), {report.chunks} chunks")
 
 
 @app.command("eval")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from semsearch.index.segment import SegmentWriter
 from semsearch.index.sources import SourceDoc, list_sources, read_source
 
 BATCH_CHUNKS = 2048
+API_SOURCE = "api:"  # documents added through the API: a corpus build never removes them
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class _Run:
     log: Callable[[str], None]
     batch_chunks: int
     model: dict
+    repairs: list[str]
     stats: dict = field(default_factory=lambda: {"added": [], "changed": [], "removed": [], "skipped": [], "embedded": 0})
     timings: dict = field(default_factory=lambda: {"read_and_chunk": 0.0, "embed": 0.0, "write": 0.0})
     batch: list[tuple[DocEntry, list[ChunkEntry], list[str]]] = field(default_factory=list)
@@ -119,28 +121,72 @@ def build_index(
         seen = _index_changes(run, sources, known)
         if not seen and not known:
             raise SemsearchError(f"no readable document in '{corpus}': fix the files named above")
-        run.stats["removed"] = sorted(set(known) - seen)
+        run.stats["removed"] = sorted(d for d in set(known) - seen if not known[d].source.startswith(API_SOURCE))
         for doc_id in run.stats["removed"]:
             d = known[doc_id]
             run.writer.delete_rows(d.segment, d.first_row, d.chunks)
         _flush(run)
         merged = maybe_merge(run.writer, log=log)
-        commit = run.writer.base
+    return _stats(run, merged, t0)
+
+
+def update_index(
+    index: str | Path,
+    docs: Iterable[SourceDoc] = (),
+    delete: Iterable[str] = (),
+    model: str | None = None,
+    *,
+    log: Callable[[str], None] | None = None,
+    batch_chunks: int = BATCH_CHUNKS,
+) -> IndexStats:
+    """Upsert these documents and delete these ids, atomically per batch, embedding only what changed."""
+    t0 = time.perf_counter()
+    log = log or (lambda _msg: None)
+    root = Path(index)
+    with store.lock(root):
+        run = _start(root, model, ChunkParams(), log, batch_chunks, keep_settings=True)
+        known = {d.doc_id: d for d in run.writer.generation.catalog()}
+        for doc in docs:
+            old = known.get(doc.doc_id)
+            if old is None or old.fingerprint != doc.entry.fingerprint:
+                _queue(run, doc, old)
+        for doc_id in delete:
+            d = known.get(doc_id)
+            if d is not None and doc_id not in run.stats["changed"]:
+                run.writer.delete_rows(d.segment, d.first_row, d.chunks)
+                run.stats["removed"].append(doc_id)
+        _flush(run)
+        merged = maybe_merge(run.writer, log=log)
+    return _stats(run, merged, t0)
+
+
+def compact_index(index: str | Path, log: Callable[[str], None] | None = None) -> int:
+    """Merge every segment into one, dropping deleted rows; returns the number of merges (0 or 1)."""
+    root = Path(index)
+    with store.lock(root):
+        base, problems = latest_commit(root)
+        if base is None:
+            raise SemsearchError(f"index folder '{root}' holds no index: build it with `semsearch index CORPUS --index {root}`")
+        return maybe_merge(store.Writer(root, base), force=True, log=log)
+
+
+def _stats(run: _Run, merged: int, t0: float) -> IndexStats:
+    commit = run.writer.base
     if run.stats["embedded"]:
         run.embedder.prepare_query_encoder()
     return IndexStats(
-        str(root), commit.model.get("name", ""), commit.model.get("variant", ""), commit.documents, commit.chunks,
+        str(run.root), commit.model.get("name", ""), commit.model.get("variant", ""), commit.documents, commit.chunks,
         run.stats["embedded"], run.stats["added"], run.stats["changed"], run.stats["removed"], run.stats["skipped"],
-        run.writer.repairs or run.stats.get("repaired", []), len(commit.segments), merged,
-        time.perf_counter() - t0, run.timings,
+        run.repairs, len(commit.segments), merged, time.perf_counter() - t0, run.timings,
     )  # fmt: skip
 
 
-def _start(root: Path, model: str | None, params: ChunkParams, log, batch_chunks: int) -> _Run:
-    """Open the writer on the newest commit, or on a fresh one when the settings or model changed."""
+def _start(root: Path, model: str | None, params: ChunkParams, log, batch_chunks: int, keep_settings: bool = False) -> _Run:
+    """Open the writer on the newest commit, or on a fresh one when the settings or model changed
+    (`keep_settings`: an update through the API keeps the index's chunking)."""
     base, problems = latest_commit(root)
-    for p in problems:
-        log(f"repairing: {p}")
+    if keep_settings and base is not None and base.settings.get("chunking"):
+        params = ChunkParams(**base.settings["chunking"])
     spec = _pick_model(model, base, log)
     embedder = Embedder(spec)
     params = replace(params, max_tokens=min(params.max_tokens, embedder.max_seq_length))
@@ -158,9 +204,10 @@ def _start(root: Path, model: str | None, params: ChunkParams, log, batch_chunks
     if base is None:
         base = new_commit(settings, model_info)
     writer = store.Writer(root, base)
-    for line in writer.repairs:
+    repairs = problems + writer.repairs
+    for line in repairs:
         log(f"repairing: {line}")
-    return _Run(root, embedder, params, writer, log, batch_chunks, dict(base.model or model_info))
+    return _Run(root, embedder, params, writer, log, batch_chunks, dict(base.model or model_info), repairs)
 
 
 def _index_changes(run: _Run, sources, known: dict) -> set[str]:

@@ -29,7 +29,7 @@ class SegmentRef:
     dead: str | None = None  # file under deletes/ (a packed bitmap of dead rows), or None
     dead_rows: int = 0
     dead_docs: int = 0
-    files: dict[str, int] = field(default_factory=dict)  # file name -> size in bytes
+    files: dict[str, dict] = field(default_factory=dict)  # file name -> {"size": bytes, "blake2b": checksum}
     ann: dict | None = None  # approximate dense index of this segment, with its measured recall
 
     @property

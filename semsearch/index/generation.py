@@ -59,6 +59,7 @@ class Generation:
 
     def __init__(self, root: Path, commit: Commit):
         self.root, self.commit = Path(root), commit
+        self.cache: dict = {}  # per-generation derived data (filter columns), dropped with the generation
         self.segments: list[Segment] = []
         self.alive: list[np.ndarray | None] = []
         self._ann: list = []

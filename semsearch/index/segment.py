@@ -46,6 +46,17 @@ CREATE TABLE info (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
 """
 
 
+def file_digest(path: Path) -> str:
+    """A checksum of a file's bytes (verified by `semsearch check`, not on every open)."""
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 22):
+            h.update(block)
+    return h.hexdigest()
+
+
 def new_name() -> str:
     """A fresh, unique segment name."""
     return uuid.uuid4().hex[:16]
@@ -136,7 +147,7 @@ class SegmentWriter:
         final = self.root / SEGMENTS / self.name
         os.replace(self.tmp, final)
         fsync_dir(final.parent)
-        return self.name, {f.name: f.stat().st_size for f in final.iterdir()}
+        return self.name, {f.name: {"size": f.stat().st_size, "blake2b": file_digest(f)} for f in final.iterdir()}
 
     def _write_postings(self) -> None:
         if self._post_terms:
@@ -175,10 +186,11 @@ class Segment:
     even after a writer's clean-up unlinks its files (POSIX keeps open files and mappings alive).
     """
 
-    def __init__(self, root: Path, name: str, rows: int, files: dict[str, int]):
+    def __init__(self, root: Path, name: str, rows: int, files: dict[str, dict]):
         self.name, self.rows = name, rows
         self.folder = Path(root) / SEGMENTS / name
-        for fname, size in files.items():
+        for fname, recorded in files.items():
+            size = recorded["size"]
             path = self.folder / fname
             try:
                 actual = path.stat().st_size

@@ -23,7 +23,7 @@ from semsearch.errors import SemsearchError
 from semsearch.index.commit import META, Commit, SegmentRef, generations, latest_commit, meta_path, write_commit
 from semsearch.index.deletes import DELETES, DeletesDamaged, read_dead, write_dead
 from semsearch.index.generation import Generation
-from semsearch.index.segment import SEGMENTS, SegmentDamaged
+from semsearch.index.segment import SEGMENTS, SegmentDamaged, file_digest
 
 KEEP_GENERATIONS = 3
 _OPEN_TRIES = 5
@@ -88,7 +88,7 @@ class Writer:
         self._dropped: set[str] = set()
 
     def _open_repairing(self, base: Commit) -> Generation:
-        refs = list(base.segments)
+        refs = [r for r in base.segments if not self._changed_since_commit(r, base)]
         while True:
             try:
                 return Generation(self.root, replace(base, segments=tuple(refs)))
@@ -96,6 +96,24 @@ class Writer:
                 bad = _segment_named_in(e, refs)
                 self.repairs.append(f"{e}: its documents are re-indexed")
                 refs = [r for r in refs if r is not bad]
+
+    def _changed_since_commit(self, ref: SegmentRef, base: Commit) -> bool:
+        """True (and reported) when a file of the segment was modified after the commit was written and
+        no longer matches its checksum: cheap, since only files newer than the commit are hashed."""
+        meta = meta_path(self.root, base.generation)
+        if not meta.is_file():
+            return False
+        written = meta.stat().st_mtime_ns
+        for fname, recorded in ref.files.items():
+            path = self.root / SEGMENTS / ref.name / fname
+            try:
+                newer = path.stat().st_mtime_ns > written
+            except OSError:
+                continue  # a missing file is found when the segment is opened
+            if newer and file_digest(path) != recorded.get("blake2b"):
+                self.repairs.append(f"segment {ref.name}: {fname} changed after it was written: its documents are re-indexed")
+                return True
+        return False
 
     def delete_rows(self, segment: int, first: int, count: int) -> None:
         """Mark rows [first, first + count) of a segment of the base generation as deleted."""

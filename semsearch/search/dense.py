@@ -20,18 +20,8 @@ def top_rows(scores: np.ndarray, n: int) -> np.ndarray:
 def dense_top(gen: Generation, q: np.ndarray, n: int, masks: list[np.ndarray | None]) -> tuple[np.ndarray, np.ndarray]:
     """The n best live rows by cosine (global rows, scores), best first."""
     rows, scores = [], []
-    for i, segment in enumerate(gen.segments):
-        ann = gen.ann(i)
-        if ann is not None:
-            local, found = ann.search(q, n, masks[i])
-        else:
-            found = segment.vectors @ q
-            if masks[i] is not None:
-                found = np.where(masks[i], found, -np.inf)
-            local = top_rows(found, n)
-            found = found[local]
-            keep = np.isfinite(found)
-            local, found = local[keep], found[keep]
+    for i in range(len(gen.segments)):
+        local, found = _segment_top(gen, i, q, n, masks[i])
         rows.append(local.astype(np.int64) + gen.offsets[i])
         scores.append(found.astype(np.float32))
     if not rows:
@@ -39,6 +29,28 @@ def dense_top(gen: Generation, q: np.ndarray, n: int, masks: list[np.ndarray | N
     rows_all, scores_all = np.concatenate(rows), np.concatenate(scores)
     best = top_rows(scores_all, n)
     return rows_all[best], scores_all[best]
+
+
+SPARSE_SHARE = 0.25  # below this share of allowed rows, score only those rows
+
+
+def _segment_top(gen: Generation, i: int, q: np.ndarray, n: int, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """The n best allowed rows of segment i (local rows, scores)."""
+    segment = gen.segments[i]
+    allowed = None if mask is None else np.flatnonzero(mask)
+    if allowed is not None and len(allowed) < SPARSE_SHARE * segment.rows:
+        found = segment.vectors[allowed] @ q  # a narrow filter: exact over the allowed rows only
+        best = top_rows(found, n)
+        return allowed[best], found[best]
+    ann = gen.ann(i)
+    if ann is not None:
+        return ann.search(q, n, mask)
+    found = segment.vectors @ q
+    if mask is not None:
+        found = np.where(mask, found, -np.inf)
+    best = top_rows(found, n)
+    keep = np.isfinite(found[best])
+    return best[keep], found[best][keep]
 
 
 def dense_scores(gen: Generation, q: np.ndarray, rows: np.ndarray) -> np.ndarray:
