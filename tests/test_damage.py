@@ -59,7 +59,8 @@ def test_every_file_damaged_every_way_is_named_and_repaired(built, tmp_path):
         shutil.rmtree(index, ignore_errors=True)
         shutil.copytree(pristine, index)
         DAMAGE[kind](index / relative)
-        for args in (["info", "--index", str(index)], ["query", "Lavrov", "--index", str(index)], ["check", "--index", str(index)]):
+        where = ["--index", str(index)]
+        for args in (["info", *where], ["query", "Lavrov", *where], ["check", *where]):
             result = runner.invoke(app, args)
             if result.exception and not isinstance(result.exception, SystemExit):
                 failures.append(f"{kind} {relative}: {' '.join(args[:1])} raised {result.exception!r}")
