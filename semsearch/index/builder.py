@@ -282,7 +282,7 @@ def _flush(run: _Run) -> None:
         except BaseException:
             writer.abort()
             raise
-        run.writer.add_segment(name, writer.rows, writer.docs, files)
+        run.writer.add_segment(name, writer.rows, writer.docs, files, writer.ann_info)
         run.stats["embedded"] += len(passages)
         run.batch, run.batch_size = [], 0
         run.timings["write"] += time.perf_counter() - t

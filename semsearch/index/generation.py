@@ -15,7 +15,16 @@ import numpy as np
 from semsearch.index.ann import open_ann
 from semsearch.index.commit import Commit
 from semsearch.index.deletes import read_dead
-from semsearch.index.segment import Segment
+from semsearch.index.segment import Segment, SegmentDamaged
+
+
+def _open_ann(segment: Segment, info: dict):
+    try:
+        return open_ann(segment, info)
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, KeyError) as e:
+        raise SegmentDamaged(f"segment {segment.name}: its approximate index is damaged ({e})") from e
 
 
 @dataclass(frozen=True)
@@ -68,7 +77,7 @@ class Generation:
             self.segments.append(segment)
             dead = read_dead(root, ref)
             self.alive.append(None if dead is None else ~dead)
-            self._ann.append(open_ann(segment, ref.ann) if ref.ann else None)
+            self._ann.append(_open_ann(segment, ref.ann) if ref.ann else None)
         sizes = [s.rows for s in self.segments]
         self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64) if sizes else np.zeros(1, np.int64)
 

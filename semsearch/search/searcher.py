@@ -15,6 +15,7 @@ import numpy as np
 
 from semsearch.analysis import analyze
 from semsearch.embedding import Embedder
+from semsearch.embedding.embedder import blas_threads
 from semsearch.errors import SemsearchError
 from semsearch.index.generation import Generation, StoredChunk
 from semsearch.search.dense import dense_scores, dense_top, top_rows
@@ -138,10 +139,15 @@ class Searcher:
         """
         if mode not in MODES:
             raise SemsearchError(f"unknown mode '{mode}': use one of {', '.join(MODES)}")
+        if not self.generation.segments:
+            return []
+        # One thread for the whole query: numpy's threads wait for each other when the machine is busy.
+        with blas_threads(1):
+            return self._search(text, k, mode, per_article, query_vector, masks)
+
+    def _search(self, text, k, mode, per_article, query_vector, masks) -> list[Result]:
         gen = self.generation
         masks = masks if masks is not None else gen.alive
-        if not gen.segments:
-            return []
         terms = analyze(text)
         if mode == "lexical":
             ranking = self._lexical(terms, masks)
