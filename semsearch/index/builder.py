@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 import time
 import warnings
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -28,6 +30,7 @@ from semsearch.index.segment import SegmentWriter
 from semsearch.index.sources import SourceDoc, list_sources, read_source
 
 BATCH_CHUNKS = 2048
+LOOKAHEAD_DOCS = 256  # documents chunked ahead of the batch being embedded
 API_SOURCE = "api:"  # documents added through the API: a corpus build never removes them
 
 
@@ -84,6 +87,9 @@ class _Run:
     timings: dict = field(default_factory=lambda: {"read_and_chunk": 0.0, "embed": 0.0, "write": 0.0})
     batch: list[tuple[DocEntry, list[ChunkEntry], list[str]]] = field(default_factory=list)
     batch_size: int = 0
+    merged: int = 0
+    pending: deque = field(default_factory=deque)
+    chunker: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="semsearch-chunk"))
 
 
 def build_index(
@@ -117,17 +123,20 @@ def build_index(
     sources = list_sources(Path(corpus))
     with store.lock(root):
         run = _start(root, model, params or ChunkParams(), log, batch_chunks)
-        known = {d.doc_id: d for d in run.writer.generation.catalog()}
-        seen = _index_changes(run, sources, known)
-        if not seen and not known:
-            raise SemsearchError(f"no readable document in '{corpus}': fix the files named above")
-        run.stats["removed"] = sorted(d for d in set(known) - seen if not known[d].source.startswith(API_SOURCE))
-        for doc_id in run.stats["removed"]:
-            d = known[doc_id]
-            run.writer.delete_rows(d.segment, d.first_row, d.chunks)
-        _flush(run)
-        merged = maybe_merge(run.writer, log=log)
-    return _stats(run, merged, t0)
+        try:
+            known = {d.doc_id: d for d in run.writer.generation.catalog()}
+            seen = _index_changes(run, sources, known)
+            if not seen and not known:
+                raise SemsearchError(f"no readable document in '{corpus}': fix the files named above")
+            gone = sorted(d for d in set(known) - seen if not known[d].source.startswith(API_SOURCE))
+            for doc_id in gone:
+                d = known[doc_id]
+                run.writer.delete_rows(d.segment, d.first_row, d.chunks)
+            run.stats["removed"].extend(gone)
+            _finish(run)
+        finally:
+            run.chunker.shutdown(cancel_futures=True)
+    return _stats(run, t0)
 
 
 def update_index(
@@ -145,19 +154,23 @@ def update_index(
     root = Path(index)
     with store.lock(root):
         run = _start(root, model, ChunkParams(), log, batch_chunks, keep_settings=True)
-        known = {d.doc_id: d for d in run.writer.generation.catalog()}
-        for doc in docs:
-            old = known.get(doc.doc_id)
-            if old is None or old.fingerprint != doc.entry.fingerprint:
-                _queue(run, doc, old)
-        for doc_id in delete:
-            d = known.get(doc_id)
-            if d is not None and doc_id not in run.stats["changed"]:
-                run.writer.delete_rows(d.segment, d.first_row, d.chunks)
-                run.stats["removed"].append(doc_id)
-        _flush(run)
-        merged = maybe_merge(run.writer, log=log)
-    return _stats(run, merged, t0)
+        try:
+            known = {d.doc_id: d for d in run.writer.generation.catalog()}
+            upserted = set()
+            for doc in docs:
+                upserted.add(doc.doc_id)
+                old = known.get(doc.doc_id)
+                if old is None or old.fingerprint != doc.entry.fingerprint:
+                    _queue(run, doc, old)
+            for doc_id in dict.fromkeys(delete):
+                d = known.get(doc_id)
+                if d is not None and doc_id not in upserted:
+                    run.writer.delete_rows(d.segment, d.first_row, d.chunks)
+                    run.stats["removed"].append(doc_id)
+            _finish(run)
+        finally:
+            run.chunker.shutdown(cancel_futures=True)
+    return _stats(run, t0)
 
 
 def compact_index(index: str | Path, log: Callable[[str], None] | None = None) -> int:
@@ -170,14 +183,21 @@ def compact_index(index: str | Path, log: Callable[[str], None] | None = None) -
         return maybe_merge(store.Writer(root, base), force=True, log=log)
 
 
-def _stats(run: _Run, merged: int, t0: float) -> IndexStats:
+def _finish(run: _Run) -> None:
+    """Chunk what is still in flight, embed and commit the last batch, merge."""
+    _drain(run, 0)
+    _flush(run)
+    run.merged += maybe_merge(run.writer, log=run.log)
+
+
+def _stats(run: _Run, t0: float) -> IndexStats:
     commit = run.writer.base
     if run.stats["embedded"]:
         run.embedder.prepare_query_encoder()
     return IndexStats(
         str(run.root), commit.model.get("name", ""), commit.model.get("variant", ""), commit.documents, commit.chunks,
         run.stats["embedded"], run.stats["added"], run.stats["changed"], run.stats["removed"], run.stats["skipped"],
-        run.repairs, len(commit.segments), merged, time.perf_counter() - t0, run.timings,
+        run.repairs, len(commit.segments), run.merged, time.perf_counter() - t0, run.timings,
     )  # fmt: skip
 
 
@@ -246,25 +266,40 @@ def _read(run: _Run, src) -> Iterator[SourceDoc]:
 
 
 def _queue(run: _Run, doc: SourceDoc, old) -> None:
-    """Chunk one document into the current batch; the batch is embedded and committed when full."""
-    entries, passages = chunk_entries(doc.article, run.embedder.count_tokens, run.params, run.embedder.prompts.get("passage", ""))
-    if not entries:
-        warnings.warn(f"skipping '{doc.entry.source}' ({doc.doc_id}): no text to index", stacklevel=3)
-        run.stats["skipped"].append(doc.doc_id)
-        return
-    if old is not None:
-        run.writer.delete_rows(old.segment, old.first_row, old.chunks)
-        run.stats["changed"].append(doc.doc_id)
-    else:
-        run.stats["added"].append(doc.doc_id)
-    run.batch.append((doc.entry, entries, passages))
-    run.batch_size += len(entries)
-    if run.batch_size >= run.batch_chunks:
-        _flush(run)
+    """Hand one document to the chunking thread; finished ones join the batch in order.
+
+    Chunking runs in a worker thread while this thread embeds full batches (the model's native code
+    releases the GIL), so the model is fed while the next batch is cut.
+    """
+    prompt = run.embedder.prompts.get("passage", "")
+    future = run.chunker.submit(chunk_entries, doc.article, run.embedder.count_tokens, run.params, prompt)
+    run.pending.append((doc, old, future))
+    _drain(run, LOOKAHEAD_DOCS)
+
+
+def _drain(run: _Run, keep: int) -> None:
+    """Move chunked documents into the batch, oldest first, until at most `keep` are in flight."""
+    while len(run.pending) > keep:
+        doc, old, future = run.pending.popleft()
+        entries, passages = future.result()
+        if old is not None:
+            run.writer.delete_rows(old.segment, old.first_row, old.chunks)
+        if not entries:
+            warnings.warn(f"skipping '{doc.entry.source}' ({doc.doc_id}): no text to index", stacklevel=3)
+            run.stats["skipped"].append(doc.doc_id)
+            if old is not None:
+                run.stats["removed"].append(doc.doc_id)
+            continue
+        run.stats["changed" if old is not None else "added"].append(doc.doc_id)
+        run.batch.append((doc.entry, entries, passages))
+        run.batch_size += len(entries)
+        if run.batch_size >= run.batch_chunks:
+            _flush(run)
 
 
 def _flush(run: _Run) -> None:
-    """Embed the batch, write it as one segment, and commit it with the pending delete marks."""
+    """Embed the batch, write it as one segment, and commit it with the pending delete marks; then merge
+    what the policy picks, so a long build never piles up small segments."""
     if run.batch:
         passages = [p for _, _, ps in run.batch for p in ps]
         run.log(f"embedding {len(passages)} chunks of {len(run.batch)} documents with {run.embedder.spec.describe()}")
@@ -290,3 +325,4 @@ def _flush(run: _Run) -> None:
         run.model.update(dim=int(vectors.shape[1]), backend=sorted(backends))
     if run.writer.pending:
         run.writer.commit(model=dict(run.model))
+        run.merged += maybe_merge(run.writer, log=run.log)
