@@ -13,6 +13,7 @@ import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -121,21 +122,16 @@ def build_index(
     log = log or (lambda _msg: None)
     root = Path(index)
     sources = list_sources(Path(corpus))
-    with store.lock(root):
-        run = _start(root, model, params or ChunkParams(), log, batch_chunks)
-        try:
-            known = {d.doc_id: d for d in run.writer.generation.catalog()}
-            seen = _index_changes(run, sources, known)
-            if not seen and not known:
-                raise SemsearchError(f"no readable document in '{corpus}': fix the files named above")
-            gone = sorted(d for d in set(known) - seen if not known[d].source.startswith(API_SOURCE))
-            for doc_id in gone:
-                d = known[doc_id]
-                run.writer.delete_rows(d.segment, d.first_row, d.chunks)
-            run.stats["removed"].extend(gone)
-            _finish(run)
-        finally:
-            run.chunker.shutdown(cancel_futures=True)
+    with _running(root, model, params or ChunkParams(), log, batch_chunks) as run:
+        known = {d.doc_id: d for d in run.writer.generation.catalog()}
+        seen = _index_changes(run, sources, known)
+        if not seen and not known:
+            raise SemsearchError(f"no readable document in '{corpus}': fix the files named above")
+        gone = sorted(d for d in set(known) - seen if not known[d].source.startswith(API_SOURCE))
+        for doc_id in gone:
+            d = known[doc_id]
+            run.writer.delete_rows(d.segment, d.first_row, d.chunks)
+        run.stats["removed"].extend(gone)
     return _stats(run, t0)
 
 
@@ -152,24 +148,19 @@ def update_index(
     t0 = time.perf_counter()
     log = log or (lambda _msg: None)
     root = Path(index)
-    with store.lock(root):
-        run = _start(root, model, ChunkParams(), log, batch_chunks, keep_settings=True)
-        try:
-            known = {d.doc_id: d for d in run.writer.generation.catalog()}
-            upserted = set()
-            for doc in docs:
-                upserted.add(doc.doc_id)
-                old = known.get(doc.doc_id)
-                if old is None or old.fingerprint != doc.entry.fingerprint:
-                    _queue(run, doc, old)
-            for doc_id in dict.fromkeys(delete):
-                d = known.get(doc_id)
-                if d is not None and doc_id not in upserted:
-                    run.writer.delete_rows(d.segment, d.first_row, d.chunks)
-                    run.stats["removed"].append(doc_id)
-            _finish(run)
-        finally:
-            run.chunker.shutdown(cancel_futures=True)
+    with _running(root, model, ChunkParams(), log, batch_chunks, keep_settings=True) as run:
+        known = {d.doc_id: d for d in run.writer.generation.catalog()}
+        upserted = set()
+        for doc in docs:
+            upserted.add(doc.doc_id)
+            old = known.get(doc.doc_id)
+            if old is None or old.fingerprint != doc.entry.fingerprint:
+                _queue(run, doc, old)
+        for doc_id in dict.fromkeys(delete):
+            d = known.get(doc_id)
+            if d is not None and doc_id not in upserted:
+                run.writer.delete_rows(d.segment, d.first_row, d.chunks)
+                run.stats["removed"].append(doc_id)
     return _stats(run, t0)
 
 
@@ -183,11 +174,18 @@ def compact_index(index: str | Path, log: Callable[[str], None] | None = None) -
         return maybe_merge(store.Writer(root, base), force=True, log=log)
 
 
-def _finish(run: _Run) -> None:
-    """Chunk what is still in flight, embed and commit the last batch, merge."""
-    _drain(run, 0)
-    _flush(run)
-    run.merged += maybe_merge(run.writer, log=run.log)
+@contextmanager
+def _running(root: Path, model: str | None, params: ChunkParams, log, batch_chunks: int, keep_settings: bool = False):
+    """A build under the writer lock: yields its state; on normal exit, the last batch is committed and merged."""
+    with store.lock(root):
+        run = _start(root, model, params, log, batch_chunks, keep_settings)
+        try:
+            yield run
+            _drain(run, 0)
+            _flush(run)
+            run.merged += maybe_merge(run.writer, log=run.log)
+        finally:
+            run.chunker.shutdown(cancel_futures=True)
 
 
 def _stats(run: _Run, t0: float) -> IndexStats:
