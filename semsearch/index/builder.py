@@ -8,6 +8,7 @@ Removed documents are marked deleted in the last commit; then the merge policy r
 from __future__ import annotations
 
 import os
+import sys
 import time
 import warnings
 from collections import deque
@@ -89,6 +90,7 @@ class _Run:
     batch: list[tuple[DocEntry, list[ChunkEntry], list[str]]] = field(default_factory=list)
     batch_size: int = 0
     merged: int = 0
+    progress: bool = False
     pending: deque = field(default_factory=deque)
     chunker: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="semsearch-chunk"))
 
@@ -111,7 +113,8 @@ def build_index(
         model: hub name or local sentence-transformers folder; default: the index's model, $SEMSEARCH_MODEL,
             or intfloat/multilingual-e5-small.
         params: chunking parameters; default `ChunkParams()`.
-        progress: unused placeholder for a progress bar (one line per stage is logged).
+        progress: a progress bar over the corpus files (default: when stderr is a terminal); each embedded
+            batch is logged with its rate either way.
         log: receives one-line progress messages.
         batch_chunks: chunks per committed batch (a killed build keeps every finished batch).
 
@@ -123,6 +126,7 @@ def build_index(
     root = Path(index)
     sources = list_sources(Path(corpus))
     with _running(root, model, params or ChunkParams(), log, batch_chunks) as run:
+        run.progress = sys.stderr.isatty() if progress is None else progress
         known = {d.doc_id: d for d in run.writer.generation.catalog()}
         seen = _index_changes(run, sources, known)
         if not seen and not known:
@@ -234,7 +238,9 @@ def _index_changes(run: _Run, sources, known: dict) -> set[str]:
     by_source: dict[str, list] = {}
     for d in known.values():
         by_source.setdefault(d.source, []).append(d)
-    for src in sources:
+    from tqdm import tqdm
+
+    for src in tqdm(sources, desc="reading and chunking", unit="file", disable=not run.progress, leave=False):
         stored = by_source.get(src.key, [])
         if stored and all(d.size == src.size and d.mtime_ns == src.mtime_ns for d in stored):
             seen.update(d.doc_id for d in stored)  # unchanged file: not even read
@@ -303,7 +309,9 @@ def _flush(run: _Run) -> None:
         run.log(f"embedding {len(passages)} chunks of {len(run.batch)} documents with {run.embedder.spec.describe()}")
         t = time.perf_counter()
         vectors = run.embedder.embed_passages(passages)
-        run.timings["embed"] += time.perf_counter() - t
+        took = time.perf_counter() - t
+        run.timings["embed"] += took
+        run.log(f"embedded {len(passages)} chunks in {took:.1f} s ({len(passages) / max(took, 1e-9):.1f} chunks/s)")
         t = time.perf_counter()
         writer = SegmentWriter(run.root, vectors.shape[1], len(passages))
         try:
