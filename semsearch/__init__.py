@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING
 __version__ = "0.1.0"
 
 __all__ = [
+    "Document",
     "IndexInfo",
     "IndexStats",
     "Result",
     "SemsearchError",
     "build_index",
+    "document",
     "index_info",
     "query",
 ]
@@ -25,7 +27,7 @@ __all__ = [
 from semsearch.errors import SemsearchError
 
 if TYPE_CHECKING:
-    from semsearch.api import IndexInfo, IndexStats, Result, build_index, index_info, query
+    from semsearch.api import Document, IndexInfo, IndexStats, Result, build_index, document, index_info, query
 
 
 def __getattr__(name: str):

@@ -13,7 +13,7 @@ from semsearch.index.builder import IndexStats, build_index
 from semsearch.index.store import current_snapshot, open_snapshot
 from semsearch.search import MODES, FusionParams, Mode, Result, Searcher
 
-__all__ = ["IndexInfo", "IndexStats", "Result", "build_index", "index_info", "query", "searcher"]
+__all__ = ["Document", "IndexInfo", "IndexStats", "Result", "build_index", "document", "index_info", "query", "searcher"]
 
 _lock = threading.Lock()
 _searchers: dict[Path, Searcher] = {}
@@ -58,7 +58,9 @@ def searcher(index: str | Path = "index", model: str | None = None, fusion: Fusi
     live = current_snapshot(root)
     with _lock:
         cached = _searchers.get(root)
-        if cached is not None and live is not None and cached.snapshot.folder == live and model is None and fusion is None:
+        # Compare resolved paths: with a relative `index` the cached folder is relative and would never match.
+        fresh = cached is not None and live is not None and cached.snapshot.folder.resolve() == live
+        if fresh and model is None and fusion is None:
             return cached
         snapshot = open_snapshot(Path(index))
         found = Searcher(snapshot, _embedder_for(snapshot.manifest["model"], model), fusion)
@@ -123,3 +125,57 @@ def index_info(index: str | Path = "index") -> IndexInfo:
         )
     finally:
         snapshot.close()
+
+
+# --- document(): a small stand-in for the server branch; the lead re-implements it on the new store. ---------------
+
+
+@dataclass(frozen=True)
+class Document:
+    """One indexed article: its id, indexed text (its chunks joined in order), title, date, url and metadata."""
+
+    doc_id: str
+    text: str
+    title: str | None
+    date: str | None
+    url: str | None
+    metadata: dict
+
+
+def document(doc_id: str, index: str | Path = "index") -> Document | None:
+    """The article `doc_id` of the index at `index`, or None when it holds none by that id.
+
+    The id is only a key: it is looked up in the chunk store, never used as a path.
+    """
+    import json
+    import sqlite3
+
+    from semsearch.index.store import CHUNKS, MANIFEST
+
+    folder = _live_folder(index)
+    entry = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["documents"].get(doc_id)
+    if entry is None:
+        return None
+    db = sqlite3.connect(f"file:{folder / CHUNKS}?mode=ro", uri=True)
+    try:
+        spans = db.execute('SELECT start, "end", text FROM chunks WHERE doc_id = ? ORDER BY start', (doc_id,)).fetchall()
+    finally:
+        db.close()
+    parts, cursor = [], 0
+    for start, end, text in spans:  # chunks may overlap: keep each character once
+        if end <= cursor:
+            continue
+        parts.append(text[max(0, cursor - start) :] if start < cursor else ("\n\n" if parts else "") + text)
+        cursor = end
+    return Document(doc_id, "".join(parts), entry.get("title"), entry.get("date"), None, {})
+
+
+def _live_folder(index: str | Path) -> Path:
+    """The live snapshot folder of `index`, with the usual one-line errors when there is none."""
+    root = Path(index)
+    if not root.is_dir():
+        raise SemsearchError(f"index folder '{root}' does not exist: build it with `semsearch index CORPUS --index {root}`")
+    folder = current_snapshot(root)
+    if folder is None:
+        raise SemsearchError(f"index folder '{root}' holds no index: build it with `semsearch index CORPUS --index {root}`")
+    return folder

@@ -96,26 +96,64 @@ def query(
     mode: Annotated[ModeOption, typer.Option("--mode", help="Retrieval mode.")] = ModeOption.hybrid,
     per_article: Annotated[bool, typer.Option("--per-article", help="Best passage of each of the k best articles.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list of results.")] = False,
+    local: Annotated[bool, typer.Option("--local", help="Search in this process even when a server runs on the index.")] = False,
 ) -> None:
-    """Ask a question; prints the best passages with article, date, heading and score."""
+    """Ask a question; prints the best passages with article, date, heading and score.
+
+    When `semsearch serve` runs on the index, it answers (warm, no model load here); else this process does.
+    """
+    results = None
+    if not local:
+        from semsearch.server.discovery import search_via_server
+
+        body = {"q": question, "k": k, "mode": mode.value, "per_article": per_article}
+        results = search_via_server(index, body)
+    if results is None:
+        results = _query_locally(question, k, index, mode.value, per_article)
+    if as_json:
+        typer.echo(json.dumps(results, ensure_ascii=False, indent=1))
+        return
+    _print_results(results)
+
+
+def _query_locally(question: str, k: int, index: Path, mode: str, per_article: bool) -> list[dict]:
     # One BLAS thread: a single short question gains nothing from two, and loses seconds on a busy machine.
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
     from semsearch.api import query as run_query
 
-    results = _run(run_query, question, k=k, index=index, mode=mode.value, per_article=per_article)
-    if as_json:
-        typer.echo(json.dumps([r.to_dict() for r in results], ensure_ascii=False, indent=1))
-        return
+    return [r.to_dict() for r in _run(run_query, question, k=k, index=index, mode=mode, per_article=per_article)]
+
+
+def _print_results(results: list[dict]) -> None:
     if not results:
         typer.echo("no results")
     for rank, r in enumerate(results, 1):
-        where = " · ".join(p for p in (r.doc_id, r.date, r.heading) if p)
-        typer.echo(f"{rank}. [{r.score:.3f}] {where} (chunk {r.position}, chars {r.start}-{r.end})")
-        for line in (ln.strip() for ln in r.text.splitlines()):
+        where = " · ".join(p for p in (r["doc_id"], r["date"], r["heading"]) if p)
+        typer.echo(f"{rank}. [{r['score']:.3f}] {where} (chunk {r['position']}, chars {r['start']}-{r['end']})")
+        for line in (ln.strip() for ln in r["text"].splitlines()):
             if line:
                 typer.echo(textwrap.fill(line, width=100, initial_indent="   ", subsequent_indent="   "))
         typer.echo("")
+
+
+@app.command()
+def serve(
+    index: IndexOpt = Path("index"),
+    host: Annotated[str, typer.Option("--host", help="Address to bind; 0.0.0.0 exposes the server (use a token).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", help="Server processes (each loads the model and index).")] = 1,
+    token: Annotated[
+        Optional[str], typer.Option("--token", envvar="SEMSEARCH_TOKEN", help="Bearer token every request must carry.")
+    ] = None,
+) -> None:
+    """Serve the index over HTTP: JSON API (/search, /documents/ID, /health, /info, /docs) and a search page at /.
+
+    Needs the `server` extra: pip install 'semsearch[server]'. Re-indexing the folder meanwhile is picked up live.
+    """
+    from semsearch.server.run import serve as run_server
+
+    _run(run_server, index, host, port, workers, token or None, log=_err)
 
 
 @app.command()
