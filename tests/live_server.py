@@ -44,10 +44,13 @@ def request(url: str, body: dict | bytes | None = None, token: str | None = None
 class LiveServer:
     """`python -m semsearch.cli serve --index INDEX --port PORT ...` until `stop()`."""
 
-    def __init__(self, index: Path, cache: Path, *args: str, token: str | None = None, host: str = "127.0.0.1"):
+    def __init__(self, index: Path, cache: Path | None, *args: str, token: str | None = None, host: str = "127.0.0.1"):
+        """Start it; `cache` is the XDG cache folder (None: this process's)."""
         self.index, self.token, self.port = Path(index), token, free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "XDG_CACHE_HOME": str(cache), "OPENBLAS_NUM_THREADS": "1"}
+        env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
+        if cache is not None:
+            env["XDG_CACHE_HOME"] = str(cache)
         env.pop("SEMSEARCH_TOKEN", None)
         if token:
             env["SEMSEARCH_TOKEN"] = token
@@ -87,3 +90,13 @@ class LiveServer:
             self.proc.kill()
             _, err = self.proc.communicate()
         return err
+
+
+def say(request, line: str) -> None:
+    """Show a figure in the pytest output even while output is captured (for closing notes)."""
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    if capture is None:
+        print(line)
+        return
+    with capture.global_and_fixture_disabled():
+        print(f"\n{line}")

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 from conftest import CORPUS, ROOT
-from live_server import LiveServer, free_port, request
+from live_server import LiveServer, free_port, say
+from live_server import request as http_request
 
 import semsearch
 from semsearch.server import discovery
@@ -150,7 +151,7 @@ def test_documents_by_id_and_never_by_path(server, served_index):
         assert status == 404 and "no document" in body["error"], (doc_id, status, body)
 
 
-def test_hot_swap_answers_from_the_new_index_without_a_failed_request(tiny_model, corpus_copy, tmp_path, cache):
+def test_hot_swap_answers_from_the_new_index_without_a_failed_request(tiny_model, corpus_copy, tmp_path, cache, request):
     index = tmp_path / "index"
     semsearch.build_index(corpus_copy, index, model=str(tiny_model))
     live = LiveServer(index, cache).wait_ready()
@@ -179,7 +180,8 @@ def test_hot_swap_answers_from_the_new_index_without_a_failed_request(tiny_model
         stop.set()
         poller.join(30)
         live.stop()
-    print(f"hot swap: answered from the new index {lag:.2f} s after the commit; {len(statuses)} requests meanwhile")
+    codes = sorted(set(statuses))
+    say(request, f"hot swap: new index answered {lag:.2f} s after the commit; {len(statuses)} requests meanwhile, status {codes}")
     assert lag < 5, "the server did not answer from the re-indexed folder within 5 s"
     assert health["documents"] == 6 and health != snapshot_before
     assert len(statuses) > 5 and set(statuses) == {200}, statuses
@@ -192,7 +194,7 @@ def test_token_guards_every_request_and_the_cli_uses_it(served_index, tmp_path, 
     try:
         for path in ("/health", "/search?q=Lavrov", "/", "/docs", f"/documents/{MOSCOW}"):
             assert live.get(path, token="wrong")[0] == 401
-            assert request(live.url + path)[0] == 401
+            assert http_request(live.url + path)[0] == 401
         assert live.get("/search?q=Lavrov")[0] == 200
         assert json.loads(discovery.record_path(index).read_text())["token"] is True
         with_token = run_cli(["query", "Lavrov", "--index", str(index), "--json"], cache, token="s3cret")
@@ -285,3 +287,30 @@ def test_cli_import_stays_light_and_a_missing_extra_is_one_line(tiny_index, tmp_
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "pip install 'semsearch[server]'" in lines[0] and "Traceback" not in proc.stderr, proc.stderr
+
+
+@pytest.mark.slow
+def test_two_servers_on_one_index_both_answer_after_a_swap(corpus_copy, tmp_path, request):
+    index = tmp_path / "index"
+    semsearch.build_index(corpus_copy, index)
+    servers = [LiveServer(index, None), LiveServer(index, None)]
+    try:
+        for live in servers:
+            live.wait_ready()
+            assert live.get("/search?q=Lavrov&k=1")[0] == 200
+        (corpus_copy / "zz_new.txt").write_text(" date 2024-05 Blåbærsyltetøy fra Trøndelag vant prisen.\n", encoding="utf-8")
+        subprocess.run([sys.executable, "-m", "semsearch.cli", "index", str(corpus_copy), "--index", str(index)], check=True)
+        committed = time.monotonic()
+        lags = {}
+        while len(lags) < 2 and time.monotonic() - committed < 5:
+            for n, live in enumerate(servers):
+                status, body = live.get("/search?q=bl%C3%A5b%C3%A6rsyltet%C3%B8y&k=1&mode=lexical")
+                assert status == 200
+                if n not in lags and body["results"] and body["results"][0]["doc_id"] == "zz_new":
+                    lags[n] = time.monotonic() - committed
+            time.sleep(0.05)
+        say(request, f"two servers on one index: answered from the new index after {sorted(lags.values())} s")
+        assert len(lags) == 2, "both servers must answer from the new index within 5 s"
+    finally:
+        for live in servers:
+            live.stop()
