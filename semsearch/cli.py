@@ -116,10 +116,14 @@ def query(
     _print_results(results)
 
 
-def _query_locally(question: str, k: int, index: Path, mode: str, per_article: bool) -> list[dict]:
+def _one_blas_thread() -> None:
     # One BLAS thread: a single short question gains nothing from two, and loses seconds on a busy machine.
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
+
+
+def _query_locally(question: str, k: int, index: Path, mode: str, per_article: bool) -> list[dict]:
+    _one_blas_thread()
     from semsearch.api import query as run_query
 
     return [r.to_dict() for r in _run(run_query, question, k=k, index=index, mode=mode, per_article=per_article)]
@@ -151,6 +155,9 @@ def serve(
 
     Needs the `server` extra: pip install 'semsearch[server]'. Re-indexing the folder meanwhile is picked up live.
     """
+    # One BLAS/OpenMP thread per search, as for `query`: searches are serialised per process, and on a
+    # busy machine extra threads (FAISS's OpenMP ones especially) spin instead of helping; scale with --workers.
+    _one_blas_thread()
     from semsearch.server.run import serve as run_server
 
     _run(run_server, index, host, port, workers, token or None, log=_err)

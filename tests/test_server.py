@@ -205,6 +205,20 @@ def test_token_guards_every_request_and_the_cli_uses_it(served_index, tmp_path, 
         live.stop()
 
 
+def test_serve_refuses_a_missing_index_and_a_taken_port_in_one_line(server, served_index, tmp_path):
+    for args, says in (
+        (["--index", str(tmp_path / "none")], "does not exist"),
+        (["--index", str(served_index), "--port", str(server.port)], f"cannot listen on 127.0.0.1:{server.port}"),
+        (["--index", str(served_index), "--workers", "0"], "at least 1"),
+    ):
+        cmd = [sys.executable, "-m", "semsearch.cli", "serve", *args]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: ") and says in lines[0], proc.stderr
+    record = json.loads(discovery.record_path(served_index).read_text())
+    assert record["url"] == server.url, "a server that could not start must leave the running one's record alone"
+
+
 def test_exposed_without_token_warns(served_index, tmp_path, cache):
     index = tmp_path / "index"
     shutil.copytree(served_index, index, ignore=shutil.ignore_patterns(discovery.SERVER_FILE))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import signal
+import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -43,6 +44,17 @@ def local_url(host: str, port: int) -> str:
     return f"http://{host}:{port}"
 
 
+def check_port(host: str, port: int) -> None:
+    """Raise a one-line SemsearchError when host:port cannot be bound (in use, or not an address here)."""
+    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host.strip("[]"), port))
+        except OSError as e:
+            raise SemsearchError(f"cannot listen on {host}:{port} ({e.strerror}): pick another --port or --host") from None
+
+
 def _exit_quietly(_signum, _frame) -> None:
     sys.exit(0)
 
@@ -59,6 +71,7 @@ def serve(
     if workers < 1:
         raise SemsearchError(f"--workers must be at least 1 (got {workers})")
     index_info(index)  # a missing or broken index is a one-line error before anything starts
+    check_port(host, port)  # before announcing: a second server must not take over a running one's server.json
     if not is_loopback(host) and not token:
         log(
             f"warning: serving on {host} without a token: anyone who can reach port {port} can search; "
