@@ -238,7 +238,8 @@ def main() -> None:
     if not (NORQUAD / "docs").is_dir():
         print(f"skipped: NorQuAD data not found at {NORQUAD} (see README: data is not in the repository)")
         return
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # as `semsearch query` and `serve` do
+        os.environ.setdefault(var, "1")
     prepare_index()
     qs = questions()
     modes = args.modes.split(",")
