@@ -101,17 +101,16 @@ def _parse_where(pairs: list[str]) -> dict[str, list[str]]:
     return where
 
 
-def _print_results(results) -> None:
+def _print_results(results: list[dict]) -> None:
     if not results:
         typer.echo("no results")
     bold = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    mark = ("\x1b[1m", "\x1b[0m") if bold else ("**", "**")
     for rank, r in enumerate(results, 1):
-        where = " · ".join(p for p in (r.doc_id, r.date, r.heading) if p)
-        typer.echo(f"{rank}. [{r.score:.3f}] {where} (chunk {r.position}, chars {r.start}-{r.end})")
-        text = r.text
-        if r.highlight_start is not None:
-            mark = ("\x1b[1m", "\x1b[0m") if bold else ("**", "**")
-            hs, he = r.highlight_start, r.highlight_end
+        where = " · ".join(p for p in (r["doc_id"], r["date"], r["heading"]) if p)
+        typer.echo(f"{rank}. [{r['score']:.3f}] {where} (chunk {r['position']}, chars {r['start']}-{r['end']})")
+        text, hs, he = r["text"], r.get("highlight_start"), r.get("highlight_end")
+        if hs is not None and he is not None:
             text = text[:hs] + mark[0] + text[hs:he] + mark[1] + text[he:]
         for line in (ln.strip() for ln in text.splitlines()):
             if line:
@@ -131,19 +130,39 @@ def query(
     where: Annotated[Optional[list[str]], typer.Option("--where", help="FIELD=VALUE; repeat for more (same field: any).")] = None,
     min_score: Annotated[Optional[float], typer.Option("--min-score", help="Drop results scoring below this.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list of results.")] = False,
+    local: Annotated[bool, typer.Option("--local", help="Search in this process even when a server runs on the index.")] = False,
 ) -> None:
-    """Ask a question; prints the best passages with article, date, heading and score (best sentence in bold)."""
+    """Ask a question; prints the best passages with article, date, heading and score (best sentence in bold).
+
+    When `semsearch serve` runs on the index, it answers (warm, no model load here); else this process does.
+    """
+    filters = {"since": since, "until": until, "where": _parse_where(where or []) or None, "min_score": min_score}
+    filters = {name: value for name, value in filters.items() if value is not None}
+    results = None
+    if not local:
+        from semsearch.server.discovery import search_via_server
+
+        body = {"q": question, "k": k, "mode": mode.value, "per_article": per_article, **filters}
+        results = search_via_server(index, body)
+    if results is None:
+        results = _query_locally(question, k, index, mode.value, per_article, filters)
+    if as_json:
+        typer.echo(json.dumps(results, ensure_ascii=False, indent=1))
+        return
+    _print_results(results)
+
+
+def _one_blas_thread() -> None:
     # One BLAS thread: a single short question gains nothing from two, and loses seconds on a busy machine.
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
+
+
+def _query_locally(question: str, k: int, index: Path, mode: str, per_article: bool, filters: dict) -> list[dict]:
+    _one_blas_thread()
     from semsearch.api import query as run_query
 
-    filters = {"since": since, "until": until, "where": _parse_where(where or []) or None, "min_score": min_score}
-    results = _run(run_query, question, k=k, index=index, mode=mode.value, per_article=per_article, **filters)
-    if as_json:
-        typer.echo(json.dumps([r.to_dict() for r in results], ensure_ascii=False, indent=1))
-        return
-    _print_results(results)
+    return [r.to_dict() for r in _run(run_query, question, k=k, index=index, mode=mode, per_article=per_article, **filters)]
 
 
 @app.command()
@@ -197,6 +216,28 @@ def _open_text(path: Path):
     except OSError as e:
         _err(f"error: cannot read '{path}': {e.strerror}")
         raise typer.Exit(1) from None
+
+
+@app.command()
+def serve(
+    index: IndexOpt = Path("index"),
+    host: Annotated[str, typer.Option("--host", help="Address to bind; 0.0.0.0 exposes the server (use a token).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", help="Server processes (each loads the model and index).")] = 1,
+    token: Annotated[
+        Optional[str], typer.Option("--token", envvar="SEMSEARCH_TOKEN", help="Bearer token every request must carry.")
+    ] = None,
+) -> None:
+    """Serve the index over HTTP: JSON API (/search, /documents/ID, /health, /info, /docs) and a search page at /.
+
+    Needs the `server` extra: pip install 'semsearch[server]'. Re-indexing the folder meanwhile is picked up live.
+    """
+    # One BLAS/OpenMP thread per search, as for `query`: searches are serialised per process, and on a
+    # busy machine extra threads (FAISS's OpenMP ones especially) spin instead of helping; scale with --workers.
+    _one_blas_thread()
+    from semsearch.server.run import serve as run_server
+
+    _run(run_server, index, host, port, workers, token or None, log=_err)
 
 
 @app.command()
