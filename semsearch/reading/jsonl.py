@@ -24,7 +24,7 @@ def _parse(raw: bytes, where: str) -> dict | None:
         warn(where, "line nests too deeply to read, so it is skipped: give one flat JSON object per line")
         return None
     except ValueError as e:
-        detail = f"{e.msg} at column {e.colno}" if isinstance(e, json.JSONDecodeError) else str(e)
+        detail = f"{e.msg} at character {e.pos + 1}" if isinstance(e, json.JSONDecodeError) else str(e)
         warn(where, f"line is not JSON ({detail}), so it is skipped: fix or remove the line")
         return None
     if not isinstance(record, dict):
