@@ -62,16 +62,25 @@ def _run(fn, *args, **kwargs):
 
 @app.command()
 def index(
-    corpus: Annotated[Path, typer.Argument(help="Folder of UTF-8 .txt articles (read recursively).", metavar="CORPUS")] = Path(
-        "corpus"
-    ),
+    corpus: Annotated[
+        Path, typer.Argument(help="A folder (read recursively) or one file: .txt .md .html .jsonl .csv.", metavar="PATH")
+    ] = Path("corpus"),
     index: IndexOpt = Path("index"),
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="Hub name or local sentence-transformers folder.")] = None,
+    id_field: Annotated[Optional[str], typer.Option("--id-field", help="Record field holding the id (JSONL/CSV).")] = None,
+    text_field: Annotated[Optional[str], typer.Option("--text-field", help="Record field holding the text.")] = None,
+    title_field: Annotated[Optional[str], typer.Option("--title-field", help="Record field holding the title.")] = None,
+    date_field: Annotated[Optional[str], typer.Option("--date-field", help="Record field holding the date.")] = None,
+    max_file_size: Annotated[
+        float, typer.Option("--max-file-size", help="Skip documents larger than this many MB (0: no limit).")
+    ] = 5.0,
 ) -> None:
-    """Build or update the index: only new or changed articles are embedded."""
+    """Build or update the index: only new or changed documents are embedded."""
     from semsearch.api import build_index
 
-    stats = _run(build_index, corpus, index, model, log=_err)
+    fields = _field_map(id_field, text_field, title_field, date_field, index)
+    limit = int(max_file_size * 1_000_000) if max_file_size > 0 else None
+    stats = _run(build_index, corpus, index, model, log=_err, fields=fields, max_file_size=limit)
     for line in stats.repaired:
         _err(f"repaired: {line}")
     if stats.unchanged:
@@ -116,6 +125,24 @@ def _print_results(results: list[dict]) -> None:
             if line:
                 typer.echo(textwrap.fill(line, width=100, initial_indent="   ", subsequent_indent="   "))
         typer.echo("")
+
+
+def _field_map(id_field, text_field, title_field, date_field, index: Path):
+    """The record field mapping given on the command line, on top of the one the index recorded; None when none given."""
+    given = {"id": id_field, "text": text_field, "title": title_field, "date": date_field}
+    given = {role: name for role, name in given.items() if name}
+    if not given:
+        return None
+    from semsearch.index.commit import latest_commit
+    from semsearch.reading import FieldMap
+
+    base, _ = latest_commit(index) if index.is_dir() else (None, [])
+    recorded = (base.settings.get("fields") if base else None) or {}
+    try:
+        return FieldMap.from_dict({**recorded, **given})
+    except ValueError as e:
+        _err(f"error: {e}")
+        raise typer.Exit(1) from None
 
 
 @app.command()
@@ -178,22 +205,14 @@ def compact(index: IndexOpt = Path("index")) -> None:
 
 @app.command()
 def add(
-    file: Annotated[Path, typer.Argument(help="JSON Lines file of records (id, text, title, date, url, ...).", metavar="FILE")],
+    file: Annotated[Path, typer.Argument(help="JSONL or CSV records (id, text, title, date, url, ...).", metavar="FILE")],
     index: IndexOpt = Path("index"),
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model for a new index.")] = None,
 ) -> None:
-    """Add or replace documents from a JSONL file of records."""
-    from semsearch.api import add as run_add
+    """Add or replace the documents of a file (records keep their ids; other documents are left alone)."""
+    from semsearch.api import add_file
 
-    records = []
-    with _open_text(file) as fh:
-        for number, line in enumerate(fh, 1):
-            if line.strip():
-                try:
-                    records.append(json.loads(line))
-                except ValueError as e:
-                    _err(f"warning: {file}:{number}: not JSON ({e}); skipped")
-    stats = _run(run_add, records, index, model)
+    stats = _run(add_file, file, index, model)
     counts = f"{stats.documents} documents, {stats.chunks} chunks"
     typer.echo(f"'{index}': {len(stats.added)} added, {len(stats.changed)} changed; {counts}")
 
@@ -208,14 +227,6 @@ def delete(
 
     stats = _run(run_delete, ids, index)
     typer.echo(f"'{index}': {len(stats.removed)} deleted; {stats.documents} documents, {stats.chunks} chunks")
-
-
-def _open_text(path: Path):
-    try:
-        return path.open(encoding="utf-8", errors="replace")
-    except OSError as e:
-        _err(f"error: cannot read '{path}': {e.strerror}")
-        raise typer.Exit(1) from None
 
 
 @app.command()
