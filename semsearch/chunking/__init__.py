@@ -4,6 +4,7 @@ from semsearch.chunking.chunker import (
     Chunk,
     ChunkParams,
     TokenCounter,
+    TokenizerCounter,
     chunk_article,
     chunk_id,
     chunk_many,
@@ -11,4 +12,14 @@ from semsearch.chunking.chunker import (
     split_sentences,
 )
 
-__all__ = ["Chunk", "ChunkParams", "TokenCounter", "chunk_article", "chunk_id", "chunk_many", "sentences_of", "split_sentences"]
+__all__ = [
+    "Chunk",
+    "ChunkParams",
+    "TokenCounter",
+    "TokenizerCounter",
+    "chunk_article",
+    "chunk_id",
+    "chunk_many",
+    "sentences_of",
+    "split_sentences",
+]

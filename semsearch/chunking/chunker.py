@@ -12,12 +12,22 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from itertools import islice
 
-from semsearch.chunking.counting import CountCache, TokenCounter
+from semsearch.chunking.counting import CountCache, TokenCounter, TokenizerCounter
 from semsearch.chunking.packing import Unit, pack, units_of
 from semsearch.chunking.sentences import sections, sentences_of, split_sentences
 from semsearch.reading.articles import Article
 
-__all__ = ["Chunk", "ChunkParams", "TokenCounter", "chunk_article", "chunk_id", "chunk_many", "sentences_of", "split_sentences"]
+__all__ = [
+    "Chunk",
+    "ChunkParams",
+    "TokenCounter",
+    "TokenizerCounter",
+    "chunk_article",
+    "chunk_id",
+    "chunk_many",
+    "sentences_of",
+    "split_sentences",
+]
 
 
 @dataclass(frozen=True)
@@ -145,13 +155,24 @@ class _Doc:
 
 
 def chunk_many(
-    articles: Iterable[Article], count_tokens: TokenCounter, params: ChunkParams, prompt: str = "", batch: int = 32
+    articles: Iterable[Article],
+    count_tokens: TokenCounter,
+    params: ChunkParams,
+    prompt: str = "",
+    batch: int = 32,
+    processes: int = 1,
 ) -> Iterator[list[Chunk]]:
     """Chunk many articles, yielding each one's chunks in order; `batch` articles share counter calls.
 
     Gives exactly what `chunk_article` gives for each article, with a few large calls to `count_tokens`
-    per batch instead of several small ones per section and chunk.
+    per batch instead of several small ones per section and chunk. `processes` > 1 (opt-in) chunks
+    batches in that many worker processes; `count_tokens` must then be picklable (`TokenizerCounter`).
     """
+    if processes > 1:
+        from semsearch.chunking.pool import chunk_in_processes
+
+        yield from chunk_in_processes(articles, count_tokens, params, prompt, processes, batch)
+        return
     count = CountCache(count_tokens)
     it = iter(articles)
     while group := [_Doc(a, params, prompt) for a in islice(it, max(batch, 1))]:
