@@ -70,12 +70,18 @@ def pack(units: list[Unit], budget: int, overlap_tokens: int, settle: Settle) ->
     Each chunk takes units while they fit `budget` (at least one, and always up to a unit of body
     text); `settle` may then drop trailing units. The next chunk starts with the trailing units that fit
     `overlap_tokens`. Captions left at the end attach to the last sentence of text before them.
+    This is the reference algorithm (tests/reference_chunker.py) step for step, except that it always
+    ends: the reference loops forever where captions follow the last text and its chunk is cut short.
     """
     last_text = max((t for t, u in enumerate(units) if u.is_text), default=-1)
-    i = 0
+    i, last_start = 0, -1
     while i < len(units):
-        if last_text < i and last_text >= 0:
-            i = last_text  # only captions are left
+        if 0 <= last_text < i and last_start != last_text:
+            # Only captions are left: go back to the last sentence of text. (When a chunk from there
+            # already came out and was cut short, going back again would repeat it forever, as the
+            # reference chunker did; then the captions make their own chunk.)
+            i = last_text
+        last_start = i
         j, used, has_text = i, 0, False
         while j < len(units) and (j == i or used + units[j].tokens <= budget or not has_text):
             used += units[j].tokens
