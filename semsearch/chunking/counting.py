@@ -73,6 +73,10 @@ class TokenizerCounter:
         self._words: dict[str, int] = {}
         self._metaspace = _plain_metaspace(tok)
 
+    def forget(self) -> None:
+        """Drop the cached word counts (counts stay exact either way; this only frees memory)."""
+        self._words.clear()
+
     def __getstate__(self) -> dict:
         return {"path": self.path, "cache_size": self.cache_size}
 
@@ -131,7 +135,7 @@ def _plain_metaspace(tok) -> bool:
     than `pre_tokenize_str`. Checked against the tokenizer's own pre-tokenizer on a few probes too."""
     import json
 
-    config = json.loads(tok.to_str()).get("pre_tokenizer") or {}
+    config = json.loads(tok.pre_tokenizer.__getstate__()) if tok.pre_tokenizer is not None else {}
     if config != {"type": "Metaspace", "replacement": _METASPACE, "prepend_scheme": "always", "split": True}:
         return False
     for probe in _METASPACE_PROBES:
