@@ -74,14 +74,14 @@ def pack(units: list[Unit], budget: int, overlap_tokens: int, settle: Settle) ->
     ends: the reference loops forever where captions follow the last text and its chunk is cut short.
     """
     last_text = max((t for t, u in enumerate(units) if u.is_text), default=-1)
-    i, last_start = 0, -1
+    i, text_end_started = 0, False
     while i < len(units):
-        if 0 <= last_text < i and last_start != last_text:
-            # Only captions are left: go back to the last sentence of text. (When a chunk from there
-            # already came out and was cut short, going back again would repeat it forever, as the
-            # reference chunker did; then the captions make their own chunk.)
+        if 0 <= last_text < i and not text_end_started:
+            # Only captions are left: go back to the last sentence of text. (Once a chunk has started
+            # there, going back again repeats that chunk forever, as the reference chunker does when the
+            # chunk was cut short; then the captions go on in chunks of their own.)
             i = last_text
-        last_start = i
+        text_end_started = text_end_started or i == last_text
         j, used, has_text = i, 0, False
         while j < len(units) and (j == i or used + units[j].tokens <= budget or not has_text):
             used += units[j].tokens
