@@ -13,6 +13,15 @@ CORPUS = ROOT / "corpus"
 sys.path.insert(0, str(Path(__file__).parent))
 
 
+try:  # property tests run the same examples every time: CI is never red by chance
+    from hypothesis import settings as _hypothesis_settings
+
+    _hypothesis_settings.register_profile("semsearch", derandomize=True, deadline=None)
+    _hypothesis_settings.load_profile("semsearch")
+except ImportError:  # pragma: no cover
+    pass
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: uses the real multilingual-e5-small model (minutes on CPU)")
 

@@ -1,5 +1,25 @@
 """Chunking: sentence-aligned, token-budgeted spans of a document, with exact offsets."""
 
-from semsearch.chunking.chunker import Chunk, ChunkParams, chunk_article, chunk_id, sentences_of, split_sentences
+from semsearch.chunking.chunker import (
+    Chunk,
+    ChunkParams,
+    TokenCounter,
+    TokenizerCounter,
+    chunk_article,
+    chunk_id,
+    chunk_many,
+    sentences_of,
+    split_sentences,
+)
 
-__all__ = ["Chunk", "ChunkParams", "chunk_article", "chunk_id", "sentences_of", "split_sentences"]
+__all__ = [
+    "Chunk",
+    "ChunkParams",
+    "TokenCounter",
+    "TokenizerCounter",
+    "chunk_article",
+    "chunk_id",
+    "chunk_many",
+    "sentences_of",
+    "split_sentences",
+]

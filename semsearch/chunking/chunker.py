@@ -1,24 +1,33 @@
-"""Sentence-aware chunking of articles, budgeted in the embedding model's own tokens."""
+"""Sentence-aware chunking of articles, budgeted in the embedding model's own tokens.
+
+Token counting dominates the cost, so the counter sees few, large calls: per batch of documents, one
+call for every section's context and sentences and one for every chunk as first planned (a chunk only
+needs a later count in the rare case that the exact check drops trailing sentences from it).
+"""
 
 from __future__ import annotations
 
 import hashlib
-import re
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from itertools import islice
 
+from semsearch.chunking.counting import CountCache, TokenCounter, TokenizerCounter
+from semsearch.chunking.packing import Unit, pack, units_of
+from semsearch.chunking.sentences import sections, sentences_of, split_sentences
 from semsearch.reading.articles import Article
 
-# Sentence ends: terminal punctuation (optionally closing quotes), whitespace, then a capital, digit,
-# quote or dash. Common Norwegian abbreviations are not sentence ends.
-_SENTENCE_END = re.compile(r"[.!?…]+[\"'»”’)]*\s+(?=[\"«“'(–—-]?\s*[A-ZÆØÅÄÖÜÉ0-9])")
-_ABBREVIATIONS = frozenset(
-    "bl.a f.eks ca nr dr mr mrs ms st jf ev evt osv mv pga mht kl tlm etc vs prof dvs adm red inkl ekskl"
-    " ref mill mrd kr fig ifm iflg henh jan feb mar apr aug sep sept okt nov des".split()
-)
-_WORD = re.compile(r"\S+")
-
-TokenCounter = Callable[[Sequence[str]], list[int]]
+__all__ = [
+    "Chunk",
+    "ChunkParams",
+    "TokenCounter",
+    "TokenizerCounter",
+    "chunk_article",
+    "chunk_id",
+    "chunk_many",
+    "sentences_of",
+    "split_sentences",
+]
 
 
 @dataclass(frozen=True)
@@ -33,6 +42,13 @@ class ChunkParams:
     def to_dict(self) -> dict:
         """JSON form, as recorded in the index manifest."""
         return asdict(self)
+
+
+def _passage(text: str, title: str | None, heading: str | None, with_title: bool) -> str:
+    opening = text.lstrip("–—- ")
+    parts = [p for p in ((title if with_title else None), heading) if p and not opening.startswith(p)]
+    context = " ".join(p.rstrip(".") + "." for p in dict.fromkeys(parts))
+    return f"{context} {text}" if context else text
 
 
 @dataclass(frozen=True)
@@ -52,10 +68,7 @@ class Chunk:
 
     def passage(self, with_title: bool) -> str:
         """The text that is embedded and indexed: title and heading as context, then the chunk."""
-        opening = self.text.lstrip("–—- ")
-        parts = [p for p in ((self.title if with_title else None), self.heading) if p and not opening.startswith(p)]
-        context = " ".join(p.rstrip(".") + "." for p in dict.fromkeys(parts))
-        return f"{context} {self.text}" if context else self.text
+        return _passage(self.text, self.title, self.heading, with_title)
 
 
 def chunk_id(doc_id: str, start: int, end: int, text: str) -> int:
@@ -64,73 +77,112 @@ def chunk_id(doc_id: str, start: int, end: int, text: str) -> int:
     return int.from_bytes(digest, "little") & 0x7FFF_FFFF_FFFF_FFFF
 
 
-def split_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    """Split `text[start:end]` into sentence spans (absolute offsets, whitespace trimmed)."""
-    spans = []
-    pos = start
-    for m in _SENTENCE_END.finditer(text, start, end):
-        before = text[pos : m.start()].rsplit(None, 1)
-        last_word = before[-1].lower().rstrip(".") if before else ""
-        if last_word in _ABBREVIATIONS or (len(last_word) == 1 and last_word.isalpha()):
-            continue
-        spans.append((pos, m.start() + len(m.group().rstrip())))
-        pos = m.end()
-    if pos < end:
-        spans.append((pos, end))
-    return [(s, e) for s, e in spans if text[s:e].strip()]
-
-
-@dataclass(frozen=True)
-class _Section:
-    """A heading (or none) and the lines under it: (start, end, is_text) with is_text False for the
-    heading line itself and photo captions, which never make a chunk on their own."""
+@dataclass
+class _Layout:
+    """One section being chunked: its context heading, sentences, budget and counted units."""
 
     heading: str | None
-    lines: list[tuple[int, int, bool]]
+    sentences: list[tuple[int, int, bool]]
+    probe: str  # the prompt and context alone: their tokens come off the budget
+    budget: int = 0
+    units: list[Unit] | None = None
 
 
-def _sections(article: Article) -> list[_Section]:
-    """Split the article at headings; boilerplate ends a run. The heading line opens its section."""
-    sections: list[_Section] = []
-    current = _Section(None, [])
-    for block in article.blocks:
-        if block.kind == "heading":
-            if current.lines:
-                sections.append(current)
-            heading = article.text[block.start : block.end].lstrip("–—- ")
-            current = _Section(heading, [(block.start, block.end, False)])
-        elif block.kind == "boilerplate":
-            if current.lines:
-                sections.append(current)
-            current = _Section(current.heading, [])
-        else:
-            current.lines.append((block.start, block.end, block.kind == "paragraph"))
-    if current.lines:
-        sections.append(current)
-    return [sec for sec in sections if any(is_text for _, _, is_text in sec.lines)]
+class _Doc:
+    """One article on its way through the batched passes of `chunk_many`."""
+
+    def __init__(self, article: Article, params: ChunkParams, prompt: str):
+        self.article, self.params, self.prompt = article, params, prompt
+        title = article.title
+        self.layouts = []
+        for section in sections(article):
+            heading = section.heading
+            if title is not None and heading == title.lstrip("–—- "):
+                heading = None
+            probe = prompt + _passage("", title, heading, params.with_title)
+            self.layouts.append(_Layout(heading, section.sentences(article.text), probe))
+
+    def texts_to_count(self) -> Iterator[str]:
+        """The first pass: each section's prompt-and-context probe and its sentences."""
+        text = self.article.text
+        for lay in self.layouts:
+            yield lay.probe
+            yield from (text[s:e] for s, e, _ in lay.sentences)
+
+    def count_units(self, count: CountCache) -> None:
+        """Budgets from the probes, then the units (over-long sentences cut at words)."""
+        params = self.params
+        for lay in self.layouts:
+            overhead = count(lay.probe)
+            if params.max_tokens - overhead < 8:
+                raise ValueError(f"max_tokens={params.max_tokens} leaves no room for text after the prompt and headings")
+            lay.budget = max(min(params.target_tokens, params.max_tokens) - overhead, 8)
+            lay.units = units_of(self.article.text, lay.sentences, count, lay.budget)
+
+    def passage(self, lay: _Layout, i: int, j: int) -> str:
+        """What the model sees for the chunk `units[i:j]` of a section."""
+        assert lay.units is not None
+        body = self.article.text[lay.units[i].start : lay.units[j - 1].end]
+        return self.prompt + _passage(body, self.article.title, lay.heading, self.params.with_title)
+
+    def planned_passages(self) -> Iterator[str]:
+        """The second pass: every chunk as planned before the exact check (which rarely changes it)."""
+        for lay in self.layouts:
+            assert lay.units is not None
+            for i, j, _ in pack(lay.units, lay.budget, self.params.overlap_tokens, lambda i, j: (j, 0)):
+                yield self.passage(lay, i, j)
+
+    def chunks(self, count: CountCache) -> list[Chunk]:
+        """The final pass: pack with the exact count against `max_tokens`, dropping trailing units if over."""
+        a, max_tokens = self.article, self.params.max_tokens
+        out: list[Chunk] = []
+        for lay in self.layouts:
+            assert lay.units is not None
+
+            def settle(i: int, j: int, lay: _Layout = lay) -> tuple[int, int]:
+                tokens = count(self.passage(lay, i, j))
+                while j - 1 > i and tokens > max_tokens:
+                    j -= 1
+                    tokens = count(self.passage(lay, i, j))
+                return j, tokens
+
+            for i, j, tokens in pack(lay.units, lay.budget, self.params.overlap_tokens, settle):
+                s, e = lay.units[i].start, lay.units[j - 1].end
+                body = a.text[s:e]
+                cid = chunk_id(a.doc_id, s, e, body)
+                out.append(Chunk(cid, a.doc_id, len(out), s, e, body, lay.heading, a.date, a.title, tokens))
+        return out
 
 
-def sentences_of(text: str) -> list[str]:
-    """The sentences and lines of a chunk's text (a heading line is a sentence of its own)."""
-    return [line.strip() for s, e in split_sentences(text, 0, len(text)) for line in text[s:e].splitlines() if line.strip()]
+def chunk_many(
+    articles: Iterable[Article],
+    count_tokens: TokenCounter,
+    params: ChunkParams,
+    prompt: str = "",
+    batch: int = 32,
+    processes: int = 1,
+) -> Iterator[list[Chunk]]:
+    """Chunk many articles, yielding each one's chunks in order; `batch` articles share counter calls.
 
+    Gives exactly what `chunk_article` gives for each article, with a few large calls to `count_tokens`
+    per batch instead of several small ones per section and chunk. `processes` > 1 (opt-in) chunks
+    batches in that many worker processes; `count_tokens` must then be picklable (`TokenizerCounter`).
+    """
+    if processes > 1:
+        from semsearch.chunking.pool import chunk_in_processes
 
-def _split_long(text: str, start: int, end: int, count: Callable[[str], int], budget: int) -> list[tuple[int, int]]:
-    """Cut one over-long sentence at word boundaries into pieces that fit `budget` tokens."""
-    pieces: list[tuple[int, int]] = []
-    piece_start = None
-    last_end = start
-    for m in _WORD.finditer(text, start, end):
-        s, e = m.span()
-        if piece_start is None:
-            piece_start = s
-        elif count(text[piece_start:e]) > budget:
-            pieces.append((piece_start, last_end))
-            piece_start = s
-        last_end = e
-    if piece_start is not None:
-        pieces.append((piece_start, last_end))
-    return pieces
+        yield from chunk_in_processes(articles, count_tokens, params, prompt, processes, batch)
+        return
+    count = CountCache(count_tokens)
+    it = iter(articles)
+    while group := [_Doc(a, params, prompt) for a in islice(it, max(batch, 1))]:
+        count.prefetch(t for doc in group for t in doc.texts_to_count())
+        for doc in group:
+            doc.count_units(count)
+        count.prefetch(p for doc in group for p in doc.planned_passages())
+        for doc in group:
+            yield doc.chunks(count)
+        count.clear()
 
 
 def chunk_article(article: Article, count_tokens: TokenCounter, params: ChunkParams, prompt: str = "") -> list[Chunk]:
@@ -139,67 +191,4 @@ def chunk_article(article: Article, count_tokens: TokenCounter, params: ChunkPar
     `count_tokens` returns the model's token count (special tokens included) for each text; the
     prompt and the title/heading context count against the budget, so the model never truncates.
     """
-    title = article.title
-    text = article.text
-    chunks: list[Chunk] = []
-
-    def make(s: int, e: int, heading: str | None) -> Chunk:
-        body = text[s:e]
-        return Chunk(chunk_id(article.doc_id, s, e, body), article.doc_id, len(chunks), s, e, body, heading, article.date, title)
-
-    for section in _sections(article):
-        heading = section.heading
-        if title is not None and heading == title.lstrip("–—- "):
-            heading = None
-        probe = make(0, 0, heading)
-        overhead = count_tokens([prompt + probe.passage(params.with_title)])[0]
-        budget_hard = params.max_tokens - overhead
-        budget = min(params.target_tokens, params.max_tokens) - overhead
-        if budget_hard < 8:
-            raise ValueError(f"max_tokens={params.max_tokens} leaves no room for text after the prompt and headings")
-        budget = max(budget, 8)
-        sentences = [(ss, se, is_text) for s, e, is_text in section.lines for ss, se in split_sentences(text, s, e)]
-        lengths = count_tokens([text[s:e] for s, e, _ in sentences])
-        units: list[tuple[int, int, int, bool]] = []
-        for (s, e, is_text), n in zip(sentences, lengths):
-            if n <= budget:
-                units.append((s, e, n, is_text))
-            else:
-
-                def one(t: str) -> int:
-                    return count_tokens([t])[0]
-
-                units.extend((ps, pe, one(text[ps:pe]), is_text) for ps, pe in _split_long(text, s, e, one, budget))
-        i = floor = 0
-        while i < len(units):
-            if not any(u[3] for u in units[i:]):
-                # Only captions are left: attach them to the last sentence of text before them, unless
-                # that would start where a chunk already started (a caption longer than a chunk): then the
-                # pieces left are dropped, as a caption never makes a chunk on its own.
-                i = max((t for t in range(i) if units[t][3]), default=i)
-                if i < floor:
-                    break
-            floor = i + 1
-            j, used = i, 0
-            while j < len(units) and (j == i or used + units[j][2] <= budget or not any(u[3] for u in units[i:j])):
-                used += units[j][2]
-                j += 1
-            chunk = make(units[i][0], units[j - 1][1], heading)
-            # Exact count against the hard limit: drop trailing units until the model sees it whole.
-            tokens = count_tokens([prompt + chunk.passage(params.with_title)])[0]
-            while j - 1 > i and tokens > params.max_tokens:
-                j -= 1
-                chunk = make(units[i][0], units[j - 1][1], heading)
-                tokens = count_tokens([prompt + chunk.passage(params.with_title)])[0]
-            chunks.append(replace(chunk, tokens=tokens))
-            if j >= len(units):
-                break
-            # Overlap: start the next chunk with the trailing units that fit the overlap budget.
-            back, k = 0, j
-            while (
-                k - 1 > i and back + units[k - 1][2] <= params.overlap_tokens and back + units[k - 1][2] + units[j][2] <= budget
-            ):
-                back += units[k - 1][2]
-                k -= 1
-            i = k
-    return chunks
+    return next(chunk_many([article], count_tokens, params, prompt))
