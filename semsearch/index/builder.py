@@ -93,6 +93,7 @@ class _Run:
     progress: bool = False
     pending: deque = field(default_factory=deque)
     chunker: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="semsearch-chunk"))
+    ray: str | bool | None = None  # embed on Ray Data: True for a local cluster, or its address
 
 
 def build_index(
@@ -104,6 +105,9 @@ def build_index(
     progress: bool | None = None,
     log: Callable[[str], None] | None = None,
     batch_chunks: int = BATCH_CHUNKS,
+    backend: str | dict = "auto",
+    device: str = "auto",
+    ray: str | bool | None = None,
 ) -> IndexStats:
     """Index every document under `corpus` into the folder `index`, embedding only what is new or changed.
 
@@ -117,6 +121,9 @@ def build_index(
             batch is logged with its rate either way.
         log: receives one-line progress messages.
         batch_chunks: chunks per committed batch (a killed build keeps every finished batch).
+        backend: embedding backend: "auto" (the index's recorded one, else ONNX int8 on CPU), "onnx" or "torch".
+        device: "auto", "cpu" or "cuda" (see `Embedder`).
+        ray: embed on Ray Data: True for a local cluster, or a cluster address (`ray_backend.embed_with_ray`).
 
     Returns:
         IndexStats. Documents that could not be read are listed in `skipped` (and warned about).
@@ -125,8 +132,9 @@ def build_index(
     log = log or (lambda _msg: None)
     root = Path(index)
     sources = list_sources(Path(corpus))
-    with _running(root, model, params or ChunkParams(), log, batch_chunks) as run:
+    with _running(root, model, params or ChunkParams(), log, batch_chunks, backend=backend, device=device) as run:
         run.progress = sys.stderr.isatty() if progress is None else progress
+        run.ray = ray
         known = {d.doc_id: d for d in run.writer.generation.catalog()}
         seen = _index_changes(run, sources, known)
         if not seen and not known:
@@ -179,10 +187,11 @@ def compact_index(index: str | Path, log: Callable[[str], None] | None = None) -
 
 
 @contextmanager
-def _running(root: Path, model: str | None, params: ChunkParams, log, batch_chunks: int, keep_settings: bool = False):
-    """A build under the writer lock: yields its state; on normal exit, the last batch is committed and merged."""
+def _running(root: Path, model: str | None, params: ChunkParams, log, batch_chunks: int, keep_settings: bool = False, **emb):
+    """A build under the writer lock: yields its state; on normal exit, the last batch is committed and merged.
+    `emb`: the `backend` and `device` keywords of `_start`."""
     with store.lock(root):
-        run = _start(root, model, params, log, batch_chunks, keep_settings)
+        run = _start(root, model, params, log, batch_chunks, keep_settings, **emb)
         try:
             yield run
             _drain(run, 0)
@@ -203,14 +212,25 @@ def _stats(run: _Run, t0: float) -> IndexStats:
     )  # fmt: skip
 
 
-def _start(root: Path, model: str | None, params: ChunkParams, log, batch_chunks: int, keep_settings: bool = False) -> _Run:
+def _start(
+    root: Path,
+    model: str | None,
+    params: ChunkParams,
+    log,
+    batch_chunks: int,
+    keep_settings: bool = False,
+    backend: str | dict = "auto",
+    device: str = "auto",
+) -> _Run:
     """Open the writer on the newest commit, or on a fresh one when the settings or model changed
     (`keep_settings`: an update through the API keeps the index's chunking)."""
     base, problems = latest_commit(root)
     if keep_settings and base is not None and base.settings.get("chunking"):
         params = ChunkParams(**base.settings["chunking"])
     spec = _pick_model(model, base, log)
-    embedder = Embedder(spec)
+    if backend == "auto" and base is not None and base.settings.get("embedding"):
+        backend = base.settings["embedding"]  # an update embeds as the index was built
+    embedder = Embedder(spec, backend=backend, device=device, log=log)
     params = replace(params, max_tokens=min(params.max_tokens, embedder.max_seq_length))
     settings = {
         "format_version": FORMAT_VERSION,
@@ -218,6 +238,7 @@ def _start(root: Path, model: str | None, params: ChunkParams, log, batch_chunks
         "prompts": embedder.prompts,
         "chunking": params.to_dict(),
         "analyzer": ANALYZER,
+        "embedding": {k: embedder.backend_info[k] for k in ("backend", "quantisation")},
     }
     model_info = {**spec.to_dict(), "fingerprint": embedder.fingerprint, "max_seq_length": embedder.max_seq_length}
     if base is not None and base.settings != settings:
@@ -308,7 +329,12 @@ def _flush(run: _Run) -> None:
         passages = [p for _, _, ps in run.batch for p in ps]
         run.log(f"embedding {len(passages)} chunks of {len(run.batch)} documents with {run.embedder.spec.describe()}")
         t = time.perf_counter()
-        vectors = run.embedder.embed_passages(passages)
+        if run.ray:
+            from semsearch.embedding.ray_backend import embed_with_ray
+
+            vectors = embed_with_ray(passages, run.embedder, address=None if run.ray is True else run.ray)
+        else:
+            vectors = run.embedder.embed_passages(passages)
         took = time.perf_counter() - t
         run.timings["embed"] += took
         run.log(f"embedded {len(passages)} chunks in {took:.1f} s ({len(passages) / max(took, 1e-9):.1f} chunks/s)")
@@ -328,7 +354,7 @@ def _flush(run: _Run) -> None:
         run.batch, run.batch_size = [], 0
         run.timings["write"] += time.perf_counter() - t
         backends = set(run.model.get("backend", [])) | {run.embedder.last_backend or "sentence-transformers"}
-        run.model.update(dim=int(vectors.shape[1]), backend=sorted(backends))
+        run.model.update(dim=int(vectors.shape[1]), backend=sorted(backends), backend_info=run.embedder.backend_info)
     if run.writer.pending:
         run.writer.commit(model=dict(run.model))
         run.merged += maybe_merge(run.writer, log=run.log)
