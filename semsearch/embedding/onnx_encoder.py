@@ -39,6 +39,7 @@ class OnnxEncoder:
         options.intra_op_num_threads = int(threads)
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # optimised at export
         self.session = ort.InferenceSession(str(self.folder / FILES[quantisation]), options, providers=["CPUExecutionProvider"])
 
     @property

