@@ -7,7 +7,9 @@ default model, the PyPI rebuild (each worker makes its own in its user cache whe
 
 from __future__ import annotations
 
+import logging
 import socket
+import sys
 from collections.abc import Sequence
 from urllib.parse import urlparse
 
@@ -70,10 +72,13 @@ def connect(address: str | None = None):
     if address and address != "auto":
         check_reachable(address)
     try:
-        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False, include_dashboard=False)
+        ray.init(
+            address=address, ignore_reinit_error=True, log_to_driver=False, include_dashboard=False, logging_level=logging.WARNING
+        )
     except Exception as e:  # ray raises ConnectionError, RuntimeError, ... for a cluster it cannot join
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise SemsearchError(f"cannot join the Ray cluster at '{address or 'local'}': {first}") from None
+    ray.data.DataContext.get_current().enable_progress_bars = sys.stderr.isatty()
     return ray
 
 
@@ -98,7 +103,7 @@ def embed_with_ray(texts: Sequence[str], embedder: Embedder, address: str | None
         fn_constructor_kwargs={"spec": embedder.spec.to_dict(), "backend": info, "device": info["device"]},
         batch_size=BATCH,
         batch_format="numpy",
-        concurrency=actors,
+        compute=ray.data.ActorPoolStrategy(size=actors),
         num_gpus=1 if gpu else 0,
         num_cpus=0 if gpu else 2,
     )
