@@ -56,7 +56,7 @@ class DeviceOption(str, Enum):
 
 BackendOpt = Annotated[
     BackendOption,
-    typer.Option("--backend", help="Embedding backend: auto (the index's, else ONNX int8 on CPU), onnx, or torch."),
+    typer.Option("--backend", help="Embedding backend: auto (the index's, else ONNX fp32 on CPU), onnx (int8), or torch."),
 ]
 DeviceOpt = Annotated[DeviceOption, typer.Option("--device", help="auto (CUDA through torch when available), cpu, or cuda.")]
 RayOpt = Annotated[

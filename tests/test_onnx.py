@@ -93,10 +93,12 @@ def test_backend_info_is_recorded_and_queries_use_it(spec, tmp_path):
     info = gen.commit.model["backend_info"]
     gen.close() if hasattr(gen, "close") else None
     isa = onnx_export.cpu_isa()
-    assert info == {"backend": "onnx", "quantisation": onnx_export.quantisation_for(isa), "isa": isa, "device": "cpu"}
+    assert info == {"backend": "onnx", "quantisation": "fp32", "isa": isa, "device": "cpu"}  # auto: torch's vectors
     queried = Embedder(spec, backend=info)
     assert queried.requested_backend == "onnx" and queried._onnx_quantisation() == info["quantisation"]
     assert semsearch.query("Hva sa Lavrov?", index=index)
+    int8 = Embedder(spec, backend="onnx")
+    assert int8.backend_info["quantisation"] == onnx_export.quantisation_for(isa)
 
 
 def test_an_export_failure_falls_back_to_torch_saying_so(spec, monkeypatch):

@@ -121,7 +121,7 @@ def build_index(
             batch is logged with its rate either way.
         log: receives one-line progress messages.
         batch_chunks: chunks per committed batch (a killed build keeps every finished batch).
-        backend: embedding backend: "auto" (the index's recorded one, else ONNX int8 on CPU), "onnx" or "torch".
+        backend: embedding backend: "auto" (the index's recorded one, else ONNX fp32 on CPU), "onnx" (int8) or "torch".
         device: "auto", "cpu" or "cuda" (see `Embedder`).
         ray: embed on Ray Data: True for a local cluster, or a cluster address (`ray_backend.embed_with_ray`).
 
