@@ -160,13 +160,14 @@ def sweep(texts: list[str]) -> None:
 
 
 _BUILD = """
-import json, resource, sys, time
+import json, sys, time
 sys.path.insert(0, {root!r})
 t0 = time.perf_counter()
 import semsearch
 stats = semsearch.build_index({corpus!r}, {index!r}, backend={backend!r})
-print(json.dumps({{"build_s": time.perf_counter() - t0, "chunks": stats.chunks, "timings": stats.timings,
-                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so it would report the bench's own peak
+hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))
+print(json.dumps({{"build_s": time.perf_counter() - t0, "chunks": stats.chunks, "timings": stats.timings, "rss_mb": hwm / 1024}}))
 """
 
 
