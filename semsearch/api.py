@@ -36,7 +36,7 @@ MAX_K = 10_000
 
 _lock = threading.Lock()
 _searchers: dict[Path, Searcher] = {}
-_embedders: dict[tuple[str, str, str], Embedder] = {}
+_embedders: dict[tuple[str, str, str, str], Embedder] = {}
 
 
 @dataclass(frozen=True)
@@ -73,9 +73,10 @@ class Document:
 
 def _embedder_for(recorded: dict, model: str | None) -> Embedder:
     spec = model_for_index(recorded, model)
-    key = (spec.name, spec.variant, str(spec.path))
+    backend = recorded.get("backend_info", "torch")  # queries are embedded as the index was (older indexes: torch)
+    key = (spec.name, spec.variant, str(spec.path), str(backend))
     if key not in _embedders:
-        embedder = Embedder(spec)
+        embedder = Embedder(spec, backend=backend)
         if spec.variant == recorded["variant"] and embedder.fingerprint != recorded["fingerprint"]:
             raise SemsearchError(
                 f"the model files at '{spec.path}' changed since the index was built: rebuild it with `semsearch index`"

@@ -38,6 +38,39 @@ class ModeOption(str, Enum):
 IndexOpt = Annotated[Path, typer.Option("--index", "-i", help="Index folder.")]
 
 
+class BackendOption(str, Enum):
+    """Embedding backends offered on the command line."""
+
+    auto = "auto"
+    onnx = "onnx"
+    torch = "torch"
+
+
+class DeviceOption(str, Enum):
+    """Devices offered on the command line."""
+
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+BackendOpt = Annotated[
+    BackendOption,
+    typer.Option("--backend", help="Embedding backend: auto (the index's, else ONNX fp32 on CPU), onnx (int8), or torch."),
+]
+DeviceOpt = Annotated[DeviceOption, typer.Option("--device", help="auto (CUDA through torch when available), cpu, or cuda.")]
+RayOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--ray",
+        is_flag=False,
+        flag_value="local",
+        metavar="[ADDRESS]",
+        help="Embed on Ray Data: a local cluster, or the cluster at ADDRESS (ray://host:10001). Needs semsearch[ray].",
+    ),
+]
+
+
 def _err(message: str) -> None:
     typer.echo(message, err=True)
 
@@ -74,13 +107,18 @@ def index(
     max_file_size: Annotated[
         float, typer.Option("--max-file-size", help="Skip documents larger than this many MB (0: no limit).")
     ] = 5.0,
+    backend: BackendOpt = BackendOption.auto,
+    device: DeviceOpt = DeviceOption.auto,
+    ray: RayOpt = None,
 ) -> None:
     """Build or update the index: only new or changed documents are embedded."""
     from semsearch.api import build_index
 
     fields = _field_map(id_field, text_field, title_field, date_field, index)
     limit = int(max_file_size * 1_000_000) if max_file_size > 0 else None
-    stats = _run(build_index, corpus, index, model, log=_err, fields=fields, max_file_size=limit)
+    ray_arg = None if ray is None else (True if ray == "local" else ray)
+    options = {"fields": fields, "max_file_size": limit, "backend": backend.value, "device": device.value, "ray": ray_arg}
+    stats = _run(build_index, corpus, index, model, log=_err, **options)
     for line in stats.repaired:
         _err(f"repaired: {line}")
     if stats.unchanged:
@@ -283,6 +321,8 @@ def eval_(
     mode: Annotated[Optional[ModeOption], typer.Option("--mode", help="One mode (default: all, side by side).")] = None,
     split: Annotated[Optional[str], typer.Option("--split", help="Only questions of this split, e.g. validation.")] = None,
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="Hub name or local folder.")] = None,
+    backend: BackendOpt = BackendOption.auto,
+    device: DeviceOpt = DeviceOption.auto,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Measure hit@1/3/5/10 and MRR@10 (chunk and article level) on labelled questions."""
@@ -291,7 +331,7 @@ def eval_(
 
     labelled = _run(load_queries, queries, split)
     index = index or Path("index") / f"eval-{corpus.resolve().name}"
-    _run(build_index, corpus, index, model, log=_err)
+    _run(build_index, corpus, index, model, log=_err, backend=backend.value, device=device.value)
     found = _run(searcher, index)
     modes = [mode.value] if mode else [m.value for m in ModeOption]
     reports = [_run(evaluate, found, labelled, m) for m in modes]

@@ -7,7 +7,7 @@ import pytest
 from conftest import CORPUS, ROOT
 
 import semsearch
-from semsearch.chunking import chunk_article
+from semsearch.chunking import ChunkParams, chunk_article
 from semsearch.embedding import Embedder
 from semsearch.embedding.models import DEFAULT_MODEL, resolve_model
 from semsearch.reading.articles import read_corpus
@@ -65,12 +65,41 @@ def test_real_tokenizer_spans_and_token_limits(e5):
                 assert embedder.count_tokens(["passage: " + chunk.passage(True)])[0] <= params.max_tokens
 
 
-def test_torch_free_query_encoder_matches_sentence_transformers(e5):
-    embedder = Embedder(e5)
+@pytest.mark.parametrize(("backend", "floor"), [("torch", 0.9999), ("onnx", 0.98)])
+def test_onnx_query_encoder_matches_sentence_transformers(e5, backend, floor):
+    """Queries of a torch-built index run on the fp32 export (torch's vectors); of an int8 one, on int8."""
+    embedder = Embedder(e5, backend=backend)
     questions = ["Hva sa Lavrov om angrepet i Syria?", "What did Lavrov say about the attack in Syria?", "Blåbær og æøå 🙂"]
     fast = embedder.embed_queries(questions)
-    slow = embedder.model.encode(embedder.with_prompt("query", questions), normalize_embeddings=True)
-    assert np.min(np.sum(fast * slow, axis=1)) >= 0.999
+    slow = Embedder(e5, "torch").model.encode(embedder.with_prompt("query", questions), normalize_embeddings=True)
+    assert np.min(np.sum(fast * slow, axis=1)) >= floor
+
+
+def test_onnx_int8_passages_agree_with_torch(e5):
+    passages = [c.passage(True) for a in read_corpus(CORPUS) for c in chunk_article(a, Embedder(e5).count_tokens, ChunkParams())]
+    onnx = Embedder(e5, backend="onnx")
+    fast = onnx.embed_passages(passages, progress=False)
+    slow = Embedder(e5, backend="torch").embed_passages(passages, progress=False)
+    cosines = np.sum(fast * slow, axis=1)
+    assert onnx.backend == "onnx" and cosines.mean() >= 0.99 and cosines.min() >= 0.98, cosines
+
+
+def test_ray_data_embeds_like_the_local_backend(e5):
+    """A local Ray cluster (started here), an actor pool of embedders: the same vectors, in order."""
+    pytest.importorskip("ray", reason="semsearch[ray] is not installed")
+    import ray
+
+    from semsearch.embedding.ray_backend import embed_with_ray
+
+    passages = [c.passage(True) for a in read_corpus(CORPUS) for c in chunk_article(a, Embedder(e5).count_tokens, ChunkParams())]
+    embedder = Embedder(e5, backend="onnx", device="cpu")
+    local = embedder.embed_passages(passages, progress=False)
+    try:
+        remote = embed_with_ray(passages, embedder, actors=1)
+    finally:
+        ray.shutdown()
+    assert remote.shape == local.shape
+    assert np.sum(remote * local, axis=1).min() >= 0.999
 
 
 def test_hybrid_is_at_least_as_good_as_dense_on_the_corpus_questions(e5_index):

@@ -224,20 +224,22 @@ def test_querying_with_the_other_model_variant_warns(tiny_model, tmp_path, monke
         assert semsearch.query("Lavrov", index=index)
 
 
-def test_small_updates_embed_without_torch_and_match_it(tiny_model, corpus_copy, tmp_path):
+def test_small_updates_of_a_torch_index_embed_without_torch_and_match_it(tiny_model, corpus_copy, tmp_path):
+    """An index built with torch is updated on its ONNX fp32 twin (no torch start-up), with torch's vectors."""
     from semsearch.embedding import Embedder
     from semsearch.embedding.models import resolve_model
 
     index = tmp_path / "index"
-    semsearch.build_index(corpus_copy, index, model=str(tiny_model))
+    semsearch.build_index(corpus_copy, index, model=str(tiny_model), backend="torch")
     (corpus_copy / "new.txt").write_text(" date 2023-05 Strømprisene steg kraftig i Sør-Norge. Regjeringen lover tiltak.\n")
     stats = semsearch.build_index(corpus_copy, index)
     assert stats.added == ["new"] and stats.embedded_chunks >= 1
     gen = store.open_generation(index)
-    assert gen.commit.model["backend"] == ["numpy", "sentence-transformers"]
+    assert gen.commit.model["backend"] == ["onnx-fp32", "torch-fp32"]
+    assert gen.commit.model["backend_info"]["backend"] == "torch"
     new = next(d for d in gen.catalog() if d.doc_id == "new")
     row = int(gen.offsets[new.segment]) + new.first_row
     stored = gen.segments[new.segment].vectors[new.first_row]
     text = gen.chunks([row])[0].text
-    reference = Embedder(resolve_model(str(tiny_model))).model.encode(["passage: " + text], normalize_embeddings=True)[0]
+    reference = Embedder(resolve_model(str(tiny_model)), "torch").model.encode(["passage: " + text], normalize_embeddings=True)[0]
     assert float(stored @ reference) >= 0.9999

@@ -1,18 +1,34 @@
-"""Embedding with a sentence-transformers model: prompts applied here and only here, batched, normalised."""
+"""Embedding with one model, on one of two backends: ONNX Runtime (default on CPU) or torch.
+
+Prompts are applied here and only here; vectors are L2-normalised float32 in input order.
+"""
 
 from __future__ import annotations
 
-import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cached_property, lru_cache
+from pathlib import Path
 
 import numpy as np
 
+from semsearch.embedding import devices
 from semsearch.embedding.models import ModelSpec, max_seq_length, model_fingerprint, prompts_for
+from semsearch.errors import SemsearchError
 
-SMALL_BATCH = 64  # up to this many passages, skipping torch's start-up beats its faster batches
+BACKENDS = ("auto", "onnx", "torch")
+DEVICES = ("auto", "cpu", "cuda")
+ALIASES = {"sentence-transformers": "torch", "numpy": "torch"}  # names older indexes recorded
+SMALL_BATCH = 64  # up to this many passages on the torch backend, its ONNX fp32 twin skips torch's start-up
+# Measured on 2 Zen 4 cores (bench/speed.py): ONNX int8 is fastest at batch 16 and all cores; torch at 32.
+BATCH_SIZE = {"onnx": 16, "torch": 32}
+# What "auto" embeds with on CPU. ONNX int8 missed the bar (NorQuAD validation within 0.5 point of torch in
+# every mode): dense hit@1 -2.9, hybrid -1.2 points. ONNX fp32 computes torch's vectors (cosine >= 0.9999,
+# checked at export), so it keeps torch's quality by construction; `--backend onnx` gives int8.
+AUTO_CPU_QUANTISATION = "fp32"
+BULK_THREADS = 0  # ONNX Runtime: one thread per physical core
+QUERY_THREADS = 1  # a short question gains nothing from two threads, and loses much when another process holds a core
 
 
 @lru_cache(maxsize=1)
@@ -27,21 +43,49 @@ def blas_threads(n: int):
     return _controller().limit(limits=n, user_api="blas")
 
 
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
 class Embedder:
     """Embeds passages (for the index) and queries (for search) with one model.
 
-    Bulk passages go through sentence-transformers (torch). Queries and small batches of passages use
-    a torch-free numpy copy of the same model when the architecture allows it, so a cold query or a
-    small update never imports torch.
+    Args:
+        spec: the resolved model.
+        backend: "auto" (ONNX fp32 on CPU, torch on CUDA), "onnx" (int8 where the CPU has AVX2), "torch", or
+            the `backend_info` an index recorded, so that queries are embedded as the index was.
+        device: "auto" (CUDA through torch when available), "cpu" or "cuda".
+        batch_size: passages per batch; default measured per backend (`BATCH_SIZE`).
+        log: receives one-line notices (an export, a fallback); default stderr.
+
+    Queries always run on CPU through ONNX Runtime (int8 or fp32, as recorded), so a query never imports torch.
     """
 
-    def __init__(self, spec: ModelSpec, batch_size: int = 32):
+    def __init__(
+        self,
+        spec: ModelSpec,
+        backend: str | dict = "auto",
+        device: str = "auto",
+        batch_size: int | None = None,
+        log: Callable[[str], None] | None = None,
+    ):
+        recorded = backend if isinstance(backend, dict) else {}
+        name = ALIASES.get(recorded.get("backend", backend), recorded.get("backend", backend))
+        if name not in BACKENDS:
+            raise SemsearchError(f"unknown backend '{name}': use one of {', '.join(BACKENDS)}")
+        if device not in DEVICES:
+            raise SemsearchError(f"unknown device '{device}': use one of {', '.join(DEVICES)}")
         self.spec = spec
-        self.batch_size = batch_size
+        self.requested_backend = name
+        self.requested_quantisation = recorded.get("quantisation")
+        self.requested_device = device
+        self._batch_size = batch_size
+        self.log = log or _stderr
         self.last_backend: str | None = None
         self.load_seconds = 0.0
         self.prompts = prompts_for(spec)
         self.max_seq_length = max_seq_length(spec.path)
+        self._encoders: dict[tuple[str, bool], object] = {}
 
     @cached_property
     def fingerprint(self) -> str:
@@ -53,14 +97,92 @@ class Embedder:
         prompt = self.prompts.get(kind, "")
         return [prompt + t for t in texts]
 
+    # ------------------------------------------------------------------------------------ choice
+
+    @cached_property
+    def device(self) -> str:
+        """The device bulk passages are embedded on; SemsearchError for "cuda" without a GPU."""
+        return devices.resolve(self.requested_device)
+
+    @cached_property
+    def export(self) -> tuple[Path, dict] | None:
+        """The verified ONNX export (folder, marker), made on first use; None when the model cannot be exported."""
+        from semsearch.embedding import onnx_export
+
+        try:
+            folder = onnx_export.ensure_exported(self.spec.path, self.fingerprint, log=self.log)
+        except onnx_export.ExportError as e:
+            self.log(f"semsearch: ONNX export of {self.spec.name} failed ({e}): falling back to torch")
+            return None
+        return folder, onnx_export.read_marker(folder)
+
+    @cached_property
+    def backend(self) -> str:
+        """The bulk backend: "onnx" or "torch" (ONNX falls back to torch when the export fails)."""
+        if self.requested_backend == "torch":
+            return "torch"
+        if self.device == "cuda":
+            if self.requested_backend == "onnx":
+                raise SemsearchError("the onnx backend runs on CPU only: use --backend torch with --device cuda")
+            return "torch"
+        return "onnx" if self.export is not None else "torch"
+
+    @property
+    def quantisation(self) -> str:
+        """What the bulk backend computes in: "int8" or "fp32" (ONNX), "fp32" or "fp16" (torch on CUDA)."""
+        if self.backend == "torch":
+            return "fp16" if self.device == "cuda" else "fp32"
+        return self._onnx_quantisation()
+
+    def _onnx_quantisation(self) -> str:
+        available = {"fp32", self.export[1]["quantisation"]}
+        default = AUTO_CPU_QUANTISATION if self.requested_backend == "auto" else self.export[1]["quantisation"]
+        wanted = self.requested_quantisation or default
+        return wanted if wanted in available else "fp32"
+
+    @property
+    def backend_info(self) -> dict:
+        """What the index manifest records: backend, quantisation, isa and device of the bulk path."""
+        from semsearch.embedding.onnx_export import cpu_isa
+
+        isa = self.export[1]["isa"] if self.backend == "onnx" else cpu_isa()
+        return {"backend": self.backend, "quantisation": self.quantisation, "isa": isa, "device": self.device}
+
+    @property
+    def batch_size(self) -> int:
+        """Passages per batch for the bulk backend."""
+        return self._batch_size or BATCH_SIZE[self.backend]
+
+    # ------------------------------------------------------------------------------------ models
+
     @cached_property
     def model(self):
-        """The sentence-transformers model, loaded on first use (imports torch)."""
+        """The sentence-transformers model, loaded on first use (imports torch); fp16 on CUDA."""
         from sentence_transformers import SentenceTransformer
 
-        model = SentenceTransformer(str(self.spec.path), device="cpu")
+        model = SentenceTransformer(str(self.spec.path), device=self.device)
+        if self.device == "cuda":
+            model.half()
         model.max_seq_length = min(model.max_seq_length or self.max_seq_length, self.max_seq_length)
         return model
+
+    def onnx_encoder(self, quantisation: str, for_queries: bool):
+        """The ONNX Runtime encoder of the export in `quantisation`; a damaged export is rebuilt once."""
+        from semsearch.embedding import onnx_export
+        from semsearch.embedding.onnx_encoder import OnnxEncoder
+
+        key = (quantisation, for_queries)
+        if key not in self._encoders:
+            threads = QUERY_THREADS if for_queries else BULK_THREADS
+            folder, marker = self.export
+            try:
+                self._encoders[key] = OnnxEncoder(folder, marker, quantisation, threads, fast_tokenizer_load=for_queries)
+            except Exception as e:  # onnxruntime raises its own exception types for an unreadable model
+                self.log(f"semsearch: the ONNX export in {folder} does not load ({type(e).__name__}): rebuilding it")
+                folder = onnx_export.ensure_exported(self.spec.path, self.fingerprint, rebuild=True, log=self.log)
+                self.export = (folder, onnx_export.read_marker(folder))
+                self._encoders[key] = OnnxEncoder(folder, self.export[1], quantisation, threads, for_queries)
+        return self._encoders[key]
 
     @cached_property
     def _tokenizer(self):
@@ -80,51 +202,57 @@ class Embedder:
             return [len(e.ids) for e in self._tokenizer.encode_batch(list(texts))]
         return [len(ids) for ids in self.model.tokenizer(list(texts), add_special_tokens=True)["input_ids"]]
 
-    def embed_passages(self, texts: Sequence[str], progress: bool | None = None) -> np.ndarray:
-        """L2-normalised float32 vectors for passages, in batches, with a progress bar on a terminal.
+    # ------------------------------------------------------------------------------------ embedding
 
-        A handful of passages (an incremental update) goes through the torch-free encoder, which gives
-        the same vectors (cosine >= 0.99999) without seconds of torch start-up; bulk work uses
-        sentence-transformers, which is about twice as fast per passage. `last_backend` says which ran.
+    def embed_passages(self, texts: Sequence[str], progress: bool | None = None) -> np.ndarray:
+        """L2-normalised float32 vectors for passages, in input order, in batches of similar token length.
+
+        A progress bar shows on a terminal (or when `progress`). On the torch CPU backend, a handful of
+        passages (an incremental update) goes through the ONNX fp32 export instead: the same vectors
+        (cosine >= 0.9999, checked at export) without seconds of torch start-up. `last_backend` says what ran.
         """
         prompted = self.with_prompt("passage", texts)
-        if len(texts) <= SMALL_BATCH and os.environ.get("SEMSEARCH_BACKEND") != "torch" and self._query_encoder:
-            self.last_backend = "numpy"
-            vectors = self._query_encoder.encode(prompted, batch_size=self.batch_size)
+        show = sys.stderr.isatty() if progress is None else progress
+        t0 = time.perf_counter()
+        small = len(texts) <= SMALL_BATCH and self.backend == "torch" and self.device == "cpu"
+        if self.backend == "onnx" or (small and self.export is not None):
+            quantisation = self.quantisation if self.backend == "onnx" else "fp32"
+            encoder = self.onnx_encoder(quantisation, for_queries=small)
+            self.load_seconds = time.perf_counter() - t0
+            self.last_backend = f"onnx-{quantisation}"
+            with _progress_bar(len(texts), show) as bar:
+                vectors = encoder.encode(prompted, batch_size=self.batch_size, on_batch=bar.update)
         else:
-            self.last_backend = "sentence-transformers"
-            t0 = time.perf_counter()
             model = self.model
             self.load_seconds = time.perf_counter() - t0
+            self.last_backend = f"torch-{self.quantisation}"
             vectors = model.encode(
-                prompted,
-                batch_size=self.batch_size,
-                show_progress_bar=sys.stderr.isatty() if progress is None else progress,
-                convert_to_numpy=True,
-                normalize_embeddings=True,
+                prompted, batch_size=self.batch_size, show_progress_bar=show, convert_to_numpy=True, normalize_embeddings=True
             )
-        return np.ascontiguousarray(vectors, dtype=np.float32)
-
-    @cached_property
-    def _query_encoder(self):
-        from semsearch.embedding import query_encoder
-
-        return query_encoder.load(self.spec.path, self.fingerprint)
+        return _normalised(vectors)
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        """L2-normalised float32 vectors for questions (torch-free when the model allows it)."""
+        """L2-normalised float32 vectors for questions, on CPU through ONNX Runtime (torch only if the export fails).
+
+        An index built with torch is queried with the fp32 export (torch's vectors); one built with ONNX int8, with int8.
+        """
         prompted = self.with_prompt("query", texts)
-        if os.environ.get("SEMSEARCH_BACKEND") != "torch" and self._query_encoder is not None:
-            # One BLAS thread: a short question gains ~10% from two on an idle machine and loses 2x
-            # when another process holds a core (bench/speed.py, section 6).
-            with blas_threads(1):
-                vectors = self._query_encoder.encode(prompted)
-        else:
-            vectors = self.model.encode(prompted, convert_to_numpy=True, normalize_embeddings=True)
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return vectors / np.maximum(norms, 1e-12)
+        if self.export is None:
+            return _normalised(self.model.encode(prompted, convert_to_numpy=True, normalize_embeddings=True))
+        quantisation = "fp32" if self.requested_backend == "torch" else self._onnx_quantisation()
+        return _normalised(self.onnx_encoder(quantisation, for_queries=True).encode(prompted))
 
     def prepare_query_encoder(self) -> bool:
-        """Export the torch-free query encoder now (done at index time); True when the model supports it."""
-        return self._query_encoder is not None
+        """Make the ONNX export now (done at index time); True when the model has one."""
+        return self.export is not None
+
+
+def _normalised(vectors) -> np.ndarray:
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+def _progress_bar(total: int, show: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, disable=not show, unit="chunk", desc="embedding", file=sys.stderr)

@@ -96,6 +96,7 @@ class _Run:
     counter: Callable | None = None
     pending: deque = field(default_factory=deque)
     chunker: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="semsearch-chunk"))
+    ray: str | bool | None = None  # embed on Ray Data: True for a local cluster, or its address
 
 
 def build_index(
@@ -109,6 +110,9 @@ def build_index(
     batch_chunks: int = BATCH_CHUNKS,
     fields: FieldMap | None = None,
     max_file_size: int | None = DEFAULT_MAX_FILE_SIZE,
+    backend: str | dict = "auto",
+    device: str = "auto",
+    ray: str | bool | None = None,
 ) -> IndexStats:
     """Index every document under `corpus` into the folder `index`, embedding only what is new or changed.
 
@@ -126,6 +130,9 @@ def build_index(
             builds and `add` read records the same way (default: the recorded mapping, else the standard names).
         max_file_size: the largest document in bytes (a file, or one record's text); larger ones are skipped
             with a warning (None: no limit).
+        backend: embedding backend: "auto" (the index's recorded one, else ONNX fp32 on CPU), "onnx" (int8) or "torch".
+        device: "auto", "cpu" or "cuda" (see `Embedder`).
+        ray: embed on Ray Data: True for a local cluster, or a cluster address (`ray_backend.embed_with_ray`).
 
     Returns:
         IndexStats. Documents that could not be read are listed in `skipped` (and warned about).
@@ -134,9 +141,12 @@ def build_index(
     log = log or (lambda _msg: None)
     root = Path(index)
     sources = list_sources(Path(corpus))
-    with _running(root, model, params or ChunkParams(), log, batch_chunks, fields=fields) as run:
+    with _running(
+        root, model, params or ChunkParams(), log, batch_chunks, fields=fields, backend=backend, device=device
+    ) as run:
         run.progress = sys.stderr.isatty() if progress is None else progress
         run.options = replace(run.options, max_file_size=max_file_size)
+        run.ray = ray
         known = {d.doc_id: d for d in run.writer.generation.catalog()}
         seen = _index_changes(run, sources, known)
         if not seen and not known:
@@ -192,12 +202,11 @@ def compact_index(index: str | Path, log: Callable[[str], None] | None = None) -
 
 
 @contextmanager
-def _running(
-    root: Path, model: str | None, params: ChunkParams, log, batch_chunks: int, keep_settings: bool = False, fields=None
-):
-    """A build under the writer lock: yields its state; on normal exit, the last batch is committed and merged."""
+def _running(root: Path, model: str | None, params: ChunkParams, log, batch_chunks: int, keep_settings: bool = False, **opts):
+    """A build under the writer lock: yields its state; on normal exit, the last batch is committed and merged.
+    `opts`: the `fields`, `backend` and `device` keywords of `_start`."""
     with store.lock(root):
-        run = _start(root, model, params, log, batch_chunks, keep_settings, fields)
+        run = _start(root, model, params, log, batch_chunks, keep_settings, **opts)
         try:
             yield run
             _drain(run, 0)
@@ -219,7 +228,15 @@ def _stats(run: _Run, t0: float) -> IndexStats:
 
 
 def _start(
-    root: Path, model: str | None, params: ChunkParams, log, batch_chunks: int, keep_settings: bool, fields: FieldMap | None
+    root: Path,
+    model: str | None,
+    params: ChunkParams,
+    log,
+    batch_chunks: int,
+    keep_settings: bool = False,
+    fields: FieldMap | None = None,
+    backend: str | dict = "auto",
+    device: str = "auto",
 ) -> _Run:
     """Open the writer on the newest commit, or on a fresh one when the settings or model changed
     (`keep_settings`: an update through the API keeps the index's chunking)."""
@@ -229,7 +246,9 @@ def _start(
     if fields is None:
         fields = FieldMap.from_dict(base.settings.get("fields")) if base is not None else FieldMap()
     spec = _pick_model(model, base, log)
-    embedder = Embedder(spec)
+    if backend == "auto" and base is not None and base.settings.get("embedding"):
+        backend = base.settings["embedding"]  # an update embeds as the index was built
+    embedder = Embedder(spec, backend=backend, device=device, log=log)
     params = replace(params, max_tokens=min(params.max_tokens, embedder.max_seq_length))
     settings = {
         "format_version": FORMAT_VERSION,
@@ -238,6 +257,7 @@ def _start(
         "chunking": params.to_dict(),
         "analyzer": ANALYZER,
         "fields": fields.to_dict(),
+        "embedding": {k: embedder.backend_info[k] for k in ("backend", "quantisation")},
     }
     model_info = {**spec.to_dict(), "fingerprint": embedder.fingerprint, "max_seq_length": embedder.max_seq_length}
     if base is not None and base.settings != settings:
@@ -345,7 +365,12 @@ def _flush(run: _Run) -> None:
         passages = [p for _, _, ps in run.batch for p in ps]
         run.log(f"embedding {len(passages)} chunks of {len(run.batch)} documents with {run.embedder.spec.describe()}")
         t = time.perf_counter()
-        vectors = run.embedder.embed_passages(passages)
+        if run.ray:
+            from semsearch.embedding.ray_backend import embed_with_ray
+
+            vectors = embed_with_ray(passages, run.embedder, address=None if run.ray is True else run.ray)
+        else:
+            vectors = run.embedder.embed_passages(passages)
         took = time.perf_counter() - t
         run.timings["embed"] += took
         run.log(f"embedded {len(passages)} chunks in {took:.1f} s ({len(passages) / max(took, 1e-9):.1f} chunks/s)")
@@ -365,7 +390,7 @@ def _flush(run: _Run) -> None:
         run.batch, run.batch_size = [], 0
         run.timings["write"] += time.perf_counter() - t
         backends = set(run.model.get("backend", [])) | {run.embedder.last_backend or "sentence-transformers"}
-        run.model.update(dim=int(vectors.shape[1]), backend=sorted(backends))
+        run.model.update(dim=int(vectors.shape[1]), backend=sorted(backends), backend_info=run.embedder.backend_info)
     if run.writer.pending:
         run.writer.commit(model=dict(run.model))
         run.merged += maybe_merge(run.writer, log=run.log)

@@ -1,0 +1,80 @@
+"""Sentence embeddings from an ONNX export (see `onnx_export`) with ONNX Runtime: no torch.
+
+Texts are tokenized, sorted by token length and cut into batches of similar length (little padding),
+their token embeddings gathered from the memory-mapped table, and each batch run through the ONNX
+session. Vectors come back L2-normalised, float32, in input order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from semsearch.embedding import fast_tokenizer
+from semsearch.embedding.onnx_export import FILES, WORDS
+
+WINDOW = 4096  # texts tokenized and length-sorted at a time: bounds the padded id arrays in memory
+
+
+class OnnxEncoder:
+    """An ONNX Runtime session over one export folder, with its tokenizer and token embedding table."""
+
+    def __init__(self, folder: Path, info: dict, quantisation: str = "fp32", threads: int = 0, fast_tokenizer_load: bool = True):
+        """Open `folder` (an export, `info` its marker) with the `quantisation` file ("fp32" or "int8").
+
+        `threads` is ONNX Runtime's intra-op thread count (0: one per physical core). With
+        `fast_tokenizer_load`, the lazy form of the tokenizer is used when the export has one (loads in
+        milliseconds: for queries); else the full tokenizer (faster per text: for bulk work).
+        """
+        import onnxruntime as ort
+
+        self.folder = Path(folder)
+        self.quantisation = quantisation
+        lazy = info.get("lazy_tokenizer") if fast_tokenizer_load else None
+        self._tokenize = fast_tokenizer.load(self.folder, info["tokenizer"], lazy)
+        self._words = fast_tokenizer.load_npy(self.folder / WORDS)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = int(threads)
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # optimised at export
+        self.session = ort.InferenceSession(str(self.folder / FILES[quantisation]), options, providers=["CPUExecutionProvider"])
+
+    @property
+    def dim(self) -> int:
+        """Length of the vectors `encode` returns."""
+        return int(self._words.shape[1])
+
+    def tokenize(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Token ids and attention mask (int64, [len(texts), longest]), truncated and right-padded."""
+        ids, mask = self._tokenize(list(texts))
+        return ids.astype(np.int64, copy=False), mask.astype(np.int64, copy=False)
+
+    def run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """L2-normalised vectors of one padded batch of token ids."""
+        embeds = np.asarray(self._words[ids], dtype=np.float32)
+        out = self.session.run(None, {"inputs_embeds": embeds, "attention_mask": mask})[0]
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32, on_batch=None) -> np.ndarray:
+        """Vectors of `texts` (prompts already prepended), in batches of similar token length.
+
+        `on_batch(n)` is called after each batch with the number of texts it held (for progress bars).
+        """
+        if isinstance(texts, str):
+            raise TypeError("encode() takes a list of strings, not a single string")
+        texts = list(texts)
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(texts), WINDOW):
+            ids, mask = self.tokenize(texts[start : start + WINDOW])
+            lengths = mask.sum(axis=1)
+            order = np.argsort(-lengths, kind="stable")
+            for b in range(0, len(order), max(1, batch_size)):
+                rows = order[b : b + batch_size]
+                longest = max(1, int(lengths[rows].max()))
+                out[start + rows] = self.run(ids[rows, :longest], mask[rows, :longest])
+                if on_batch is not None:
+                    on_batch(len(rows))
+        return out

@@ -1,0 +1,157 @@
+"""The ONNX Runtime backend with the tiny real model: export, cache, damage, fallback, agreement with torch."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import CORPUS, ROOT
+from typer.testing import CliRunner
+
+import semsearch
+from semsearch.cli import app
+from semsearch.embedding import Embedder, devices, onnx_export
+from semsearch.embedding.models import resolve_model
+from semsearch.errors import SemsearchError
+
+TEXTS = [
+    "Lavrov uttalte at samtalene var åpne og viktige.",
+    "Været blir kaldt i helgen.",
+    "Regjeringen vil bruke mer penger på skole, sykehus og veier i hele landet, sa statsministeren i Stortinget i går.",
+    "ÆØÅ æøå 😀 https://example.com/x?y=z",
+    "Fotballaget vant.",
+]
+
+
+@pytest.fixture
+def spec(tiny_model):
+    return resolve_model(str(tiny_model))
+
+
+def test_export_writes_a_verified_folder_in_the_user_cache(spec, tmp_path):
+    lines = []
+    folder = onnx_export.ensure_exported(spec.path, "fp-a", log=lines.append)
+    assert folder == onnx_export.export_dir("fp-a") and folder.is_relative_to(onnx_export.cache_root())
+    marker = onnx_export.read_marker(folder)
+    isa = onnx_export.cpu_isa()
+    assert marker["isa"] == isa and marker["quantisation"] == onnx_export.quantisation_for(isa)
+    assert marker["verify"]["fp32"] >= 0.9999
+    assert {onnx_export.WORDS, onnx_export.FILES["fp32"], onnx_export.MARKER} <= {p.name for p in folder.iterdir()}
+    assert any("exporting" in line for line in lines) and any("ready" in line for line in lines)
+    assert not [p for p in folder.parent.iterdir() if p.name.startswith(".fp-a")]  # no staging folder left behind
+
+
+def test_an_export_is_reused_and_a_damaged_one_rebuilt(spec):
+    folder = onnx_export.ensure_exported(spec.path, "fp-b")
+    stamp = (folder / onnx_export.MARKER).stat().st_mtime_ns
+    assert onnx_export.ensure_exported(spec.path, "fp-b") == folder
+    assert (folder / onnx_export.MARKER).stat().st_mtime_ns == stamp  # reused, not rewritten
+
+    onnx = folder / onnx_export.FILES["fp32"]
+    onnx.write_bytes(onnx.read_bytes()[:1000])  # truncated: sizes no longer match the marker
+    assert onnx_export.read_marker(folder) is None
+    lines = []
+    onnx_export.ensure_exported(spec.path, "fp-b", log=lines.append)
+    assert onnx_export.read_marker(folder) is not None and any("damaged" in line for line in lines)
+
+
+def test_an_export_onnxruntime_cannot_load_is_rebuilt(spec, monkeypatch):
+    embedder = Embedder(spec, backend="onnx", log=lambda _m: None)
+    folder, marker = embedder.export
+    onnx = folder / onnx_export.FILES[marker["quantisation"]]
+    onnx.write_bytes(b"\0" * onnx.stat().st_size)  # same size, garbage: only loading finds it
+    vectors = embedder.embed_queries(["Hva sa Lavrov?"])
+    assert vectors.shape == (1, 32) and abs(float(np.linalg.norm(vectors[0])) - 1) < 1e-5
+    assert onnx.read_bytes()[:4] != b"\0\0\0\0"
+
+
+@pytest.mark.parametrize("backend", ["onnx", "torch"])
+def test_onnx_and_torch_agree_and_vectors_come_back_in_input_order(spec, backend):
+    torch_vectors = Embedder(spec, backend="torch").model.encode(
+        ["passage: " + t for t in TEXTS], normalize_embeddings=True, convert_to_numpy=True
+    )
+    embedder = Embedder(spec, backend=backend, batch_size=2)  # length-sorted batches of 2
+    vectors = embedder.embed_passages(TEXTS, progress=False)
+    assert vectors.dtype == np.float32 and vectors.shape == (len(TEXTS), 32)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+    cosines = np.sum(vectors * torch_vectors, axis=1)
+    floor = 0.9999 if embedder.quantisation == "fp32" else 0.98
+    assert cosines.min() >= floor, (embedder.backend_info, cosines)
+    one_by_one = np.stack([embedder.embed_passages([t], progress=False)[0] for t in TEXTS])
+    assert np.sum(one_by_one * vectors, axis=1).min() >= 0.9999
+
+
+def test_backend_info_is_recorded_and_queries_use_it(spec, tmp_path):
+    index = tmp_path / "index"
+    semsearch.build_index(CORPUS, index, model=str(spec.path))
+    from semsearch.index import store
+
+    gen = store.open_generation(index)
+    info = gen.commit.model["backend_info"]
+    gen.close() if hasattr(gen, "close") else None
+    isa = onnx_export.cpu_isa()
+    assert info == {"backend": "onnx", "quantisation": "fp32", "isa": isa, "device": "cpu"}  # auto: torch's vectors
+    queried = Embedder(spec, backend=info)
+    assert queried.requested_backend == "onnx" and queried._onnx_quantisation() == info["quantisation"]
+    assert semsearch.query("Hva sa Lavrov?", index=index)
+    int8 = Embedder(spec, backend="onnx")
+    assert int8.backend_info["quantisation"] == onnx_export.quantisation_for(isa)
+
+
+def test_an_export_failure_falls_back_to_torch_saying_so(spec, monkeypatch):
+    import torch
+
+    def broken_exporter(*args, **kwargs):
+        raise RuntimeError("Exporting the operator 'aten::frobnicate' to ONNX opset 17 is not supported")
+
+    monkeypatch.setattr(torch.onnx, "export", broken_exporter)
+    lines = []
+    embedder = Embedder(spec, backend="auto", log=lines.append)
+    monkeypatch.setattr(onnx_export, "export_dir", lambda fp: onnx_export.cache_root() / "onnx" / "never-exported")
+    vectors = embedder.embed_passages(TEXTS, progress=False)
+    assert embedder.backend == "torch" and embedder.last_backend == "torch-fp32" and vectors.shape == (5, 32)
+    fallback = [line for line in lines if "falling back to torch" in line]
+    assert len(fallback) == 1 and "aten::frobnicate" in fallback[0]
+
+
+def test_cuda_without_a_gpu_is_one_clear_error(tiny_model, tmp_path):
+    if devices.cuda_available():
+        pytest.skip("a CUDA GPU is visible: the error cannot happen here")
+    with pytest.raises(SemsearchError, match="--device cuda: torch sees no CUDA GPU"):
+        Embedder(resolve_model(str(tiny_model)), device="cuda").backend  # noqa: B018
+    out = CliRunner().invoke(app, ["index", str(CORPUS), "-i", str(tmp_path / "i"), "-m", str(tiny_model), "--device", "cuda"])
+    assert out.exit_code == 1 and "Traceback" not in out.output
+    assert out.output.strip().splitlines()[-1].startswith("error: --device cuda")
+
+
+def test_unknown_backend_is_a_user_error(spec):
+    with pytest.raises(SemsearchError, match="unknown backend 'tensorflow'"):
+        Embedder(spec, backend="tensorflow")
+
+
+def test_a_torch_built_index_is_queried_without_torch(spec, tmp_path):
+    index = tmp_path / "index"
+    semsearch.build_index(CORPUS, index, model=str(spec.path), backend="torch")
+    code = (
+        "import sys, semsearch; from semsearch import api; "
+        f"r = semsearch.query('Hva sa Lavrov?', index={str(index)!r}); assert r; "
+        "e = next(iter(api._embedders.values())); "
+        "print(sorted(k[0] for k in e._encoders)); "
+        "sys.exit(1 if 'torch' in sys.modules else 0)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads(proc.stdout.strip().replace("'", '"')) == ["fp32"]  # torch's vectors, through ONNX fp32
+
+
+def test_ray_without_ray_names_the_extra_and_a_dead_address_is_one_line(monkeypatch):
+    from semsearch.embedding import ray_backend
+
+    with pytest.raises(SemsearchError, match=r"cannot reach the Ray cluster at 'ray://127.0.0.1:9'"):
+        ray_backend.check_reachable("ray://127.0.0.1:9", timeout=2)
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if not installed
+    with pytest.raises(SemsearchError, match=r"pip install 'semsearch\[ray\]'"):
+        ray_backend.connect(None)
