@@ -127,6 +127,7 @@ def build_index(
             run.writer.delete_rows(d.segment, d.first_row, d.chunks)
         _flush(run)
         merged = maybe_merge(run.writer, log=log)
+        store.collect_garbage(root)  # also when nothing was committed: leftovers of a killed run go now
     return _stats(run, merged, t0)
 
 
@@ -157,6 +158,7 @@ def update_index(
                 run.stats["removed"].append(doc_id)
         _flush(run)
         merged = maybe_merge(run.writer, log=log)
+        store.collect_garbage(root)  # also when nothing was committed: leftovers of a killed run go now
     return _stats(run, merged, t0)
 
 
@@ -167,7 +169,9 @@ def compact_index(index: str | Path, log: Callable[[str], None] | None = None) -
         base, problems = latest_commit(root)
         if base is None:
             raise SemsearchError(f"index folder '{root}' holds no index: build it with `semsearch index CORPUS --index {root}`")
-        return maybe_merge(store.Writer(root, base), force=True, log=log)
+        merged = maybe_merge(store.Writer(root, base), force=True, log=log)
+        store.collect_garbage(root)
+        return merged
 
 
 def _stats(run: _Run, merged: int, t0: float) -> IndexStats:
