@@ -66,6 +66,9 @@ def open_generation(root: Path) -> Generation:
             if latest_generation_number(root) == commit.generation:
                 break
         except (SegmentDamaged, DeletesDamaged) as e:
+            if getattr(latest_commit(root)[0], "generation", None) != commit.generation:
+                last_error = e  # a file vanished mid-open (sqlite reports it as unreadable): open the newer commit
+                continue
             raise IndexDamaged(f"index '{root}': {e}; repair it with `semsearch index`") from None
     raise IndexDamaged(f"index '{root}': a file of the newest commit is missing ({last_error}); repair it with `semsearch index`")
 
