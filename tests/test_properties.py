@@ -120,3 +120,16 @@ def test_a_no_op_build_removes_a_killed_runs_leftovers(tiny_index, tmp_path):
     assert not leftover.exists() and not commit_tmp.exists()
     check = runner.invoke(app, ["check", "--index", str(index)])
     assert check.exit_code == 0 and ".tmp-" not in check.output
+
+
+def test_invalid_utf8_in_a_real_argv_is_answered(tiny_index):
+    """Issue 10, item 5: bytes that are not UTF-8 on the command line (a real process, real argv bytes)."""
+    import os
+    import subprocess
+    import sys
+
+    for mode in (b"hybrid", b"dense"):
+        cmd = [sys.executable.encode(), b"-m", b"semsearch.cli", b"query", b"a\xff b Lavrov", b"--mode", mode, b"--index",
+               os.fsencode(tiny_index), b"--json"]  # fmt: skip
+        out = subprocess.run(cmd, capture_output=True, timeout=120)
+        assert out.returncode == 0 and out.stdout.startswith(b"["), out.stderr[-500:]
