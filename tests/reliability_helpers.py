@@ -32,7 +32,8 @@ def article(doc: int, version: int) -> str:
     rng = random.Random(doc * 7919 + version)
     paragraphs = []
     for p in range(rng.randint(2, 5)):
-        sentences = [f"{rng.choice(SENTENCES)[:-1]} (sak {doc} utgave {version} ledd {p} nr {i})." for i in range(rng.randint(2, 5))]
+        marks = [f"(sak {doc} utgave {version} ledd {p} nr {i})" for i in range(rng.randint(2, 5))]
+        sentences = [f"{rng.choice(SENTENCES)[:-1]} {mark}." for mark in marks]
         paragraphs.append(" ".join(sentences))
     return f" date 20{10 + doc % 10}-0{1 + doc % 9} " + "\n\n".join(paragraphs) + "\n"
 

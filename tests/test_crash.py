@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -27,7 +27,7 @@ runner = CliRunner()
 SEED = 20261123
 OLD = {d: 0 for d in range(20)}
 NEW = {d: (1 if d % 3 == 0 else 0) for d in range(4, 24)}  # 4 removed, 4 added, 6 changed
-RECORDS = {f"rec{i}": f" date 2021-0{i + 1} Nyhet {i}: Stortinget vedtok budsjettet (post {i}). Strømprisene steg." for i in range(5)}
+RECORDS = {f"rec{i}": f" date 2021-0{i + 1} Nyhet {i}: Stortinget vedtok budsjettet (post {i}). Strøm steg." for i in range(5)}
 DELETED = ["doc000", "doc001", "doc005"]
 
 
@@ -45,14 +45,16 @@ class Scenario:
     repaired: dict
     steps: int = 0
     model: str = ""
-    extra: dict = field(default_factory=dict)
-
 
 
 @pytest.fixture(scope="module")
 def scenarios(tiny_model, tmp_path_factory) -> dict[str, Scenario]:
+    """The four kinds of interrupted operation, prepared once."""
+    return make_scenarios(tiny_model, tmp_path_factory.mktemp("crash"))
+
+
+def make_scenarios(tiny_model: Path, base: Path) -> dict[str, Scenario]:
     """Templates: an index of the old corpus, one updated to the new corpus, reference states from fresh builds."""
-    base = tmp_path_factory.mktemp("crash")
     model = str(tiny_model)
     old_corpus = write_corpus(base / "old", OLD)
     new_corpus = write_corpus(base / "new", NEW)
@@ -76,7 +78,6 @@ def scenarios(tiny_model, tmp_path_factory) -> dict[str, Scenario]:
         "compact": Scenario("compact", "compact", "-", both, ref_new, ref_new, new_corpus, ref_new),
     }
     for s in found.values():
-        s.extra["corpus_versions"] = NEW if s.repair_corpus == new_corpus else OLD
         trial = base / f"count-{s.driver}-{len(s.old)}"
         if s.start is not None:
             shutil.copytree(s.start, trial)

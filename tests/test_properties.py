@@ -17,18 +17,24 @@ from semsearch.cli import app
 from semsearch.errors import SemsearchError
 
 runner = CliRunner()
-SETTINGS = settings(max_examples=120, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=120, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 any_text = st.text(st.characters(codec=None, exclude_categories=()), max_size=40)  # surrogates, controls, NUL
 words = st.sampled_from(["Lavrov", "Syria", "strøm", "date", "2017-04", "", " ", "-", "--", "*", "%", "'", "\\", "é"])
 text = st.one_of(any_text, st.lists(words, max_size=6).map(" ".join))
-integer_text = st.one_of(st.integers(-(10**15), 10**15).map(str), st.sampled_from(["1e9", "0x10", "", " 5", "nan", "٣"]), any_text)
+integer_text = st.one_of(
+    st.integers(-(10**15), 10**15).map(str), st.sampled_from(["1e9", "0x10", "", " 5", "nan", "٣"]), any_text
+)
 date_text = st.one_of(
     st.dates(dt.date(1, 1, 1), dt.date(9999, 12, 31)).map(str),
     st.from_regex(r"\A-?\d{1,5}(-\d{1,3}){0,3}\Z"),
     st.sampled_from(["2017-02-30", "2017-13", "0000", "99999-01", "2017-04-31T00:00", "i går"]),
     any_text,
 )
+where_fields = st.one_of(st.sampled_from(["doc_id", "title", "n"]), any_text)
+where_values = st.one_of(text, st.lists(text, max_size=3), st.integers())
 where_text = st.one_of(st.tuples(st.sampled_from(["doc_id", "title", "url", "n", ""]), text).map("=".join), any_text)
 
 
@@ -80,12 +86,13 @@ def test_query_arguments_never_give_a_traceback(tiny_index, args):
     mode=st.one_of(st.sampled_from(["hybrid", "dense", "lexical"]), any_text),
     since=st.one_of(st.none(), date_text, st.dates()),
     until=st.one_of(st.none(), date_text, st.dates()),
-    where=st.one_of(st.none(), st.dictionaries(st.one_of(st.sampled_from(["doc_id", "title", "n"]), any_text),
-                                               st.one_of(text, st.lists(text, max_size=3), st.integers()), max_size=2)),  # fmt: skip
+    where=st.one_of(st.none(), st.dictionaries(where_fields, where_values, max_size=2)),
     min_score=st.one_of(st.none(), st.floats()),
     per_article=st.booleans(),
 )
-def test_library_query_answers_or_names_the_user_error(tiny_index, question, k, mode, since, until, where, min_score, per_article):
+def test_library_query_answers_or_names_the_user_error(
+    tiny_index, question, k, mode, since, until, where, min_score, per_article
+):
     try:
         found = semsearch.query(question, k, tiny_index, mode=mode, per_article=per_article, since=since, until=until,
                                 where=where, min_score=min_score)  # fmt: skip

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from reliability_helpers import ROOT, DRIVER, write_corpus, write_update
+from reliability_helpers import DRIVER, ROOT, write_corpus, write_update
 
 import semsearch
 from semsearch import api
@@ -122,7 +122,8 @@ def readers_during_updates(base: Path, model: str, rounds: int) -> ReaderRun:
     steps.write_text(json.dumps(_writer_steps(base, rounds)), encoding="utf-8")
     done = threading.Event()
     readers = [threading.Thread(target=_library_reader, args=(run, index, done, n)) for n in (0, 1)]
-    readers += [threading.Thread(target=_held_reader, args=(run, held, done)), threading.Thread(target=_cli_reader, args=(run, index, done))]
+    readers.append(threading.Thread(target=_held_reader, args=(run, held, done)))
+    readers.append(threading.Thread(target=_cli_reader, args=(run, index, done)))
     for t in readers:
         t.start()
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
