@@ -161,3 +161,16 @@ def test_twenty_four_seeded_kills(scenarios, tmp_path):
     for i, (s, at) in enumerate(_tries(scenarios, 24, SEED + 1)):
         problems += kill_and_verify(s, tmp_path / f"try{i}", at)
     assert not problems, "\n".join(problems)
+
+
+def test_batched_update_with_merges_between_batches_equals_a_fresh_build(tiny_model, tmp_path):
+    """Merges committed between a build's batches move documents: later deletions must still find them
+    (they were marked by stale positions, leaving old versions alive and a duplicate id that broke the next merge)."""
+    old, new = write_corpus(tmp_path / "old", OLD), write_corpus(tmp_path / "new", NEW)
+    index = tmp_path / "index"
+    semsearch.build_index(old, index, model=str(tiny_model), batch_chunks=8)
+    write_corpus(old, NEW)
+    stats = semsearch.build_index(old, index, batch_chunks=8)
+    assert stats.merged >= 1 and stats.removed and stats.changed
+    assert live_state(index) == _fresh(new, tmp_path / "fresh", str(tiny_model))
+    assert check_index(index).ok

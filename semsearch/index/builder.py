@@ -134,7 +134,7 @@ def build_index(
         gone = sorted(d for d in set(known) - seen if not known[d].source.startswith(API_SOURCE))
         for doc_id in gone:
             d = known[doc_id]
-            run.writer.delete_rows(d.segment, d.first_row, d.chunks)
+            run.writer.delete_doc(d)
         run.stats["removed"].extend(gone)
     return _stats(run, t0)
 
@@ -163,7 +163,7 @@ def update_index(
         for doc_id in dict.fromkeys(delete):
             d = known.get(doc_id)
             if d is not None and doc_id not in upserted:
-                run.writer.delete_rows(d.segment, d.first_row, d.chunks)
+                run.writer.delete_doc(d)
                 run.stats["removed"].append(doc_id)
     return _stats(run, t0)
 
@@ -290,7 +290,7 @@ def _drain(run: _Run, keep: int) -> None:
         doc, old, future = run.pending.popleft()
         entries, passages = future.result()
         if old is not None:
-            run.writer.delete_rows(old.segment, old.first_row, old.chunks)
+            run.writer.delete_doc(old)
         if not entries:
             warnings.warn(f"skipping '{doc.entry.source}' ({doc.doc_id}): no text to index", stacklevel=3)
             run.stats["skipped"].append(doc.doc_id)
