@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -73,34 +73,44 @@ def _one_line_error(result) -> str | None:
 
 @SETTINGS
 @given(args=query_args())
+@example(args=["query", "x", "--where", "\r\U0010beaa"])  # found by bench/reliability.py: a --where error on two lines
+@example(args=["query", "x", "--since", "\x1e"])
 def test_query_arguments_never_give_a_traceback(tiny_index, args):
     result = runner.invoke(app, [*args, "--index", str(tiny_index)])
     problem = _one_line_error(result)
     assert problem is None, f"{args!r}: {problem}\n{result.output[-800:]}"
 
 
-@SETTINGS
-@given(
-    question=text,
-    k=st.one_of(st.integers(-5, 10**12), st.booleans()),
-    mode=st.one_of(st.sampled_from(["hybrid", "dense", "lexical"]), any_text),
-    since=st.one_of(st.none(), date_text, st.dates()),
-    until=st.one_of(st.none(), date_text, st.dates()),
-    where=st.one_of(st.none(), st.dictionaries(where_fields, where_values, max_size=2)),
-    min_score=st.one_of(st.none(), st.floats()),
-    per_article=st.booleans(),
+library_calls = st.fixed_dictionaries(
+    {
+        "text": text,
+        "k": st.one_of(st.integers(-5, 10**12), st.booleans()),
+        "mode": st.one_of(st.sampled_from(["hybrid", "dense", "lexical"]), any_text),
+        "since": st.one_of(st.none(), date_text, st.dates()),
+        "until": st.one_of(st.none(), date_text, st.dates()),
+        "where": st.one_of(st.none(), st.dictionaries(where_fields, where_values, max_size=2)),
+        "min_score": st.one_of(st.none(), st.floats()),
+        "per_article": st.booleans(),
+    }
 )
-def test_library_query_answers_or_names_the_user_error(
-    tiny_index, question, k, mode, since, until, where, min_score, per_article
-):
+
+
+def library_problem(index, call: dict) -> str | None:
+    """None when `semsearch.query(**call)` answers (at most k results) or raises a one-line SemsearchError."""
     try:
-        found = semsearch.query(question, k, tiny_index, mode=mode, per_article=per_article, since=since, until=until,
-                                where=where, min_score=min_score)  # fmt: skip
+        found = semsearch.query(index=index, **call)
     except SemsearchError as e:
-        assert str(e).strip() and "\n" not in str(e), repr(str(e))
-        return
-    assert isinstance(found, list) and len(found) <= k
-    assert all(r.text == r.text.encode("utf-8").decode("utf-8") for r in found)
+        return None if str(e).strip() and "\n" not in str(e) else f"a user error of several lines: {str(e)!r}"
+    if not isinstance(found, list) or len(found) > call["k"]:
+        return f"{len(found)} results for k={call['k']}"
+    return None
+
+
+@SETTINGS
+@given(call=library_calls)
+def test_library_query_answers_or_names_the_user_error(tiny_index, call):
+    problem = library_problem(tiny_index, call)
+    assert problem is None, f"{call!r}: {problem}"
 
 
 def test_dense_query_with_a_huge_k_returns_every_chunk_at_most(tiny_index):
