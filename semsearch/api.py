@@ -22,6 +22,7 @@ __all__ = [
     "IndexStats",
     "Result",
     "add",
+    "add_file",
     "build_index",
     "compact",
     "delete",
@@ -165,15 +166,37 @@ def searcher_generation(index: str | Path = "index"):
 
 
 def add(records: Iterable[dict], index: str | Path = "index", model: str | None = None) -> IndexStats:
-    """Upsert documents given as dicts (`id`, `text`, optional `title`, `date`, `url`, other fields as metadata).
+    """Upsert documents given as dicts (`id`, `text`, optional `title`, `date`, `url`, other fields as metadata,
+    under the index's recorded field names). Only new or changed records are embedded; committed atomically.
 
-    Only new or changed records are embedded; the change is committed atomically.
+    A record without id or text, or a repeated id, is warned about (naming the record) and skipped.
     """
     from semsearch.index.builder import API_SOURCE
     from semsearch.index.sources import record_doc
+    from semsearch.reading import dedupe
 
-    docs = [record_doc(r, f"{API_SOURCE}record {i + 1}") for i, r in enumerate(records)]
-    return update_index(index, docs, (), model)
+    records = list(records)
+
+    def documents(options):
+        seen: dict[str, str] = {}
+        docs = [record_doc(r, options, API_SOURCE, f"record {i + 1}") for i, r in enumerate(records)]
+        by_document = {id(d.article): d for d in docs if d is not None}
+        return [by_document[id(doc)] for doc in dedupe((d.article for d in docs if d is not None), seen)]
+
+    return update_index(index, documents, (), model)
+
+
+def add_file(path: str | Path, index: str | Path = "index", model: str | None = None) -> IndexStats:
+    """Upsert the documents of one file (JSONL, CSV or any format `semsearch index` reads), read with the
+    index's recorded field names; bad lines are warned about, naming the line, and skipped."""
+    from semsearch.index.builder import API_SOURCE
+    from semsearch.index.sources import api_doc
+    from semsearch.reading import iter_documents
+
+    def documents(options):
+        return [api_doc(doc, API_SOURCE) for doc in iter_documents(path, options.fields, max_file_size=options.max_file_size)]
+
+    return update_index(index, documents, (), model)
 
 
 def delete(ids: Iterable[str], index: str | Path = "index") -> IndexStats:

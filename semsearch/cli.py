@@ -62,16 +62,25 @@ def _run(fn, *args, **kwargs):
 
 @app.command()
 def index(
-    corpus: Annotated[Path, typer.Argument(help="Folder of UTF-8 .txt articles (read recursively).", metavar="CORPUS")] = Path(
-        "corpus"
-    ),
+    corpus: Annotated[
+        Path, typer.Argument(help="A folder (read recursively) or one file: .txt .md .html .jsonl .csv.", metavar="PATH")
+    ] = Path("corpus"),
     index: IndexOpt = Path("index"),
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="Hub name or local sentence-transformers folder.")] = None,
+    id_field: Annotated[Optional[str], typer.Option("--id-field", help="Record field holding the id (JSONL/CSV).")] = None,
+    text_field: Annotated[Optional[str], typer.Option("--text-field", help="Record field holding the text.")] = None,
+    title_field: Annotated[Optional[str], typer.Option("--title-field", help="Record field holding the title.")] = None,
+    date_field: Annotated[Optional[str], typer.Option("--date-field", help="Record field holding the date.")] = None,
+    max_file_size: Annotated[
+        float, typer.Option("--max-file-size", help="Skip documents larger than this many MB (0: no limit).")
+    ] = 5.0,
 ) -> None:
-    """Build or update the index: only new or changed articles are embedded."""
+    """Build or update the index: only new or changed documents are embedded."""
     from semsearch.api import build_index
 
-    stats = _run(build_index, corpus, index, model, log=_err)
+    fields = _field_map(id_field, text_field, title_field, date_field, index)
+    limit = int(max_file_size * 1_000_000) if max_file_size > 0 else None
+    stats = _run(build_index, corpus, index, model, log=_err, fields=fields, max_file_size=limit)
     for line in stats.repaired:
         _err(f"repaired: {line}")
     if stats.unchanged:
@@ -101,22 +110,39 @@ def _parse_where(pairs: list[str]) -> dict[str, list[str]]:
     return where
 
 
-def _print_results(results) -> None:
+def _print_results(results: list[dict]) -> None:
     if not results:
         typer.echo("no results")
     bold = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    mark = ("\x1b[1m", "\x1b[0m") if bold else ("**", "**")
     for rank, r in enumerate(results, 1):
-        where = " · ".join(p for p in (r.doc_id, r.date, r.heading) if p)
-        typer.echo(f"{rank}. [{r.score:.3f}] {where} (chunk {r.position}, chars {r.start}-{r.end})")
-        text = r.text
-        if r.highlight_start is not None:
-            mark = ("\x1b[1m", "\x1b[0m") if bold else ("**", "**")
-            hs, he = r.highlight_start, r.highlight_end
+        where = " · ".join(p for p in (r["doc_id"], r["date"], r["heading"]) if p)
+        typer.echo(f"{rank}. [{r['score']:.3f}] {where} (chunk {r['position']}, chars {r['start']}-{r['end']})")
+        text, hs, he = r["text"], r.get("highlight_start"), r.get("highlight_end")
+        if hs is not None and he is not None:
             text = text[:hs] + mark[0] + text[hs:he] + mark[1] + text[he:]
         for line in (ln.strip() for ln in text.splitlines()):
             if line:
                 typer.echo(textwrap.fill(line, width=100, initial_indent="   ", subsequent_indent="   "))
         typer.echo("")
+
+
+def _field_map(id_field, text_field, title_field, date_field, index: Path):
+    """The record field mapping given on the command line, on top of the one the index recorded; None when none given."""
+    given = {"id": id_field, "text": text_field, "title": title_field, "date": date_field}
+    given = {role: name for role, name in given.items() if name}
+    if not given:
+        return None
+    from semsearch.index.commit import latest_commit
+    from semsearch.reading import FieldMap
+
+    base, _ = latest_commit(index) if index.is_dir() else (None, [])
+    recorded = (base.settings.get("fields") if base else None) or {}
+    try:
+        return FieldMap.from_dict({**recorded, **given})
+    except ValueError as e:
+        _err(f"error: {e}")
+        raise typer.Exit(1) from None
 
 
 @app.command()
@@ -131,19 +157,39 @@ def query(
     where: Annotated[Optional[list[str]], typer.Option("--where", help="FIELD=VALUE; repeat for more (same field: any).")] = None,
     min_score: Annotated[Optional[float], typer.Option("--min-score", help="Drop results scoring below this.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list of results.")] = False,
+    local: Annotated[bool, typer.Option("--local", help="Search in this process even when a server runs on the index.")] = False,
 ) -> None:
-    """Ask a question; prints the best passages with article, date, heading and score (best sentence in bold)."""
+    """Ask a question; prints the best passages with article, date, heading and score (best sentence in bold).
+
+    When `semsearch serve` runs on the index, it answers (warm, no model load here); else this process does.
+    """
+    filters = {"since": since, "until": until, "where": _parse_where(where or []) or None, "min_score": min_score}
+    filters = {name: value for name, value in filters.items() if value is not None}
+    results = None
+    if not local:
+        from semsearch.server.discovery import search_via_server
+
+        body = {"q": question, "k": k, "mode": mode.value, "per_article": per_article, **filters}
+        results = search_via_server(index, body)
+    if results is None:
+        results = _query_locally(question, k, index, mode.value, per_article, filters)
+    if as_json:
+        typer.echo(json.dumps(results, ensure_ascii=False, indent=1))
+        return
+    _print_results(results)
+
+
+def _one_blas_thread() -> None:
     # One BLAS thread: a single short question gains nothing from two, and loses seconds on a busy machine.
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
+
+
+def _query_locally(question: str, k: int, index: Path, mode: str, per_article: bool, filters: dict) -> list[dict]:
+    _one_blas_thread()
     from semsearch.api import query as run_query
 
-    filters = {"since": since, "until": until, "where": _parse_where(where or []) or None, "min_score": min_score}
-    results = _run(run_query, question, k=k, index=index, mode=mode.value, per_article=per_article, **filters)
-    if as_json:
-        typer.echo(json.dumps([r.to_dict() for r in results], ensure_ascii=False, indent=1))
-        return
-    _print_results(results)
+    return [r.to_dict() for r in _run(run_query, question, k=k, index=index, mode=mode, per_article=per_article, **filters)]
 
 
 @app.command()
@@ -159,22 +205,14 @@ def compact(index: IndexOpt = Path("index")) -> None:
 
 @app.command()
 def add(
-    file: Annotated[Path, typer.Argument(help="JSON Lines file of records (id, text, title, date, url, ...).", metavar="FILE")],
+    file: Annotated[Path, typer.Argument(help="JSONL or CSV records (id, text, title, date, url, ...).", metavar="FILE")],
     index: IndexOpt = Path("index"),
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model for a new index.")] = None,
 ) -> None:
-    """Add or replace documents from a JSONL file of records."""
-    from semsearch.api import add as run_add
+    """Add or replace the documents of a file (records keep their ids; other documents are left alone)."""
+    from semsearch.api import add_file
 
-    records = []
-    with _open_text(file) as fh:
-        for number, line in enumerate(fh, 1):
-            if line.strip():
-                try:
-                    records.append(json.loads(line))
-                except ValueError as e:
-                    _err(f"warning: {file}:{number}: not JSON ({e}); skipped")
-    stats = _run(run_add, records, index, model)
+    stats = _run(add_file, file, index, model)
     counts = f"{stats.documents} documents, {stats.chunks} chunks"
     typer.echo(f"'{index}': {len(stats.added)} added, {len(stats.changed)} changed; {counts}")
 
@@ -191,12 +229,26 @@ def delete(
     typer.echo(f"'{index}': {len(stats.removed)} deleted; {stats.documents} documents, {stats.chunks} chunks")
 
 
-def _open_text(path: Path):
-    try:
-        return path.open(encoding="utf-8", errors="replace")
-    except OSError as e:
-        _err(f"error: cannot read '{path}': {e.strerror}")
-        raise typer.Exit(1) from None
+@app.command()
+def serve(
+    index: IndexOpt = Path("index"),
+    host: Annotated[str, typer.Option("--host", help="Address to bind; 0.0.0.0 exposes the server (use a token).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", help="Server processes (each loads the model and index).")] = 1,
+    token: Annotated[
+        Optional[str], typer.Option("--token", envvar="SEMSEARCH_TOKEN", help="Bearer token every request must carry.")
+    ] = None,
+) -> None:
+    """Serve the index over HTTP: JSON API (/search, /documents/ID, /health, /info, /docs) and a search page at /.
+
+    Needs the `server` extra: pip install 'semsearch[server]'. Re-indexing the folder meanwhile is picked up live.
+    """
+    # One BLAS/OpenMP thread per search, as for `query`: searches are serialised per process, and on a
+    # busy machine extra threads (FAISS's OpenMP ones especially) spin instead of helping; scale with --workers.
+    _one_blas_thread()
+    from semsearch.server.run import serve as run_server
+
+    _run(run_server, index, host, port, workers, token or None, log=_err)
 
 
 @app.command()

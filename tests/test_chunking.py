@@ -93,3 +93,21 @@ def test_sentence_splitting_respects_abbreviations():
         "– Vi vet ikke, sa han.",
         "Neste setning!",
     ]
+
+
+def test_a_caption_longer_than_a_chunk_ends_the_article_instead_of_looping(embedder):
+    """A short lead then a caption too long for one chunk used to loop forever (seen on NorQuAD d549)."""
+    import signal
+
+    caption = "BILDE: " + " ".join(f"ordnummer{i}" for i in range(400)) + " Foto: Ola Nordmann"
+    article = parse_article("caption", f"Kort setning her.\n{caption}\n")
+    assert [b.kind for b in article.blocks] == ["paragraph", "caption"]
+    previous = signal.signal(signal.SIGALRM, lambda *_: pytest.fail("chunking did not finish in 20 s"))
+    signal.alarm(20)
+    try:
+        chunks = chunk_article(article, embedder.count_tokens, ChunkParams(), embedder.prompts["passage"])
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert chunks and chunks[0].text.startswith("Kort setning her.")
+    assert all(article.text[c.start : c.end] == c.text for c in chunks)

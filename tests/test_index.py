@@ -91,11 +91,11 @@ def test_incremental_build_embeds_only_what_changed(tiny_model, corpus_copy, tmp
 
 
 def test_an_unchanged_file_is_not_read_again(tiny_model, corpus_copy, tmp_path, monkeypatch):
-    from semsearch.index import sources
+    from semsearch.index import builder
 
     index = tmp_path / "index"
     semsearch.build_index(corpus_copy, index, model=str(tiny_model))
-    monkeypatch.setattr(sources, "read_article", lambda *a, **k: pytest.fail("read an unchanged file"))
+    monkeypatch.setattr(builder, "source_docs", lambda *a, **k: pytest.fail("read an unchanged file"))
     assert semsearch.build_index(corpus_copy, index).unchanged
 
 

@@ -170,11 +170,16 @@ def chunk_article(article: Article, count_tokens: TokenCounter, params: ChunkPar
                     return count_tokens([t])[0]
 
                 units.extend((ps, pe, one(text[ps:pe]), is_text) for ps, pe in _split_long(text, s, e, one, budget))
-        i = 0
+        i = floor = 0
         while i < len(units):
             if not any(u[3] for u in units[i:]):
-                # Only captions are left: attach them to the last sentence of text before them.
+                # Only captions are left: attach them to the last sentence of text before them, unless
+                # that would start where a chunk already started (a caption longer than a chunk): then the
+                # pieces left are dropped, as a caption never makes a chunk on its own.
                 i = max((t for t in range(i) if units[t][3]), default=i)
+                if i < floor:
+                    break
+            floor = i + 1
             j, used = i, 0
             while j < len(units) and (j == i or used + units[j][2] <= budget or not any(u[3] for u in units[i:j])):
                 used += units[j][2]

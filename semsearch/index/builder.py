@@ -12,7 +12,7 @@ import sys
 import time
 import warnings
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -29,7 +29,8 @@ from semsearch.index.commit import FORMAT_VERSION, Commit, latest_commit, new_co
 from semsearch.index.compaction import maybe_merge
 from semsearch.index.records import ChunkEntry, DocEntry
 from semsearch.index.segment import SegmentWriter
-from semsearch.index.sources import SourceDoc, list_sources, read_source
+from semsearch.index.sources import SourceDoc, list_sources, source_docs
+from semsearch.reading import DEFAULT_MAX_FILE_SIZE, FieldMap, ReadOptions, ReadWarning
 
 BATCH_CHUNKS = 2048
 LOOKAHEAD_DOCS = 256  # documents chunked ahead of the batch being embedded
@@ -91,6 +92,7 @@ class _Run:
     batch_size: int = 0
     merged: int = 0
     progress: bool = False
+    options: ReadOptions = field(default_factory=ReadOptions)
     pending: deque = field(default_factory=deque)
     chunker: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="semsearch-chunk"))
 
@@ -104,6 +106,8 @@ def build_index(
     progress: bool | None = None,
     log: Callable[[str], None] | None = None,
     batch_chunks: int = BATCH_CHUNKS,
+    fields: FieldMap | None = None,
+    max_file_size: int | None = DEFAULT_MAX_FILE_SIZE,
 ) -> IndexStats:
     """Index every document under `corpus` into the folder `index`, embedding only what is new or changed.
 
@@ -117,6 +121,10 @@ def build_index(
             batch is logged with its rate either way.
         log: receives one-line progress messages.
         batch_chunks: chunks per committed batch (a killed build keeps every finished batch).
+        fields: which JSONL/CSV fields hold id, text, title, date and url; recorded in the index, so later
+            builds and `add` read records the same way (default: the recorded mapping, else the standard names).
+        max_file_size: the largest document in bytes (a file, or one record's text); larger ones are skipped
+            with a warning (None: no limit).
 
     Returns:
         IndexStats. Documents that could not be read are listed in `skipped` (and warned about).
@@ -125,8 +133,9 @@ def build_index(
     log = log or (lambda _msg: None)
     root = Path(index)
     sources = list_sources(Path(corpus))
-    with _running(root, model, params or ChunkParams(), log, batch_chunks) as run:
+    with _running(root, model, params or ChunkParams(), log, batch_chunks, fields=fields) as run:
         run.progress = sys.stderr.isatty() if progress is None else progress
+        run.options = replace(run.options, max_file_size=max_file_size)
         known = {d.doc_id: d for d in run.writer.generation.catalog()}
         seen = _index_changes(run, sources, known)
         if not seen and not known:
@@ -141,21 +150,24 @@ def build_index(
 
 def update_index(
     index: str | Path,
-    docs: Iterable[SourceDoc] = (),
+    docs: Iterable[SourceDoc] | Callable[[ReadOptions], Iterable[SourceDoc]] = (),
     delete: Iterable[str] = (),
     model: str | None = None,
     *,
     log: Callable[[str], None] | None = None,
     batch_chunks: int = BATCH_CHUNKS,
 ) -> IndexStats:
-    """Upsert these documents and delete these ids, atomically per batch, embedding only what changed."""
+    """Upsert these documents and delete these ids, atomically per batch, embedding only what changed.
+
+    `docs` may be a function of the index's read options (its recorded field mapping) giving the documents.
+    """
     t0 = time.perf_counter()
     log = log or (lambda _msg: None)
     root = Path(index)
     with _running(root, model, ChunkParams(), log, batch_chunks, keep_settings=True) as run:
         known = {d.doc_id: d for d in run.writer.generation.catalog()}
         upserted = set()
-        for doc in docs:
+        for doc in docs(run.options) if callable(docs) else docs:
             upserted.add(doc.doc_id)
             old = known.get(doc.doc_id)
             if old is None or old.fingerprint != doc.entry.fingerprint:
@@ -181,10 +193,12 @@ def compact_index(index: str | Path, log: Callable[[str], None] | None = None) -
 
 
 @contextmanager
-def _running(root: Path, model: str | None, params: ChunkParams, log, batch_chunks: int, keep_settings: bool = False):
+def _running(
+    root: Path, model: str | None, params: ChunkParams, log, batch_chunks: int, keep_settings: bool = False, fields=None
+):
     """A build under the writer lock: yields its state; on normal exit, the last batch is committed and merged."""
     with store.lock(root):
-        run = _start(root, model, params, log, batch_chunks, keep_settings)
+        run = _start(root, model, params, log, batch_chunks, keep_settings, fields)
         try:
             yield run
             _drain(run, 0)
@@ -206,12 +220,16 @@ def _stats(run: _Run, t0: float) -> IndexStats:
     )  # fmt: skip
 
 
-def _start(root: Path, model: str | None, params: ChunkParams, log, batch_chunks: int, keep_settings: bool = False) -> _Run:
+def _start(
+    root: Path, model: str | None, params: ChunkParams, log, batch_chunks: int, keep_settings: bool, fields: FieldMap | None
+) -> _Run:
     """Open the writer on the newest commit, or on a fresh one when the settings or model changed
     (`keep_settings`: an update through the API keeps the index's chunking)."""
     base, problems = latest_commit(root)
     if keep_settings and base is not None and base.settings.get("chunking"):
         params = ChunkParams(**base.settings["chunking"])
+    if fields is None:
+        fields = FieldMap.from_dict(base.settings.get("fields")) if base is not None else FieldMap()
     spec = _pick_model(model, base, log)
     embedder = Embedder(spec)
     params = replace(params, max_tokens=min(params.max_tokens, embedder.max_seq_length))
@@ -221,6 +239,7 @@ def _start(root: Path, model: str | None, params: ChunkParams, log, batch_chunks
         "prompts": embedder.prompts,
         "chunking": params.to_dict(),
         "analyzer": ANALYZER,
+        "fields": fields.to_dict(),
     }
     model_info = {**spec.to_dict(), "fingerprint": embedder.fingerprint, "max_seq_length": embedder.max_seq_length}
     if base is not None and base.settings != settings:
@@ -232,44 +251,54 @@ def _start(root: Path, model: str | None, params: ChunkParams, log, batch_chunks
     repairs = problems + writer.repairs
     for line in repairs:
         log(f"repairing: {line}")
-    return _Run(root, embedder, params, writer, log, batch_chunks, dict(base.model or model_info), repairs)
+    run = _Run(root, embedder, params, writer, log, batch_chunks, dict(base.model or model_info), repairs)
+    run.options = ReadOptions(fields)
+    return run
 
 
 def _index_changes(run: _Run, sources, known: dict) -> set[str]:
     """Read changed files, queue new or changed documents; return the ids of every document seen."""
-    seen: set[str] = set()
+    from tqdm import tqdm
+
+    seen: dict[str, str] = {}  # doc_id -> where it was read
     by_source: dict[str, list] = {}
     for d in known.values():
         by_source.setdefault(d.source, []).append(d)
-    from tqdm import tqdm
-
     for src in tqdm(sources, desc="reading and chunking", unit="file", disable=not run.progress, leave=False):
-        stored = by_source.get(src.key, [])
+        stored = by_source.get(src.name, [])
         if stored and all(d.size == src.size and d.mtime_ns == src.mtime_ns for d in stored):
-            seen.update(d.doc_id for d in stored)  # unchanged file: not even read
+            seen.update((d.doc_id, d.source) for d in stored)  # unchanged file: not even read
             continue
         t = time.perf_counter()
-        for doc in _read(run, src):
-            if doc.doc_id in seen:
-                warnings.warn(f"skipping a second document '{doc.doc_id}' in '{src.key}': ids must be unique", stacklevel=2)
-                continue
-            seen.add(doc.doc_id)
-            old = known.get(doc.doc_id)
-            if old is not None and old.fingerprint == doc.entry.fingerprint and old.source == src.key:
-                continue
-            _queue(run, doc, old)
+        with _reporting(run):
+            for doc in source_docs(src, run.options):
+                if doc.doc_id in seen:
+                    warnings.warn(
+                        f"'{doc.article.source}': duplicate id '{doc.doc_id}', first read at '{seen[doc.doc_id]}', so this "
+                        "one is skipped: give each document its own id",
+                        ReadWarning,
+                        stacklevel=2,
+                    )
+                    continue
+                seen[doc.doc_id] = doc.article.source or src.name
+                old = known.get(doc.doc_id)
+                if old is not None and old.fingerprint == doc.entry.fingerprint and old.source == src.name:
+                    continue
+                _queue(run, doc, old)
         run.timings["read_and_chunk"] += time.perf_counter() - t
-    return seen
+    return set(seen)
 
 
-def _read(run: _Run, src) -> Iterator[SourceDoc]:
+@contextmanager
+def _reporting(run: _Run):
+    """Collect the reading layer's warnings while a file is read; each is counted as skipped and shown once."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        docs = list(read_source(src))
+        yield
     for w in caught:
-        run.stats["skipped"].append(str(w.message))
-        warnings.warn(str(w.message), stacklevel=3)
-    return iter(docs)
+        if issubclass(w.category, ReadWarning):
+            run.stats["skipped"].append(str(w.message))
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def _queue(run: _Run, doc: SourceDoc, old) -> None:

@@ -1,83 +1,43 @@
-"""What the builder reads: the source files of a corpus with their size and mtime, and their documents.
-
-This adapts the reading layer (`semsearch.reading`) to the index: a source file is skipped unread when
-its size and mtime are those recorded for its documents.
-"""
+"""What the builder reads, through the reading layer: source files with their size and mtime (an unchanged
+file is skipped unread), and each document with the entry the index stores for it."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 from semsearch.index.records import DocEntry
-from semsearch.reading.articles import Article, corpus_files, read_article
+from semsearch.reading import Document, ReadOptions, SourceFile, list_sources, read_source, record_document
 
-
-@dataclass(frozen=True)
-class SourceFile:
-    """A file of the corpus: `key` names it in the index (its path relative to the corpus)."""
-
-    key: str
-    path: Path
-    doc_id: str
-    size: int
-    mtime_ns: int
+__all__ = ["SourceDoc", "SourceFile", "api_doc", "list_sources", "record_doc", "source_docs"]
 
 
 @dataclass(frozen=True)
 class SourceDoc:
-    """A document read from a source file: the parsed article (for chunking) and its stored entry."""
+    """A document read from a source file or given as a record: the document (for chunking) and its entry."""
 
     doc_id: str
-    article: Article
+    article: Document
     entry: DocEntry
 
 
-def list_sources(corpus: Path) -> list[SourceFile]:
-    """Every readable source file under `corpus`, sorted, with its size and mtime."""
-    out = []
-    for doc_id, path in corpus_files(Path(corpus)).items():
-        st = os.stat(path)
-        out.append(SourceFile(path.relative_to(corpus).as_posix() if path != corpus else path.name, path, doc_id,
-                              st.st_size, st.st_mtime_ns))  # fmt: skip
-    return out
+def _entry(doc: Document, source: str, size: int, mtime_ns: int) -> DocEntry:
+    meta = dict(doc.metadata)
+    return DocEntry(doc.doc_id, source, size, mtime_ns, doc.fingerprint, doc.text, doc.title, doc.date, doc.url, meta)
 
 
-def read_source(src: SourceFile) -> Iterator[SourceDoc]:
-    """The documents of one source file (warnings name what could not be read)."""
-    article = read_article(src.doc_id, src.path)
-    if article is None:
-        return
-    entry = DocEntry(src.doc_id, src.key, src.size, src.mtime_ns, article.fingerprint, article.text, article.title, article.date)
-    yield SourceDoc(src.doc_id, article, entry)
+def source_docs(src: SourceFile, options: ReadOptions) -> Iterator[SourceDoc]:
+    """The documents of one source file (its problems are `ReadWarning`s)."""
+    for doc in read_source(src, options):
+        yield SourceDoc(doc.doc_id, doc, _entry(doc, src.name, src.size, src.mtime_ns))
 
 
-_RESERVED = ("id", "text", "title", "date", "url")
+def api_doc(doc: Document, source: str) -> SourceDoc:
+    """A document added through the API (its entry names `source`, never a corpus file)."""
+    return SourceDoc(doc.doc_id, doc, _entry(doc, f"{source}{doc.doc_id}", 0, 0))
 
 
-def record_doc(record: dict, source: str = "api") -> SourceDoc:
-    """A document given as a dict with the JSONL fields: `id`, `text`, optional `title`, `date`, `url`;
-    every other field is metadata. A SemsearchError names what is missing."""
-    import hashlib
-    import json
-
-    from semsearch.errors import SemsearchError
-    from semsearch.reading.articles import parse_article
-
-    if not isinstance(record, dict):
-        raise SemsearchError(f"{source}: a record must be a dict with 'id' and 'text' (got {type(record).__name__})")
-    doc_id, text = record.get("id"), record.get("text")
-    if doc_id is None or str(doc_id) == "" or not isinstance(text, str) or not text.strip():
-        raise SemsearchError(f"{source}: a record needs a non-empty 'id' and 'text' (got keys {sorted(record)})")
-    doc_id = str(doc_id)
-    meta = {k: v for k, v in record.items() if k not in _RESERVED and isinstance(v, (str, int, float, bool))}
-    article = parse_article(doc_id, text, Path(source))
-    title = record.get("title") or article.title
-    date = record.get("date") or article.date
-    stored = {"text": text, "title": title, "date": date, "url": record.get("url"), "metadata": meta}
-    fp = hashlib.sha256(json.dumps(stored, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
-    article = Article(doc_id, Path(source), text, date, fp, article.blocks)
-    entry = DocEntry(doc_id, f"{source}:{doc_id}", 0, 0, fp, text, title, date, record.get("url"), meta)
-    return SourceDoc(doc_id, article, entry)
+def record_doc(record: dict, options: ReadOptions, source: str, where: str) -> SourceDoc | None:
+    """A document given as a dict with the JSONL fields, or None (with a warning) when it has no id or text."""
+    doc = record_document(record, options, where)
+    return None if doc is None else api_doc(doc, source)

@@ -1,34 +1,33 @@
-"""Reading news articles: dates, sub-headings, captions and boilerplate, with character offsets."""
+"""Compatibility layer for the folder-of-txt builder: `corpus_files`, `read_article` and `Article`.
+
+New code reads with `semsearch.reading.list_sources` / `iter_documents`, which handle every format.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import re
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from semsearch.errors import SemsearchError
+from semsearch.reading.base import decode
+from semsearch.reading.document import Block
+from semsearch.reading.lines import HEADING_MAX_CHARS, classify_line, parse_lines, title_of
+from semsearch.reading.messages import place, shown_path, warn
+from semsearch.reading.sources import list_sources
 
-_DATE = re.compile(r"\s*date (\d{4}-\d{2})\b[ \t]*")
-_CAPTION = re.compile(r"\bFoto:\s*[^.!?]{1,80}$")
-_BOILERPLATE = re.compile(
-    r"^(\(©\s*[\w ]+\)|©\s*\w+|Mest (sett|lest)( siste (uken|døgnet|timen))?|Les også:?.*)$",
-    re.IGNORECASE,
-)
-_FINAL_PUNCT = ".!?…:;,"
-_CLOSERS = "\"'»”’)]"
-HEADING_MAX_CHARS = 100
-
-
-@dataclass(frozen=True)
-class Block:
-    """One line of an article: `kind` is "paragraph", "heading", "caption" or "boilerplate"."""
-
-    kind: str
-    start: int
-    end: int
+__all__ = [
+    "HEADING_MAX_CHARS",
+    "Article",
+    "Block",
+    "classify_line",
+    "corpus_files",
+    "fingerprint_bytes",
+    "parse_article",
+    "read_article",
+    "read_corpus",
+]
 
 
 @dataclass(frozen=True)
@@ -45,47 +44,13 @@ class Article:
     @property
     def title(self) -> str | None:
         """The headline: the article's first line when it is a heading, else None."""
-        if self.blocks and self.blocks[0].kind == "heading":
-            first = self.blocks[0]
-            return self.text[first.start : first.end]
-        return None
-
-
-def classify_line(line: str) -> str:
-    """Classify one stripped line of an article as paragraph, heading, caption or boilerplate."""
-    if _BOILERPLATE.match(line):
-        return "boilerplate"
-    if _CAPTION.search(line):
-        return "caption"
-    core = line.rstrip(_CLOSERS)
-    if len(line) <= HEADING_MAX_CHARS and core and core[-1] not in _FINAL_PUNCT:
-        return "heading"
-    return "paragraph"
+        return title_of(self.text, self.blocks)
 
 
 def parse_article(doc_id: str, text: str, path: Path | None = None, fingerprint: str = "") -> Article:
     """Parse decoded article text into an `Article`; the `date YYYY-MM` prefix is never in a block."""
-    date = None
-    blocks: list[Block] = []
-    offset = 0
-    for number, line in enumerate(text.splitlines(keepends=True)):
-        line_start, offset = offset, offset + len(line)
-        start = line_start
-        if number == 0:
-            m = _DATE.match(line)
-            if m:
-                date = m.group(1)
-                start = line_start + m.end()
-        body = text[start:offset]
-        stripped = body.strip()
-        if not stripped:
-            continue
-        start += len(body) - len(body.lstrip())
-        end = start + len(stripped)
-        # The lead paragraph after the date is never a heading, however short.
-        kind = "paragraph" if (number == 0 and date) else classify_line(stripped)
-        blocks.append(Block(kind, start, end))
-    return Article(doc_id, path or Path(doc_id), text, date, fingerprint, tuple(blocks))
+    date, blocks = parse_lines(text)
+    return Article(doc_id, path or Path(doc_id), text, date, fingerprint, blocks)
 
 
 def fingerprint_bytes(data: bytes) -> str:
@@ -97,24 +62,31 @@ def corpus_files(corpus: Path) -> dict[str, Path]:
     """Map document id (path relative to `corpus`, without `.txt`) to file, for every `*.txt` below it."""
     corpus = Path(corpus)
     if not corpus.is_dir():
-        raise SemsearchError(f"corpus folder '{corpus}' does not exist: pass a folder of .txt articles")
-    files = {p.relative_to(corpus).with_suffix("").as_posix(): p for p in sorted(corpus.rglob("*.txt")) if p.is_file()}
+        raise SemsearchError(f"corpus folder '{shown_path(corpus)}' does not exist: pass a folder of .txt articles")
+    try:
+        sources = list_sources(corpus)
+    except SemsearchError:
+        sources = []
+    files = {s.doc_id: s.path for s in sources if s.suffix == ".txt"}
     if not files:
-        raise SemsearchError(f"corpus folder '{corpus}' holds no .txt files: add UTF-8 articles named *.txt")
+        raise SemsearchError(f"corpus folder '{shown_path(corpus)}' holds no .txt files: add UTF-8 articles named *.txt")
     return files
 
 
 def read_article(doc_id: str, path: Path, data: bytes | None = None) -> Article | None:
-    """Read one article file; warn and return None when it is not UTF-8 or holds no text."""
-    data = path.read_bytes() if data is None else data
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        warnings.warn(f"skipping '{path}': not UTF-8 ({e.reason} at byte {e.start}); re-save it as UTF-8", stacklevel=2)
+    """Read one article file (a BOM is stripped); warn and return None when it is not UTF-8 or has no text."""
+    if data is None:
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            warn(place(path), f"cannot be read ({e.strerror or e}): check that it exists and is readable")
+            return None
+    text = decode(data, place(path))
+    if text is None:
         return None
     article = parse_article(doc_id, text, path, fingerprint_bytes(data))
-    if not any(b.kind in ("paragraph", "heading") for b in article.blocks):
-        warnings.warn(f"skipping '{path}': the file is empty; add text or remove it", stacklevel=2)
+    if not any(b.kind == "paragraph" for b in article.blocks):
+        warn(place(path), "holds no text to index (only a title or headings), so it is skipped: add text")
         return None
     return article
 

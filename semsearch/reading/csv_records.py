@@ -1,0 +1,79 @@
+"""CSV (*.csv, *.tsv): a header row names the fields, then one record per row; every cell is a string."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+
+from semsearch.reading.base import Format, ReadOptions, SourceFile, decode, read_bytes
+from semsearch.reading.document import Document
+from semsearch.reading.messages import place, shown, warn
+from semsearch.reading.records import record_document
+
+# A news article's text is longer than csv's default 128 KiB field limit; the document size limit applies instead.
+csv.field_size_limit(2**31 - 1)
+
+
+def _delimiter(text: str, suffix: str) -> str:
+    """Tab for .tsv; else whichever of `,` `;` and tab the header line uses most (comma on a tie)."""
+    if suffix == ".tsv":
+        return "\t"
+    header = text.split("\n", 1)[0]
+    return max((",", ";", "\t"), key=header.count)
+
+
+def _header(reader, source: SourceFile, options: ReadOptions) -> list[str] | None:
+    """The column names, or None with a warning when there is no header or it lacks the id or text column."""
+    try:
+        header = [name.strip() for name in next(reader)]
+    except (StopIteration, csv.Error):
+        warn(source.where, "has no header row, so it is skipped: start the file with the column names")
+        return None
+    fields = options.fields
+    missing = [name for name in (fields.id, fields.text) if name not in header]
+    if missing:
+        columns = ", ".join(shown(h, 30) for h in header[:20])
+        flag = "--id-field" if fields.id in missing else "--text-field"
+        warn(source.where, f"has no '{missing[0]}' column (columns: {columns}), so it is skipped: add it or name it with {flag}")
+        return None
+    return header
+
+
+def _rows(reader, where_line) -> Iterator[tuple[int, list[str]]]:
+    """(first line number, cells) per row; a row csv cannot parse is warned about and skipped."""
+    while True:
+        line = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            warn(where_line(line), f"row cannot be read as CSV ({e}), so it is skipped: check its quotes")
+            continue
+        if any(cell.strip() for cell in row):
+            yield line, row
+
+
+def read(source: SourceFile, options: ReadOptions) -> Iterator[Document]:
+    """One document per row; rows with too few or too many cells are warned about and skipped."""
+    data = read_bytes(source)
+    text = None if data is None else decode(data, source.where)
+    if text is None:
+        return
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text, source.suffix))
+    header = _header(reader, source, options)
+    if header is None:
+        return
+    for line, row in _rows(reader, lambda n: place(source.path, n)):
+        where = place(source.path, line)
+        if len(row) != len(header):
+            warn(where, f"row has {len(row)} cells for {len(header)} columns, so it is skipped: fix its commas or quotes")
+            continue
+        record = {name: cell for name, cell in zip(header, row) if cell != ""}
+        doc = record_document(record, options, where)
+        if doc is not None:
+            yield doc
+
+
+FORMAT = Format("csv", (".csv", ".tsv"), read)

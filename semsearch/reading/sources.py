@@ -1,0 +1,133 @@
+"""Walking a folder (or one file) into source files, and source files into documents."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+from semsearch.errors import SemsearchError
+from semsearch.reading.base import DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_LINE_CHARS, ReadOptions, SourceFile
+from semsearch.reading.document import Document
+from semsearch.reading.fields import FieldMap
+from semsearch.reading.messages import place, shown, shown_path, warn
+from semsearch.reading.registry import reader_for, supported_suffixes
+
+
+def _good_name(path: Path, name: str) -> bool:
+    """False (with a warning) when a file or folder name is not valid UTF-8."""
+    try:
+        name.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        warn(place(path), "its name is not valid UTF-8, so it is skipped: rename it")
+        return False
+
+
+def _source(path: Path, name: str) -> SourceFile | None:
+    """A SourceFile for a supported regular file (links followed), or None."""
+    if reader_for(name) is None or not _good_name(path, name):
+        return None
+    try:
+        info = path.stat()
+    except OSError as e:
+        warn(place(path), f"cannot be read ({e.strerror or e}), so it is skipped: check the file or link")
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    return SourceFile(path, name, info.st_size, info.st_mtime_ns)
+
+
+def _walk(root: Path) -> Iterator[SourceFile]:
+    """Supported files below `root` in sorted order; hidden files and folders (".name") are left out."""
+    for folder, dirs, files in os.walk(root):
+        base = Path(folder)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and _good_name(base / d, d))
+        rel = base.relative_to(root).as_posix()
+        for name in sorted(f for f in files if not f.startswith(".")):
+            source = _source(base / name, name if rel == "." else f"{rel}/{name}")
+            if source is not None:
+                yield source
+
+
+def list_sources(path: str | os.PathLike) -> list[SourceFile]:
+    """Every supported file under the folder `path` (recursive, sorted by relative name), or `path` itself.
+
+    Raises SemsearchError when `path` does not exist, is an unsupported file, or holds no supported file.
+    """
+    root = Path(path)
+    if not root.exists():
+        kinds = supported_suffixes()
+        raise SemsearchError(f"'{shown_path(root)}' does not exist: pass a folder of documents or one file ({kinds})")
+    if root.is_dir():
+        sources = sorted(_walk(root), key=lambda s: s.name)
+        if not sources:
+            raise SemsearchError(f"folder '{shown_path(root)}' holds no file to read: add files named {supported_suffixes()}")
+        return sources
+    source = _source(root, root.name)
+    if source is None:
+        raise SemsearchError(f"cannot read '{shown_path(root)}': give a folder or a file named {supported_suffixes()}")
+    return [source]
+
+
+def _checked(doc: Document, options: ReadOptions) -> bool:
+    """False (with a warning) for a document with no text to index; warns about over-long lines."""
+    if not doc.has_text:
+        problem = "holds no text to index (only a title or headings), so it is not counted: add text"
+        warn(doc.source, f"'{shown(doc.doc_id)}' {problem}")
+        return False
+    longest = max(doc.blocks, key=lambda b: b.end - b.start)
+    if longest.end - longest.start > options.max_line_chars:
+        line = doc.text.count("\n", 0, longest.start) + 1
+        warn(
+            doc.source,
+            f"'{shown(doc.doc_id)}' has a line of {longest.end - longest.start} characters (line {line} of its text, over "
+            f"{options.max_line_chars}): it is indexed, but slowly; break it into paragraphs",
+        )
+    return True
+
+
+def read_source(source: SourceFile, options: ReadOptions | None = None) -> Iterator[Document]:
+    """The documents of one file with text to index; every problem is one `ReadWarning`, never an exception."""
+    options = options or ReadOptions()
+    reader = reader_for(source.name)
+    if reader is None:
+        return
+    try:
+        for doc in reader.read(source, options):
+            if _checked(doc, options):
+                yield doc
+    except (OSError, MemoryError) as e:
+        warn(source.where, f"stopped reading ({type(e).__name__}: {e}): check the file")
+
+
+def dedupe(docs: Iterator[Document], seen: dict[str, str]) -> Iterator[Document]:
+    """Documents whose id is not yet in `seen` (id -> source); a repeated id is warned about, naming both
+    places, and skipped (the first one read wins). `seen` is updated."""
+    for doc in docs:
+        first = seen.get(doc.doc_id)
+        if first is not None:
+            problem = f"first read at '{first}', so this one is skipped: give each document its own id"
+            warn(doc.source, f"duplicate id '{shown(doc.doc_id)}', {problem}")
+            continue
+        seen[doc.doc_id] = doc.source
+        yield doc
+
+
+def iter_documents(
+    path: str | os.PathLike,
+    fields: FieldMap | None = None,
+    *,
+    max_file_size: int | None = DEFAULT_MAX_FILE_SIZE,
+    max_line_chars: int = DEFAULT_MAX_LINE_CHARS,
+) -> Iterator[Document]:
+    """Every document under `path` (a folder, read recursively in sorted order, or one file).
+
+    Bad files, lines and records are each one `ReadWarning` naming the file and line; the rest is read.
+    Raises SemsearchError only when `path` itself cannot be read (see `list_sources`).
+    """
+    options = ReadOptions(fields or FieldMap(), max_file_size, max_line_chars)
+    seen: dict[str, str] = {}
+    for source in list_sources(path):
+        yield from dedupe(read_source(source, options), seen)

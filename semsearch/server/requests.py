@@ -1,0 +1,104 @@
+"""Search parameters as the HTTP API takes them, bounded and checked: a bad request is a 4xx, never a 500."""
+
+from __future__ import annotations
+
+import datetime
+import re
+from typing import Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+MAX_K = 1000
+MAX_QUESTION_CHARS = 2000
+_DATE = re.compile(r"\d{4}(-\d{2}(-\d{2})?)?")
+
+
+def check_date(value: Optional[str]) -> Optional[str]:
+    """An inclusive date bound as YYYY, YYYY-MM or YYYY-MM-DD (None or "" for none); ValueError otherwise."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    if not _DATE.fullmatch(value):
+        raise ValueError(f"'{value[:40]}' is not a date: use YYYY, YYYY-MM or YYYY-MM-DD")
+    year, month, day = ([int(p) for p in value.split("-")] + [1, 1])[:3]
+    try:
+        datetime.date(year, month, day)
+    except ValueError as e:
+        raise ValueError(f"'{value}' is not a real date ({e})") from None
+    return value
+
+
+def parse_where(pairs: list[str]) -> dict[str, list[str]]:
+    """`field:value` strings (repeatable) as {field: [values]}; ValueError for one without a field."""
+    where: dict[str, list[str]] = {}
+    for pair in pairs:
+        field, sep, value = pair.partition(":")
+        if not sep or not field.strip():
+            raise ValueError(f"where='{pair[:60]}' is not field:value, e.g. where=doc_id:001")
+        where.setdefault(field.strip(), []).append(value.strip())
+    return where
+
+
+class _Search(BaseModel):
+    """What every search request holds; `where` differs between GET and POST."""
+
+    q: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS, description="The question, in Norwegian or English.")
+    k: int = Field(5, ge=1, le=MAX_K, description="How many results.")
+    mode: Literal["hybrid", "dense", "lexical"] = Field("hybrid", description="Retrieval mode.")
+    per_article: bool = Field(False, description="The best passage of each of the k best articles.")
+    since: Optional[str] = Field(None, description="Inclusive lower date bound: YYYY, YYYY-MM or YYYY-MM-DD.")
+    until: Optional[str] = Field(None, description="Inclusive upper date bound: YYYY, YYYY-MM or YYYY-MM-DD.")
+    min_score: Optional[float] = Field(None, description="Drop results scoring below this.")
+
+    @field_validator("q")
+    @classmethod
+    def _question(cls, q: str) -> str:
+        if not q.strip():
+            raise ValueError("the question is empty: pass q, e.g. q=Hva sa Lavrov om Syria?")
+        return q.strip()
+
+    @field_validator("since", "until")
+    @classmethod
+    def _date(cls, value: Optional[str]) -> Optional[str]:
+        return check_date(value)
+
+    @model_validator(mode="after")
+    def _range(self):
+        if self.since and self.until:
+            n = min(len(self.since), len(self.until))
+            if self.since[:n] > self.until[:n]:
+                raise ValueError(f"since={self.since} is after until={self.until}")
+        return self
+
+    def filters(self) -> dict:
+        """The date and field filters that were given, as keyword arguments of `semsearch.query`."""
+        where = getattr(self, "where", None)
+        found = {"since": self.since, "until": self.until, "where": where or None, "min_score": self.min_score}
+        return {name: value for name, value in found.items() if value is not None}
+
+
+class SearchQuery(_Search):
+    """GET /search parameters: `where` is repeatable `field:value`."""
+
+    where: list[str] = Field(default_factory=list, description="Filter field:value on doc_id or metadata; repeatable.")
+
+    @field_validator("where")
+    @classmethod
+    def _where(cls, pairs: list[str]) -> list[str]:
+        parse_where(pairs)
+        return pairs
+
+    def filters(self) -> dict:
+        """As `_Search.filters`, with `where` as {field: [values]}."""
+        found = super().filters()
+        if self.where:
+            found["where"] = parse_where(self.where)
+        return found
+
+
+class SearchBody(_Search):
+    """POST /search JSON body; `where` maps a field to a value or a list of values. Unknown keys are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    where: Optional[dict[str, Union[str, list[str]]]] = Field(None, description='e.g. {"doc_id": ["001", "002"]}')

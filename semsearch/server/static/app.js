@@ -1,0 +1,72 @@
+// The search page: asks GET /search and shows the results. No framework, nothing fetched from elsewhere.
+"use strict";
+
+const form = document.getElementById("search");
+const statusLine = document.getElementById("status");
+const list = document.getElementById("results");
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined && text !== null) node.textContent = text;
+  return node;
+}
+
+// The passage, with the highlighted sentence in <mark> when the server gives its offsets.
+function passage(r) {
+  const p = el("p", "text");
+  const s = r.highlight_start, e = r.highlight_end;
+  if (Number.isInteger(s) && Number.isInteger(e) && 0 <= s && s < e && e <= r.text.length) {
+    p.append(r.text.slice(0, s), el("mark", null, r.text.slice(s, e)), r.text.slice(e));
+  } else {
+    p.textContent = r.text;
+  }
+  return p;
+}
+
+function resultItem(r) {
+  const li = el("li", "result");
+  const meta = el("div", "meta");
+  const title = el("a", "title", r.title || r.doc_id);
+  title.href = "/documents/" + encodeURIComponent(r.doc_id);
+  meta.append(title);
+  if (r.date) meta.append(" · ", el("span", "date", r.date));
+  if (r.heading) meta.append(" · ", el("span", "heading", r.heading));
+  meta.append(el("span", "score", r.score.toFixed(3)));
+  li.append(meta, passage(r));
+  return li;
+}
+
+function params() {
+  const data = new FormData(form);
+  const query = new URLSearchParams({ q: data.get("q").trim(), k: "10", mode: data.get("mode") });
+  for (const bound of ["since", "until"]) {
+    if (data.get(bound)) query.set(bound, data.get(bound));
+  }
+  return query;
+}
+
+async function search() {
+  const query = params();
+  if (!query.get("q")) return;
+  statusLine.className = "";
+  statusLine.textContent = "Søker …";
+  const started = performance.now();
+  try {
+    const response = await fetch("/search?" + query.toString(), { headers: { Accept: "application/json" } });
+    const body = await response.json();
+    if (!response.ok) throw new Error(body.error || response.statusText);
+    list.replaceChildren(...body.results.map(resultItem));
+    const ms = Math.round(performance.now() - started);
+    statusLine.textContent = `${body.results.length} treff (${query.get("mode")}, ${ms} ms)`;
+  } catch (err) {
+    list.replaceChildren();
+    statusLine.className = "error";
+    statusLine.textContent = "Feil: " + err.message;
+  }
+}
+
+form.addEventListener("submit", (event) => { event.preventDefault(); search(); });
+for (const input of form.querySelectorAll("input[name=mode], input[type=date]")) {
+  input.addEventListener("change", search);
+}

@@ -1,0 +1,61 @@
+"""Indexing users' own files: every format into one index, per-record updates of a JSONL file, field mappings."""
+
+from __future__ import annotations
+
+import json
+
+import semsearch
+
+
+def _records(n: int, changed: int | None = None) -> list[dict]:
+    out = []
+    for i in range(n):
+        text = f"Sak {i}: Stortinget behandlet budsjettet for fylke {i}. Lavrov nevnes ikke."
+        if i == changed:
+            text = f"Sak {i}: Lavrov møtte Tillerson i Moskva og snakket om Syria."
+        out.append({"nid": f"r{i}", "body": text, "date": f"2019-{1 + i % 12:02d}-01", "source": "nrk" if i % 2 else "vg"})
+    return out
+
+
+def _write(path, records):
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n", encoding="utf-8")
+
+
+def test_one_changed_line_of_a_jsonl_file_re_embeds_that_record_only(tiny_model, tmp_path):
+    data, index = tmp_path / "archive.jsonl", tmp_path / "index"
+    _write(data, _records(60))
+    first = semsearch.build_index(data, index, model=str(tiny_model), fields=_fields())
+    assert first.documents == 60 and not first.skipped
+    _write(data, _records(60, changed=17)[:-1])  # one record changed, the last one gone
+    update = semsearch.build_index(data, index)  # the recorded field mapping is used again
+    assert update.changed == ["r17"] and update.removed == ["r59"] and update.added == []
+    assert update.embedded_chunks == 1 and update.documents == 59
+    top = semsearch.query("Lavrov Tillerson Moskva", k=1, index=index, mode="lexical")[0]
+    assert top.doc_id == "r17" and top.metadata == {"source": "nrk"} and top.date == "2019-06-01"
+    assert semsearch.build_index(data, index).unchanged
+
+
+def _fields():
+    from semsearch.reading import FieldMap
+
+    return FieldMap(id="nid", text="body")
+
+
+def test_a_folder_of_every_format_in_one_index(tiny_model, tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text(" date 2017-04 Lavrov i Moskva\nLavrov møtte Tillerson i Moskva.\n", encoding="utf-8")
+    (corpus / "b.md").write_text("# Notat om strøm\n\n## Priser\n\nStrømprisene steg kraftig i Sør-Norge.\n", encoding="utf-8")
+    (corpus / "c.html").write_text(
+        "<html><head><title>Fjordfiske</title></head><body><nav>Meny</nav><article><h1>Fjordfiske</h1>"
+        "<p>Laksen kom tilbake til fjorden i år, melder fiskerne i Hardanger.</p></article></body></html>",
+        encoding="utf-8",
+    )
+    _write(corpus / "d.jsonl", [{"id": "j1", "text": "Skatten øker for de rikeste i budsjettet.", "source": "vg"}])
+    (corpus / "e.csv").write_text("id,text,source\nc1,Valget i Bergen ble vunnet av Arbeiderpartiet.,bt\n", encoding="utf-8")
+    stats = semsearch.build_index(corpus, tmp_path / "index", model=str(tiny_model))
+    assert stats.documents == 5, stats.skipped
+    expected = {"Tillerson Moskva": "a", "strømprisene": "b", "laksen fjorden": "c", "skatten": "j1", "valget Bergen": "c1"}
+    for question, doc_id in expected.items():
+        assert semsearch.query(question, k=1, index=tmp_path / "index", mode="lexical")[0].doc_id == doc_id
+    assert semsearch.document("b", index=tmp_path / "index").title == "Notat om strøm"
