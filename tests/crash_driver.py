@@ -53,10 +53,11 @@ def _log_commits(path: str) -> None:
 
 def run(kind: str, index: str, arg: str, model: str) -> None:
     """One operation of the given kind."""
+    from reliability_helpers import api_docs
+
     import semsearch
     from semsearch.cli import app
     from semsearch.index.builder import update_index
-    from semsearch.index.sources import record_doc
 
     if kind == "build":
         semsearch.build_index(arg, index, model=model or None, batch_chunks=8)
@@ -64,8 +65,7 @@ def run(kind: str, index: str, arg: str, model: str) -> None:
         app(["compact", "--index", index], standalone_mode=False)
     elif kind == "update":
         spec = json.loads(open(arg, encoding="utf-8").read())
-        docs = [record_doc(r, f"api:record {i}") for i, r in enumerate(spec["add"])]
-        update_index(index, docs, spec["delete"], batch_chunks=8)
+        update_index(index, api_docs(spec["add"]), spec["delete"], batch_chunks=8)
     elif kind == "cycle":
         for step in json.loads(open(arg, encoding="utf-8").read()):
             run(step[0], index, step[1], model)

@@ -88,3 +88,11 @@ def write_update(path: Path, add: dict[str, str], delete: list[str]) -> Path:
     """The JSON file the driver's "update" kind reads."""
     path.write_text(json.dumps({"add": [{"id": k, "text": v} for k, v in add.items()], "delete": delete}), encoding="utf-8")
     return path
+
+
+def api_docs(records: list[dict]):
+    """The documents of API records, as `update_index` takes them (read with the index's recorded options)."""
+    from semsearch.index.builder import API_SOURCE
+    from semsearch.index.sources import record_doc
+
+    return lambda options: [record_doc(r, options, API_SOURCE, f"record {i + 1}") for i, r in enumerate(records)]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from reliability_helpers import fault_points, live_state, run_driver, write_corpus, write_update
+from reliability_helpers import api_docs, fault_points, live_state, run_driver, write_corpus, write_update
 from typer.testing import CliRunner
 
 import semsearch
@@ -21,7 +21,6 @@ from semsearch.cli import app
 from semsearch.errors import SemsearchError
 from semsearch.index.builder import update_index
 from semsearch.index.check import check_index
-from semsearch.index.sources import record_doc
 
 runner = CliRunner()
 SEED = 20261123
@@ -68,7 +67,7 @@ def make_scenarios(tiny_model: Path, base: Path) -> dict[str, Scenario]:
     spec = write_update(base / "update.json", RECORDS, DELETED)
     after_update = base / "after-update"
     shutil.copytree(old_index, after_update)
-    update_index(after_update, [record_doc(r, "api:t") for r in _records()], DELETED, batch_chunks=8)
+    update_index(after_update, api_docs(_records()), DELETED, batch_chunks=8)
     ref_update = live_state(after_update)
     repaired_update = {**ref_update, **{d: ref_old[d] for d in DELETED}}  # the corpus build brings the files back
     found = {
@@ -105,7 +104,7 @@ def kill_and_verify(s: Scenario, index: Path, fault_at: int) -> list[str]:
         return [f"{where}: the writer exited {result.returncode}, not by SIGKILL: {result.stderr[-500:]}"]
     problems = _verify_interrupted(s, index, where)
     if s.driver == "update":  # an API update is repeated by its caller, then the corpus build runs
-        update_index(index, [record_doc(r, "api:t") for r in _records()], DELETED, batch_chunks=8)
+        update_index(index, api_docs(_records()), DELETED, batch_chunks=8)
     args = ["index", str(s.repair_corpus), "--index", str(index)] + (["--model", s.model] if s.model else [])
     repair = runner.invoke(app, args)
     if repair.exit_code != 0 or (repair.exception and not isinstance(repair.exception, SystemExit)):
