@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from semsearch.errors import SemsearchError
+from semsearch.errors import SemsearchError, one_line
 
 app = typer.Typer(
     help="Semantic search over news articles (Norwegian first; ask in Norwegian or English).",
@@ -72,7 +72,7 @@ RayOpt = Annotated[
 
 
 def _err(message: str) -> None:
-    typer.echo(message, err=True)
+    typer.echo(one_line(message), err=True)  # what a message quotes from the input never breaks its line
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:

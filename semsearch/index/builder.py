@@ -154,7 +154,7 @@ def build_index(
         gone = sorted(d for d in set(known) - seen if not known[d].source.startswith(API_SOURCE))
         for doc_id in gone:
             d = known[doc_id]
-            run.writer.delete_rows(d.segment, d.first_row, d.chunks)
+            run.writer.delete_doc(d)
         run.stats["removed"].extend(gone)
     return _stats(run, t0)
 
@@ -186,7 +186,7 @@ def update_index(
         for doc_id in dict.fromkeys(delete):
             d = known.get(doc_id)
             if d is not None and doc_id not in upserted:
-                run.writer.delete_rows(d.segment, d.first_row, d.chunks)
+                run.writer.delete_doc(d)
                 run.stats["removed"].append(doc_id)
     return _stats(run, t0)
 
@@ -198,7 +198,9 @@ def compact_index(index: str | Path, log: Callable[[str], None] | None = None) -
         base, problems = latest_commit(root)
         if base is None:
             raise SemsearchError(f"index folder '{root}' holds no index: build it with `semsearch index CORPUS --index {root}`")
-        return maybe_merge(store.Writer(root, base), force=True, log=log)
+        merged = maybe_merge(store.Writer(root, base), force=True, log=log)
+        store.collect_garbage(root)
+        return merged
 
 
 @contextmanager
@@ -212,6 +214,7 @@ def _running(root: Path, model: str | None, params: ChunkParams, log, batch_chun
             _drain(run, 0)
             _flush(run)
             run.merged += maybe_merge(run.writer, log=run.log)
+            store.collect_garbage(root)  # also when nothing was committed: leftovers of a killed run go now
         finally:
             run.chunker.shutdown(cancel_futures=True)
 
@@ -344,7 +347,7 @@ def _drain(run: _Run, keep: int) -> None:
         doc, old, future = run.pending.popleft()
         entries, passages = future.result()
         if old is not None:
-            run.writer.delete_rows(old.segment, old.first_row, old.chunks)
+            run.writer.delete_doc(old)
         if not entries:
             warnings.warn(f"skipping '{doc.entry.source}' ({doc.doc_id}): no text to index", stacklevel=3)
             run.stats["skipped"].append(doc.doc_id)

@@ -22,7 +22,7 @@ import numpy as np
 from semsearch.errors import SemsearchError
 from semsearch.index.commit import META, Commit, SegmentRef, generations, latest_commit, meta_path, write_commit
 from semsearch.index.deletes import DELETES, DeletesDamaged, read_dead, write_dead
-from semsearch.index.generation import Generation
+from semsearch.index.generation import Generation, StoredDoc
 from semsearch.index.segment import SEGMENTS, SegmentDamaged, file_digest
 
 KEEP_GENERATIONS = 3
@@ -68,6 +68,9 @@ def open_generation(root: Path) -> Generation:
             if latest_generation_number(root) == commit.generation:
                 break
         except (SegmentDamaged, DeletesDamaged) as e:
+            if getattr(latest_commit(root)[0], "generation", None) != commit.generation:
+                last_error = e  # a file vanished mid-open (sqlite reports it as unreadable): open the newer commit
+                continue
             raise IndexDamaged(f"index '{root}': {e}; repair it with `semsearch index`") from None
     raise IndexDamaged(f"index '{root}': a file of the newest commit is missing ({last_error}); repair it with `semsearch index`")
 
@@ -123,6 +126,17 @@ class Writer:
             alive = self.generation.alive[segment]
             self._dead[segment] = np.zeros(self.generation.segments[segment].rows, bool) if alive is None else ~alive
         self._dead[segment][first : first + count] = True
+
+    def delete_doc(self, doc: StoredDoc) -> None:
+        """Mark a live document deleted, found where it is now: a commit since `doc` was listed may have merged
+        its segment away or dropped an emptied segment before it, so its listed position can be stale."""
+        gen = self.generation
+        order = [doc.segment] if doc.segment < len(gen.segments) else []
+        for i in order + [i for i in range(len(gen.segments)) if i != doc.segment]:
+            row = gen.segments[i].db.execute("SELECT first_row, n_chunks FROM docs WHERE doc_id = ?", (doc.doc_id,)).fetchone()
+            if row is not None and (gen.alive[i] is None or gen.alive[i][row[0]]):
+                self.delete_rows(i, row[0], row[1])
+                return
 
     def add_segment(self, name: str, rows: int, docs: int, files: dict[str, int], ann: dict | None = None) -> None:
         """Include a finished segment in the next commit."""
