@@ -38,4 +38,4 @@ lint: setup
 	$(BIN)/ruff check semsearch tests bench
 
 clean:
-	rm -rf index/CURRENT index/snapshots index/.lock index/.CURRENT.*
+	rm -rf index/meta index/segments index/deletes index/.lock index/server.json index/CURRENT index/snapshots
