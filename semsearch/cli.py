@@ -133,7 +133,7 @@ def index(
             f"{stats.segments} segments ({stats.seconds:.1f} s)"
         )
     if stats.skipped:
-        _err(f"error: {len(stats.skipped)} file(s) were skipped (see the warnings above); the rest is indexed")
+        _err(f"error: {len(stats.skipped)} problem(s) in the input (see the warnings above); everything else is indexed")
         raise typer.Exit(1)
 
 
