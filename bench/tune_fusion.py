@@ -19,9 +19,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from semsearch.analysis import analyze  # noqa: E402
 from semsearch.api import searcher  # noqa: E402
 from semsearch.evaluate import load_queries  # noqa: E402
-from semsearch.index.store import dense_vectors  # noqa: E402
 from semsearch.search import FEATURES, FusionParams, looks_english  # noqa: E402
 
 NORQUAD = ROOT.parent / "shared" / "data" / "norquad-news"
@@ -30,18 +30,14 @@ NORQUAD = ROOT.parent / "shared" / "data" / "norquad-news"
 def candidate_sets(index: Path, split: str):
     """Per question: the feature matrix of its candidates and which of them hold the answer."""
     s = searcher(index)
-    rows = s.snapshot.rows(s.snapshot.ids.tolist())
-    docs = np.array([r.doc_id for r in rows])
-    starts = np.array([r.start for r in rows])
-    ends = np.array([r.end for r in rows])
     queries = [q for q in load_queries(NORQUAD / "queries-dev.jsonl", split) if not looks_english(q.query)]
     vectors = s.embedder.embed_queries([q.query for q in queries])
-    matrix = dense_vectors(s.snapshot.dense)
     sets = []
     for q, v in zip(queries, vectors):
-        candidates, features = s.features(q.query, matrix @ v)
-        hit = np.array([q.answered_by(docs[c], starts[c], ends[c]) for c in candidates], dtype=bool)
-        sets.append((features, hit))
+        found = s.features(q.query, analyze(q.query), v, s.generation.alive)
+        chunks = [found.chunks[r] for r in found.rows.tolist()]
+        hit = np.array([q.answered_by(c.doc_id, c.start, c.end) for c in chunks], dtype=bool)
+        sets.append((found.features, hit))
     return sets
 
 

@@ -51,7 +51,7 @@ def write_segment(root: Path, docs: dict[str, list[str]]) -> tuple[str, int, int
     for doc, chunks, vectors in built:
         writer.add(doc, chunks, vectors)
     name, files = writer.finish()
-    return name, writer.rows, writer.docs, files
+    return name, writer.rows, writer.docs, files, writer.ann_info
 
 
 def commit_docs(root: Path, docs: dict[str, list[str]], delete: tuple[str, ...] = ()) -> int:

@@ -22,7 +22,7 @@ def _controller():
     return ThreadpoolController()
 
 
-def _blas_threads(n: int):
+def blas_threads(n: int):
     """A context that limits numpy's BLAS to `n` threads."""
     return _controller().limit(limits=n, user_api="blas")
 
@@ -117,7 +117,7 @@ class Embedder:
         if os.environ.get("SEMSEARCH_BACKEND") != "torch" and self._query_encoder is not None:
             # One BLAS thread: a short question gains ~10% from two on an idle machine and loses 2x
             # when another process holds a core (bench/speed.py, section 6).
-            with _blas_threads(1):
+            with blas_threads(1):
                 vectors = self._query_encoder.encode(prompted)
         else:
             vectors = self.model.encode(prompted, convert_to_numpy=True, normalize_embeddings=True)

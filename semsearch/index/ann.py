@@ -1,8 +1,111 @@
-"""Approximate dense search for large segments (placeholder until measured; see `build_ann`)."""
+"""Approximate dense search for large segments: an inverted-file (IVF) index over the segment's vectors.
+
+FAISS's k-means picks `nlist` centroids; each row is assigned to its nearest. A query probes the
+`nprobe` nearest lists and scores their rows exactly from the memory-mapped vectors, so a cold query
+reads only the lists it probes, and any allowed-row mask (deletes, filters) applies before scoring.
+`nprobe` is the smallest that reaches `TARGET_RECALL` recall@10 against exact search on probe queries
+drawn from the segment, and the commit records it with the measured recall.
+
+    segments/<name>/ivf_centroids.npy  float32 [nlist, dim]
+    segments/<name>/ivf_rows.npy       int32 rows grouped by list
+    segments/<name>/ivf_offsets.npy    int64 [nlist + 1] start of each list in ivf_rows
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 
-def open_ann(segment, info: dict):
-    """Open the approximate index a commit records for a segment."""
-    raise NotImplementedError
+import numpy as np
+
+from semsearch.index.files import load_array, save_array
+
+MIN_ROWS = 10_000  # below this a segment is searched exactly (~2 ms a query on one core)
+TARGET_RECALL = 0.98
+_PROBES = (4, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256)
+
+
+class IVF:
+    """An opened IVF index of one segment."""
+
+    def __init__(self, vectors: np.ndarray, centroids: np.ndarray, rows: np.ndarray, offsets: np.ndarray, nprobe: int):
+        self.vectors, self.centroids, self.rows, self.offsets, self.nprobe = vectors, centroids, rows, offsets, nprobe
+
+    def candidates(self, q: np.ndarray, nprobe: int | None = None) -> np.ndarray:
+        """Rows of the lists nearest to the question."""
+        nprobe = min(nprobe or self.nprobe, len(self.centroids))
+        near = np.argpartition(-(self.centroids @ q), nprobe - 1)[:nprobe]
+        return np.concatenate([self.rows[self.offsets[c] : self.offsets[c + 1]] for c in near])
+
+    def search(self, q: np.ndarray, n: int, mask: np.ndarray | None = None, nprobe: int | None = None):
+        """The n best allowed rows among the probed lists (local rows, scores), best first."""
+        rows = self.candidates(q, nprobe)
+        if mask is not None:
+            rows = rows[mask[rows]]
+        rows = np.sort(rows)  # ascending reads from the memory map
+        scores = self.vectors[rows] @ q
+        n = min(n, len(rows))
+        if n <= 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        best = np.argpartition(-scores, n - 1)[:n]
+        best = best[np.argsort(-scores[best], kind="stable")]
+        return rows[best].astype(np.int64), scores[best]
+
+
+def build_ivf(folder: Path, vectors: np.ndarray, seed: int = 1234) -> dict:
+    """Train and write an IVF index for `vectors` into `folder`; returns what the commit records."""
+    import faiss
+
+    rows, dim = vectors.shape
+    nlist = max(16, int(4 * np.sqrt(rows)))
+    rng = np.random.default_rng(seed)
+    sample = np.asarray(vectors[np.sort(rng.choice(rows, min(rows, 64 * nlist), replace=False))], dtype=np.float32)
+    kmeans = faiss.Kmeans(dim, nlist, niter=20, seed=seed, spherical=True, verbose=False)
+    kmeans.train(sample)
+    centroids = kmeans.centroids.astype(np.float32)
+    assign = np.empty(rows, dtype=np.int64)
+    quantizer = faiss.IndexFlatIP(dim)
+    quantizer.add(centroids)
+    for start in range(0, rows, 65536):
+        _, nearest = quantizer.search(np.asarray(vectors[start : start + 65536], dtype=np.float32), 1)
+        assign[start : start + 65536] = nearest[:, 0]
+    order = np.argsort(assign, kind="stable").astype(np.int32)
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(assign, minlength=nlist))]).astype(np.int64)
+    ivf = IVF(vectors, centroids, order, offsets, 1)
+    nprobe, recall = _tune(ivf, vectors, rng)
+    save_array(folder / "ivf_centroids.npy", centroids)
+    save_array(folder / "ivf_rows.npy", order)
+    save_array(folder / "ivf_offsets.npy", offsets)
+    return {"kind": "ivf", "nlist": nlist, "nprobe": nprobe, "recall@10": round(recall, 4), "probe_queries": 200}
+
+
+def _tune(ivf: IVF, vectors: np.ndarray, rng) -> tuple[int, float]:
+    """The smallest nprobe whose recall@10 against exact search reaches TARGET_RECALL on probe queries.
+
+    Probe queries are segment rows moved away from themselves with noise, so that, as for a real
+    question, the nearest passages are not the query itself.
+    """
+    rows, dim = vectors.shape
+    picks = rng.choice(rows, min(200, rows), replace=False)
+    noise = rng.standard_normal((len(picks), dim)).astype(np.float32)
+    queries = np.asarray(vectors[picks], dtype=np.float32) + (0.8 / np.sqrt(dim)) * noise  # cosine ~0.8 to its row
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    exact = []
+    for start in range(0, len(queries), 25):
+        scores = np.asarray(vectors) @ queries[start : start + 25].T
+        exact.extend(set(np.argpartition(-scores[:, j], 10)[:10].tolist()) for j in range(scores.shape[1]))
+    recall = 0.0
+    for nprobe in _PROBES:
+        found = [set(ivf.search(q, 10, nprobe=nprobe)[0].tolist()) for q in queries]
+        recall = float(np.mean([len(f & e) / 10 for f, e in zip(found, exact)]))
+        if recall >= TARGET_RECALL or nprobe >= len(ivf.centroids):
+            return nprobe, recall
+    return _PROBES[-1], recall
+
+
+def open_ann(segment, info: dict) -> IVF:
+    """Open the IVF index a commit records for a segment (memory-mapped)."""
+    folder = segment.folder
+    centroids = load_array(folder / "ivf_centroids.npy", int(info["nlist"]))
+    rows = load_array(folder / "ivf_rows.npy", segment.rows)
+    offsets = load_array(folder / "ivf_offsets.npy", int(info["nlist"]) + 1)
+    return IVF(segment.vectors, np.asarray(centroids), rows, np.asarray(offsets), int(info["nprobe"]))

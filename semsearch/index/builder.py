@@ -8,9 +8,13 @@ Removed documents are marked deleted in the last commit; then the merge policy r
 from __future__ import annotations
 
 import os
+import sys
 import time
 import warnings
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -28,6 +32,7 @@ from semsearch.index.segment import SegmentWriter
 from semsearch.index.sources import SourceDoc, list_sources, read_source
 
 BATCH_CHUNKS = 2048
+LOOKAHEAD_DOCS = 256  # documents chunked ahead of the batch being embedded
 API_SOURCE = "api:"  # documents added through the API: a corpus build never removes them
 
 
@@ -84,6 +89,10 @@ class _Run:
     timings: dict = field(default_factory=lambda: {"read_and_chunk": 0.0, "embed": 0.0, "write": 0.0})
     batch: list[tuple[DocEntry, list[ChunkEntry], list[str]]] = field(default_factory=list)
     batch_size: int = 0
+    merged: int = 0
+    progress: bool = False
+    pending: deque = field(default_factory=deque)
+    chunker: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="semsearch-chunk"))
 
 
 def build_index(
@@ -104,7 +113,8 @@ def build_index(
         model: hub name or local sentence-transformers folder; default: the index's model, $SEMSEARCH_MODEL,
             or intfloat/multilingual-e5-small.
         params: chunking parameters; default `ChunkParams()`.
-        progress: unused placeholder for a progress bar (one line per stage is logged).
+        progress: a progress bar over the corpus files (default: when stderr is a terminal); each embedded
+            batch is logged with its rate either way.
         log: receives one-line progress messages.
         batch_chunks: chunks per committed batch (a killed build keeps every finished batch).
 
@@ -115,19 +125,18 @@ def build_index(
     log = log or (lambda _msg: None)
     root = Path(index)
     sources = list_sources(Path(corpus))
-    with store.lock(root):
-        run = _start(root, model, params or ChunkParams(), log, batch_chunks)
+    with _running(root, model, params or ChunkParams(), log, batch_chunks) as run:
+        run.progress = sys.stderr.isatty() if progress is None else progress
         known = {d.doc_id: d for d in run.writer.generation.catalog()}
         seen = _index_changes(run, sources, known)
         if not seen and not known:
             raise SemsearchError(f"no readable document in '{corpus}': fix the files named above")
-        run.stats["removed"] = sorted(d for d in set(known) - seen if not known[d].source.startswith(API_SOURCE))
-        for doc_id in run.stats["removed"]:
+        gone = sorted(d for d in set(known) - seen if not known[d].source.startswith(API_SOURCE))
+        for doc_id in gone:
             d = known[doc_id]
             run.writer.delete_rows(d.segment, d.first_row, d.chunks)
-        _flush(run)
-        merged = maybe_merge(run.writer, log=log)
-    return _stats(run, merged, t0)
+        run.stats["removed"].extend(gone)
+    return _stats(run, t0)
 
 
 def update_index(
@@ -143,21 +152,20 @@ def update_index(
     t0 = time.perf_counter()
     log = log or (lambda _msg: None)
     root = Path(index)
-    with store.lock(root):
-        run = _start(root, model, ChunkParams(), log, batch_chunks, keep_settings=True)
+    with _running(root, model, ChunkParams(), log, batch_chunks, keep_settings=True) as run:
         known = {d.doc_id: d for d in run.writer.generation.catalog()}
+        upserted = set()
         for doc in docs:
+            upserted.add(doc.doc_id)
             old = known.get(doc.doc_id)
             if old is None or old.fingerprint != doc.entry.fingerprint:
                 _queue(run, doc, old)
-        for doc_id in delete:
+        for doc_id in dict.fromkeys(delete):
             d = known.get(doc_id)
-            if d is not None and doc_id not in run.stats["changed"]:
+            if d is not None and doc_id not in upserted:
                 run.writer.delete_rows(d.segment, d.first_row, d.chunks)
                 run.stats["removed"].append(doc_id)
-        _flush(run)
-        merged = maybe_merge(run.writer, log=log)
-    return _stats(run, merged, t0)
+    return _stats(run, t0)
 
 
 def compact_index(index: str | Path, log: Callable[[str], None] | None = None) -> int:
@@ -170,14 +178,28 @@ def compact_index(index: str | Path, log: Callable[[str], None] | None = None) -
         return maybe_merge(store.Writer(root, base), force=True, log=log)
 
 
-def _stats(run: _Run, merged: int, t0: float) -> IndexStats:
+@contextmanager
+def _running(root: Path, model: str | None, params: ChunkParams, log, batch_chunks: int, keep_settings: bool = False):
+    """A build under the writer lock: yields its state; on normal exit, the last batch is committed and merged."""
+    with store.lock(root):
+        run = _start(root, model, params, log, batch_chunks, keep_settings)
+        try:
+            yield run
+            _drain(run, 0)
+            _flush(run)
+            run.merged += maybe_merge(run.writer, log=run.log)
+        finally:
+            run.chunker.shutdown(cancel_futures=True)
+
+
+def _stats(run: _Run, t0: float) -> IndexStats:
     commit = run.writer.base
     if run.stats["embedded"]:
         run.embedder.prepare_query_encoder()
     return IndexStats(
         str(run.root), commit.model.get("name", ""), commit.model.get("variant", ""), commit.documents, commit.chunks,
         run.stats["embedded"], run.stats["added"], run.stats["changed"], run.stats["removed"], run.stats["skipped"],
-        run.repairs, len(commit.segments), merged, time.perf_counter() - t0, run.timings,
+        run.repairs, len(commit.segments), run.merged, time.perf_counter() - t0, run.timings,
     )  # fmt: skip
 
 
@@ -216,7 +238,9 @@ def _index_changes(run: _Run, sources, known: dict) -> set[str]:
     by_source: dict[str, list] = {}
     for d in known.values():
         by_source.setdefault(d.source, []).append(d)
-    for src in sources:
+    from tqdm import tqdm
+
+    for src in tqdm(sources, desc="reading and chunking", unit="file", disable=not run.progress, leave=False):
         stored = by_source.get(src.key, [])
         if stored and all(d.size == src.size and d.mtime_ns == src.mtime_ns for d in stored):
             seen.update(d.doc_id for d in stored)  # unchanged file: not even read
@@ -246,31 +270,48 @@ def _read(run: _Run, src) -> Iterator[SourceDoc]:
 
 
 def _queue(run: _Run, doc: SourceDoc, old) -> None:
-    """Chunk one document into the current batch; the batch is embedded and committed when full."""
-    entries, passages = chunk_entries(doc.article, run.embedder.count_tokens, run.params, run.embedder.prompts.get("passage", ""))
-    if not entries:
-        warnings.warn(f"skipping '{doc.entry.source}' ({doc.doc_id}): no text to index", stacklevel=3)
-        run.stats["skipped"].append(doc.doc_id)
-        return
-    if old is not None:
-        run.writer.delete_rows(old.segment, old.first_row, old.chunks)
-        run.stats["changed"].append(doc.doc_id)
-    else:
-        run.stats["added"].append(doc.doc_id)
-    run.batch.append((doc.entry, entries, passages))
-    run.batch_size += len(entries)
-    if run.batch_size >= run.batch_chunks:
-        _flush(run)
+    """Hand one document to the chunking thread; finished ones join the batch in order.
+
+    Chunking runs in a worker thread while this thread embeds full batches (the model's native code
+    releases the GIL), so the model is fed while the next batch is cut.
+    """
+    prompt = run.embedder.prompts.get("passage", "")
+    future = run.chunker.submit(chunk_entries, doc.article, run.embedder.count_tokens, run.params, prompt)
+    run.pending.append((doc, old, future))
+    _drain(run, LOOKAHEAD_DOCS)
+
+
+def _drain(run: _Run, keep: int) -> None:
+    """Move chunked documents into the batch, oldest first, until at most `keep` are in flight."""
+    while len(run.pending) > keep:
+        doc, old, future = run.pending.popleft()
+        entries, passages = future.result()
+        if old is not None:
+            run.writer.delete_rows(old.segment, old.first_row, old.chunks)
+        if not entries:
+            warnings.warn(f"skipping '{doc.entry.source}' ({doc.doc_id}): no text to index", stacklevel=3)
+            run.stats["skipped"].append(doc.doc_id)
+            if old is not None:
+                run.stats["removed"].append(doc.doc_id)
+            continue
+        run.stats["changed" if old is not None else "added"].append(doc.doc_id)
+        run.batch.append((doc.entry, entries, passages))
+        run.batch_size += len(entries)
+        if run.batch_size >= run.batch_chunks:
+            _flush(run)
 
 
 def _flush(run: _Run) -> None:
-    """Embed the batch, write it as one segment, and commit it with the pending delete marks."""
+    """Embed the batch, write it as one segment, and commit it with the pending delete marks; then merge
+    what the policy picks, so a long build never piles up small segments."""
     if run.batch:
         passages = [p for _, _, ps in run.batch for p in ps]
         run.log(f"embedding {len(passages)} chunks of {len(run.batch)} documents with {run.embedder.spec.describe()}")
         t = time.perf_counter()
         vectors = run.embedder.embed_passages(passages)
-        run.timings["embed"] += time.perf_counter() - t
+        took = time.perf_counter() - t
+        run.timings["embed"] += took
+        run.log(f"embedded {len(passages)} chunks in {took:.1f} s ({len(passages) / max(took, 1e-9):.1f} chunks/s)")
         t = time.perf_counter()
         writer = SegmentWriter(run.root, vectors.shape[1], len(passages))
         try:
@@ -282,7 +323,7 @@ def _flush(run: _Run) -> None:
         except BaseException:
             writer.abort()
             raise
-        run.writer.add_segment(name, writer.rows, writer.docs, files)
+        run.writer.add_segment(name, writer.rows, writer.docs, files, writer.ann_info)
         run.stats["embedded"] += len(passages)
         run.batch, run.batch_size = [], 0
         run.timings["write"] += time.perf_counter() - t
@@ -290,3 +331,4 @@ def _flush(run: _Run) -> None:
         run.model.update(dim=int(vectors.shape[1]), backend=sorted(backends))
     if run.writer.pending:
         run.writer.commit(model=dict(run.model))
+        run.merged += maybe_merge(run.writer, log=run.log)

@@ -79,6 +79,9 @@ class Commit:
         if body.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"format {body.get('format_version')}, this semsearch reads {FORMAT_VERSION}")
         segments = tuple(SegmentRef(**s) for s in body["segments"])
+        for ref in segments:
+            if not all(isinstance(f, dict) and isinstance(f.get("size"), int) for f in ref.files.values()):
+                raise ValueError(f"segment {ref.name} lists its files in an unknown form")
         return cls(body["generation"], body["settings"], segments, body["created"], body["model"], body["format_version"])
 
     def next(self, segments: tuple[SegmentRef, ...], **changes) -> Commit:

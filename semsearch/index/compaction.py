@@ -35,8 +35,8 @@ def _merge_one(writer: Writer, names: list[str], log: Callable[[str], None] | No
     if log:
         log(f"merging {len(picked)} segments ({rows} live chunks)")
     segments = [gen.segments[i] for i in picked]
-    name, rows, docs, files = merge_segments(writer.root, segments, [gen.alive[i] for i in picked])
+    name, rows, docs, files, ann = merge_segments(writer.root, segments, [gen.alive[i] for i in picked])
     writer.drop_segments(set(names))
     if rows:
-        writer.add_segment(name, rows, docs, files)
+        writer.add_segment(name, rows, docs, files, ann)
     writer.commit()

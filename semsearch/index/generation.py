@@ -6,6 +6,9 @@ Rows are addressed globally: segment i's local row r is `offsets[i] + r`.
 from __future__ import annotations
 
 import json
+import os
+import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +18,37 @@ import numpy as np
 from semsearch.index.ann import open_ann
 from semsearch.index.commit import Commit
 from semsearch.index.deletes import read_dead
-from semsearch.index.segment import Segment
+from semsearch.index.segment import SEGMENTS, Segment, SegmentDamaged
+
+_opened: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+_opened_lock = threading.Lock()
+
+
+def _segment(root: Path, ref) -> Segment:
+    """Open a segment, or reuse one another generation has open: segments never change once written, and
+    the key holds each file's identity, so a file replaced on disk (damage, a restored backup) is reopened."""
+    folder = root / SEGMENTS / ref.name
+    try:
+        stats = tuple((st.st_ino, st.st_mtime_ns, st.st_size) for st in (os.stat(folder / f) for f in sorted(ref.files)))
+    except FileNotFoundError:
+        stats = None
+    key = (str(root.resolve()), ref.name, ref.rows, stats)
+    with _opened_lock:
+        found = _opened.get(key)
+    if found is None:
+        found = Segment(root, ref.name, ref.rows, ref.files)
+        with _opened_lock:
+            _opened[key] = found
+    return found
+
+
+def _open_ann(segment: Segment, info: dict):
+    try:
+        return open_ann(segment, info)
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, KeyError) as e:
+        raise SegmentDamaged(f"segment {segment.name}: its approximate index is damaged ({e})") from e
 
 
 @dataclass(frozen=True)
@@ -64,11 +97,11 @@ class Generation:
         self.alive: list[np.ndarray | None] = []
         self._ann: list = []
         for ref in commit.segments:
-            segment = Segment(root, ref.name, ref.rows, ref.files)
+            segment = _segment(self.root, ref)
             self.segments.append(segment)
             dead = read_dead(root, ref)
             self.alive.append(None if dead is None else ~dead)
-            self._ann.append(open_ann(segment, ref.ann) if ref.ann else None)
+            self._ann.append(_open_ann(segment, ref.ann) if ref.ann else None)
         sizes = [s.rows for s in self.segments]
         self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64) if sizes else np.zeros(1, np.int64)
 

@@ -55,11 +55,11 @@ class MergePolicy:
 
 def merge_segments(
     root, segments: list[Segment], alive: list[np.ndarray | None], on_doc: Callable[[], None] | None = None
-) -> tuple[str, int, int, dict[str, int]]:
-    """Copy the live documents of `segments` into one new segment; returns (name, rows, docs, files)."""
+) -> tuple[str, int, int, dict, dict | None]:
+    """Copy the live documents of `segments` into one new segment; returns (name, rows, docs, files, ann)."""
     rows = sum(int(s.rows if a is None else a.sum()) for s, a in zip(segments, alive))
     if rows == 0:
-        return "", 0, 0, {}
+        return "", 0, 0, {}, None
     writer = SegmentWriter(root, segments[0].dim, rows)
     try:
         for segment, mask in zip(segments, alive):
@@ -71,7 +71,7 @@ def merge_segments(
     except BaseException:
         writer.abort()
         raise
-    return name, writer.rows, writer.docs, files
+    return name, writer.rows, writer.docs, files, writer.ann_info
 
 
 def _live_docs(segment: Segment, alive: np.ndarray | None):

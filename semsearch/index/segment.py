@@ -75,6 +75,7 @@ class SegmentWriter:
         self.db = sqlite3.connect(self.tmp / DB)
         self.db.executescript(_SCHEMA)
         self.rows = self.docs = 0
+        self.ann_info: dict | None = None
         self._ids: list[np.ndarray] = []
         self._row_doc: list[int] = []
         self._lens: list[int] = []
@@ -130,6 +131,7 @@ class SegmentWriter:
         if self.rows != self.capacity:
             raise ValueError(f"segment holds {self.rows} rows, {self.capacity} were announced")
         self.vectors.flush()
+        self.ann_info = self._build_ann()
         del self.vectors
         self._write_postings()
         save_array(self.tmp / "ids.npy", np.concatenate(self._ids) if self._ids else np.zeros(0, np.int64))
@@ -148,6 +150,14 @@ class SegmentWriter:
         os.replace(self.tmp, final)
         fsync_dir(final.parent)
         return self.name, {f.name: {"size": f.stat().st_size, "blake2b": file_digest(f)} for f in final.iterdir()}
+
+    def _build_ann(self) -> dict | None:
+        """An approximate index for a large segment (see ann.py); None below `ann.MIN_ROWS` rows."""
+        from semsearch.index import ann
+
+        if self.rows < ann.MIN_ROWS or os.environ.get("SEMSEARCH_EXACT") == "1":
+            return None
+        return ann.build_ivf(self.tmp, self.vectors)
 
     def _write_postings(self) -> None:
         if self._post_terms:

@@ -58,6 +58,8 @@ def open_generation(root: Path) -> Generation:
         if commit is None:
             if problems:
                 raise IndexDamaged(f"index '{root}': {problems[0]}; rebuild it with `semsearch index`")
+            if (root / "CURRENT").exists():
+                raise SemsearchError(f"index '{root}' was built by an older semsearch: rebuild it with `semsearch index`")
             raise SemsearchError(f"index folder '{root}' holds no index: build it with `semsearch index CORPUS --index {root}`")
         try:
             return Generation(root, commit)
@@ -198,7 +200,25 @@ def collect_garbage(root: Path) -> list[str]:
                 removed.append(f"{folder.name}/{entry.name}")
     for tmp in (root / META).glob(".*.tmp-*") if (root / META).is_dir() else ():
         tmp.unlink(missing_ok=True)
+    removed.extend(_remove_legacy(root))
     return removed
+
+
+def _remove_legacy(root: Path) -> list[str]:
+    """Remove a format-3 snapshot index (CURRENT + snapshots/) once a segmented commit exists."""
+    gone = []
+    for name in ("CURRENT", "snapshots"):
+        path = root / name
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.exists():
+            path.unlink(missing_ok=True)
+        else:
+            continue
+        gone.append(name)
+    for pointer in root.glob(".CURRENT.*"):
+        pointer.unlink(missing_ok=True)
+    return gone
 
 
 __all__ = [

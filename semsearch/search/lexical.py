@@ -39,6 +39,14 @@ class Postings:
         self.lengths = {t: np.concatenate([p[2] for p in ps]) if ps else np.zeros(0, np.int32) for t, ps in parts.items()}
 
 
+def _member(rows: np.ndarray, sorted_rows: np.ndarray | None) -> np.ndarray:
+    """Which of `rows` are in `sorted_rows` (a term's postings are in ascending global row order)."""
+    if sorted_rows is None or not len(sorted_rows):
+        return np.zeros(len(rows), dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_rows, rows), len(sorted_rows) - 1)
+    return sorted_rows[at] == rows
+
+
 class Lexical:
     """BM25 signals over one generation: chunk scores, best-sentence scores and term coverage."""
 
@@ -62,8 +70,13 @@ class Lexical:
             weights.append(times * idf * tf / (K1 * ((1 - B) + B * dl / self.avg_len) + tf))
         if not rows:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        unique, inverse = np.unique(np.concatenate(rows), return_inverse=True)
-        return unique, np.bincount(inverse, weights=np.concatenate(weights)).astype(np.float32)
+        rows_all, weights_all = np.concatenate(rows), np.concatenate(weights)
+        if len(rows_all) * 16 > self.n:  # common terms: one pass over a row-sized array beats sorting postings
+            dense = np.bincount(rows_all, weights=weights_all, minlength=self.n)
+            hit = np.flatnonzero(dense)
+            return hit, dense[hit].astype(np.float32)
+        unique, inverse = np.unique(rows_all, return_inverse=True)
+        return unique, np.bincount(inverse, weights=weights_all).astype(np.float32)
 
     def coverage(self, terms: Sequence[str], postings: Postings, rows: np.ndarray) -> np.ndarray:
         """For each of `rows`: the IDF-weighted share of the question's distinct terms it holds."""
@@ -72,7 +85,7 @@ class Lexical:
         for term in set(terms):
             weight = math.log1p(self.n / (postings.df.get(term, 0) + 1))
             total += weight
-            cover[np.isin(rows, postings.rows.get(term, ()))] += weight
+            cover[_member(rows, postings.rows.get(term))] += weight
         return cover / total if total else cover
 
     def sentence_scores(self, terms: Sequence[str], sentences: Sequence[Sequence[Sequence[str]]]) -> list[list[float]]:

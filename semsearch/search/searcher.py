@@ -15,6 +15,7 @@ import numpy as np
 
 from semsearch.analysis import analyze
 from semsearch.embedding import Embedder
+from semsearch.embedding.embedder import blas_threads
 from semsearch.errors import SemsearchError
 from semsearch.index.generation import Generation, StoredChunk
 from semsearch.search.dense import dense_scores, dense_top, top_rows
@@ -100,6 +101,16 @@ class _Ranking:
     sentences: dict[int, list[float]] = field(default_factory=dict)
 
 
+@dataclass
+class _Candidates:
+    """The hybrid's candidate rows, their features, and the chunks and sentence scores fetched for them."""
+
+    rows: np.ndarray
+    features: np.ndarray
+    chunks: dict[int, StoredChunk]
+    sentences: dict[int, list[float]]
+
+
 class Searcher:
     """One opened generation plus its model: answers questions, reusing both between calls."""
 
@@ -138,10 +149,15 @@ class Searcher:
         """
         if mode not in MODES:
             raise SemsearchError(f"unknown mode '{mode}': use one of {', '.join(MODES)}")
+        if not self.generation.segments:
+            return []
+        # One thread for the whole query: numpy's threads wait for each other when the machine is busy.
+        with blas_threads(1):
+            return self._search(text, k, mode, per_article, query_vector, masks)
+
+    def _search(self, text, k, mode, per_article, query_vector, masks) -> list[Result]:
         gen = self.generation
         masks = masks if masks is not None else gen.alive
-        if not gen.segments:
-            return []
         terms = analyze(text)
         if mode == "lexical":
             ranking = self._lexical(terms, masks)
@@ -167,36 +183,42 @@ class Searcher:
                 return _Ranking(rows, scores)
             depth *= 4
 
-    def _hybrid(self, text: str, terms: list[str], q: np.ndarray, masks) -> _Ranking:
+    def features(self, text: str, terms: list[str], q: np.ndarray, masks) -> _Candidates:
+        """The hybrid's candidates for a question (best `candidates` by cosine plus best by BM25) and their
+        feature matrix [candidates, len(FEATURES)]."""
         gen, n = self.generation, self.fusion.candidates
         postings = Postings(gen, terms, masks)
         lex_rows, lex_scores = self.lexical.bm25(terms, postings)
         lex_top = top_rows(lex_scores, n)
         lex_top = lex_top[lex_scores[lex_top] > 0]
         dense_rows, _ = dense_top(gen, q, n, masks)
-        candidates = np.union1d(dense_rows, lex_rows[lex_top]).astype(np.int64)
-        if not len(candidates):
-            return _Ranking(candidates, np.zeros(0, np.float32))
-        chunks = dict(zip(candidates.tolist(), gen.chunks(candidates)))
-        sentences = dict(
-            zip(candidates.tolist(), self.lexical.sentence_scores(terms, [chunks[r].sentence_terms for r in candidates.tolist()]))
-        )
-        bm25 = np.zeros(len(candidates), np.float32)
-        at = np.searchsorted(lex_rows, candidates)
-        found = (at < len(lex_rows)) & (lex_rows[np.minimum(at, len(lex_rows) - 1)] == candidates) if len(lex_rows) else at < 0
-        bm25[found] = lex_scores[at[found]]
-        d = _unit(dense_scores(gen, q, candidates), minmax=True)
+        rows = np.union1d(dense_rows, lex_rows[lex_top]).astype(np.int64)
+        if not len(rows):
+            return _Candidates(rows, np.zeros((0, len(FEATURES)), np.float32), {}, {})
+        keys = rows.tolist()
+        chunks = dict(zip(keys, gen.chunks(rows)))
+        sentences = dict(zip(keys, self.lexical.sentence_scores(terms, [chunks[r].sentence_terms for r in keys])))
+        bm25 = np.zeros(len(rows), np.float32)
+        if len(lex_rows):
+            at = np.minimum(np.searchsorted(lex_rows, rows), len(lex_rows) - 1)
+            found = lex_rows[at] == rows
+            bm25[found] = lex_scores[at[found]]
+        d = _unit(dense_scores(gen, q, rows), minmax=True)
         blend = 0.5 * d + 0.5 * _unit(bm25)
-        _, docs = np.unique(gen.doc_keys(candidates), return_inverse=True)
+        _, docs = np.unique(gen.doc_keys(rows), return_inverse=True)
         best = np.full(int(docs.max()) + 1, -np.inf, dtype=np.float32)
         np.maximum.at(best, docs, blend)
-        sentence = np.array([max(sentences[r]) for r in candidates.tolist()], dtype=np.float32)
-        coverage = self.lexical.coverage(terms, postings, candidates)
+        sentence = np.array([max(sentences[r]) for r in rows.tolist()], dtype=np.float32)
+        coverage = self.lexical.coverage(terms, postings, rows)
         features = np.stack([d, _unit(sentence), coverage, best[docs]], axis=1).astype(np.float32)
+        return _Candidates(rows, features, chunks, sentences)
+
+    def _hybrid(self, text: str, terms: list[str], q: np.ndarray, masks) -> _Ranking:
+        found = self.features(text, terms, q, masks)
         weights = np.asarray(self.fusion.weights_en if looks_english(text) else self.fusion.weights_nb, dtype=np.float32)
-        fused = features @ weights
+        fused = found.features @ weights
         order = top_rows(fused, len(fused))
-        return _Ranking(candidates[order], fused[order], chunks, sentences)
+        return _Ranking(found.rows[order], fused[order], found.chunks, found.sentences)
 
     def _best_per_article(self, rows: np.ndarray, k: int) -> np.ndarray:
         """Positions in `rows` of the first row of each article, for the first k articles."""
