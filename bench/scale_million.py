@@ -4,7 +4,8 @@ NoReC reviews are chunked once with the real e5 tokenizer (the builder's own chu
 repeated under new document ids until the archive holds `rows` chunks. Vectors are synthetic but shaped
 like real ones: each is a real vector of the tiny model (from a built NoReC index) plus Gaussian noise,
 re-normalised, so they form a mixture around the model's own directions rather than an isotropic cloud,
-and the tiny model's question vectors fall among them. Segments of `segment_rows` are written with
+and the tiny model's question vectors fall among them (sigma 0.015 per dimension: cosine ~0.95 to the
+centre). Segments of `segment_rows` are written with
 `SegmentWriter` and committed one by one, as the builder commits batches; then the merge policy runs.
 
 `store_update` times the store's side of an update on such an index (embedding excluded): find the
@@ -94,13 +95,13 @@ def _write(root: Path, writer: store.Writer, docs: list[Doc], vectors: np.ndarra
         seg.add(entry, chunks, vectors[at : at + len(chunks)])
         at += len(chunks)
     name, files = seg.finish()
-    writer.add_segment(name, seg.rows, seg.docs, files)
+    writer.add_segment(name, seg.rows, seg.docs, files, seg.ann_info)
     writer.commit()
 
 
 def build_million(
     index: str, source_index: str, base_docs: int = 20000, rows: int = 1_000_000, segment_rows: int = 100_000,
-    sigma: float = 0.025, seed: int = 8,
+    sigma: float = 0.015, seed: int = 8,
 ) -> dict:  # fmt: skip
     """Write the synthetic archive into a fresh folder `index`; timings and segment counts."""
     from scale_data import reviews

@@ -14,6 +14,11 @@ from pathlib import Path
 
 LAYERS = 2
 SEED = 1234
+# Random BERT weights give mean-pooled vectors that all point one way (mean cosine 0.99 between reviews),
+# which no real model does and which makes any approximate index look bad. Word embeddings 20x wider
+# than initialised make the vector a bag of the text's words: mean cosine 0.62 between NoReC reviews
+# (e5-small: ~0.75), nearest neighbour 0.73, and a question about a review ranks it ~5th of 150.
+WORD_EMBEDDING_SCALE = 20.0
 
 
 def real_model_dir() -> Path:
@@ -44,6 +49,8 @@ def build_tiny_e5(out: Path, real: Path | None = None) -> Path:
     config.update(num_hidden_layers=LAYERS)
     torch.manual_seed(SEED)
     model = BertModel(BertConfig(**{k: v for k, v in config.items() if k not in ("architectures", "dtype")})).eval()
+    with torch.no_grad():
+        model.embeddings.word_embeddings.weight.mul_(WORD_EMBEDDING_SCALE)
     model.save_pretrained(tmp, safe_serialization=True)
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
