@@ -123,7 +123,8 @@ def run_size(label: str, work: Path, model: Path, qs: list[str], reuse: bool, pr
 
 def run_million(work: Path, qs: list[str], args) -> dict:
     """The synthetic 1M-chunk archive: written, merged, updated at the store level, queried, compacted."""
-    sources = sorted((p for p in work.glob("index-*") if p.name != "index-1m"), key=lambda p: p.stat().st_mtime)
+    sources = [args.source_index] if args.source_index else []
+    sources = sources or sorted((p for p in work.glob("index-*") if p.name != "index-1m"), key=lambda p: p.stat().st_mtime)
     if not sources:
         raise SystemExit(f"the 1m size needs a built NoReC index in {work}: run --sizes 1k first")
     index = work / "index-1m"
@@ -156,6 +157,7 @@ def main() -> None:
     ap.add_argument("--profile", action="store_true", help="cProfile the hybrid query at every size (1m always)")
     ap.add_argument("--million-base-docs", type=int, default=20000, help="reviews chunked for the 1m archive")
     ap.add_argument("--million-rows", type=int, default=1_000_000, help="chunks of the 1m archive (smaller for a smoke run)")
+    ap.add_argument("--source-index", type=Path, help="real index giving the 1m archive its model and vector centres")
     ap.add_argument("--no-million-compact", dest="million_compact", action="store_false")
     ap.add_argument("--report", action="store_true", help="only print the table of <work>/results.json")
     args = ap.parse_args()
