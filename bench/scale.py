@@ -21,6 +21,7 @@ Timings are noisy: the machine has 2 cores shared with other work.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shutil
 import sys
@@ -98,8 +99,8 @@ def size_docs(label: str) -> int:
     return SIZES.get(label) or int(label)
 
 
-def run_size(label: str, work: Path, model: Path, qs: list[str], reuse: bool, profile: bool) -> dict:
-    """Every figure for one NoReC subset."""
+def run_size(label: str, work: Path, model: Path, qs: list[str], reuse: bool, profile: bool, keep) -> dict:
+    """Every figure for one NoReC subset; `keep(row)` saves what is measured so far after each phase."""
     docs = size_docs(label)
     corpus, index = work / f"corpus-{label}", work / f"index-{label}"
     row: dict = {"docs": docs}
@@ -113,15 +114,18 @@ def run_size(label: str, work: Path, model: Path, qs: list[str], reuse: bool, pr
         row["build"] = {"wall_s": child.seconds, "peak_rss_mb": child.peak_rss_mb, **child.result}
         log(f"{label}: built {child.result['chunks']} chunks in {child.seconds:.0f} s, {child.peak_rss_mb:.0f} MB")
     row["index_bytes"] = folder_bytes(index)
+    keep(row)
     row["updates"] = builder_updates(corpus, index, model, extra)
     log(f"{label}: updates {json.dumps({k: round(v['wall_s'], 2) for k, v in row['updates'].items()})} s")
     row["chunks"] = row["updates"]["delete1"]["chunks"]
+    keep(row)
     row["queries"] = query_figures(index, qs, str(work / f"profile-{label}.txt") if profile else "")
+    keep(row)
     row["compact"] = worker("compact", {"index": str(index)}).result
     return row
 
 
-def run_million(work: Path, qs: list[str], args) -> dict:
+def run_million(work: Path, qs: list[str], args, keep) -> dict:
     """The synthetic 1M-chunk archive: written, merged, updated at the store level, queried, compacted."""
     sources = [args.source_index] if args.source_index else []
     sources = sources or sorted((p for p in work.glob("index-*") if p.name != "index-1m"), key=lambda p: p.stat().st_mtime)
@@ -136,12 +140,15 @@ def run_million(work: Path, qs: list[str], args) -> dict:
     row["docs"], row["chunks"] = child.result["documents"], child.result["rows"]
     row["index_bytes"] = folder_bytes(index)
     log(f"1m: written in {child.seconds:.0f} s, {child.peak_rss_mb:.0f} MB; {row['index_bytes'] / 1e9:.2f} GB")
+    keep(row)
     row["updates"] = {k: timed_update(index, "store-update", {"index": str(index), "kind": k})
                       for k in ("unchanged", "change1", "add10", "delete1")}  # fmt: skip
     for u in row["updates"].values():
         u["system_s"] = u["seconds"]
     log(f"1m: updates {json.dumps({k: round(v['seconds'], 2) for k, v in row['updates'].items()})} s")
+    keep(row)
     row["queries"] = query_figures(index, qs, str(work / "profile-1m.txt"))
+    keep(row)
     if args.million_compact:
         row["compact"] = worker("compact", {"index": str(index)}).result
     return row
@@ -176,11 +183,11 @@ def main() -> None:
             if label not in SIZES and label != "1m" and not label.isdigit():
                 raise SystemExit(f"unknown size '{label}': use 1k, 5k, 20k, all or 1m")
             t = time.perf_counter()
-            row = (
-                run_million(args.work, qs, args)
-                if label == "1m"
-                else run_size(label, args.work, model, qs, args.reuse, args.profile)
-            )
+            keep = functools.partial(save, results_path, label)
+            if label == "1m":
+                row = run_million(args.work, qs, args, keep)
+            else:
+                row = run_size(label, args.work, model, qs, args.reuse, args.profile, keep)
             row["bench_s"] = time.perf_counter() - t
             save(results_path, label, row)
             log(f"{label}: done in {row['bench_s']:.0f} s; results in {results_path}")
