@@ -96,6 +96,16 @@ def masks_for(gen: Generation, flt: Filter) -> list[np.ndarray | None]:
     unknown = [f for f, _ in flt.where if f not in known_fields(gen)]
     if unknown:
         raise SemsearchError(f"unknown field '{unknown[0]}' in where: this index has {', '.join(sorted(known_fields(gen)))}")
+    recent = _cache(gen).setdefault("masks", {})
+    if flt in recent:
+        return recent[flt]
+    if len(recent) >= 32:  # a few recent filters per generation (a search page repeats its filters)
+        recent.pop(next(iter(recent)))
+    recent[flt] = masks = _masks(gen, flt)
+    return masks
+
+
+def _masks(gen: Generation, flt: Filter) -> list[np.ndarray]:
     masks = []
     for i, segment in enumerate(gen.segments):
         docs = np.ones(segment.docs, dtype=bool)
