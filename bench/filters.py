@@ -51,14 +51,20 @@ def main() -> None:
     parser.add_argument("--index", type=Path, required=True)
     parser.add_argument("--share", type=float, default=0.01)
     parser.add_argument("--queries", type=int, default=100)
+    parser.add_argument("--where", help="FIELD=VALUE to filter on instead of a random share of doc ids")
     args = parser.parse_args()
-    docs = sorted(d.doc_id for d in searcher(args.index).generation.catalog())
-    picked = random.Random(1).sample(docs, max(1, int(len(docs) * args.share)))
-    where = {"doc_id": picked}
+    if args.where:
+        field, _, value = args.where.partition("=")
+        where = {field: int(value) if value.isdigit() else value}
+        picked = [args.where]
+    else:
+        docs = sorted(d.doc_id for d in searcher(args.index).generation.catalog())
+        picked = random.Random(1).sample(docs, max(1, int(len(docs) * args.share)))
+        where = {"doc_id": picked}
     questions = [QUESTIONS[i % len(QUESTIONS)] + f" {i}" for i in range(args.queries)]
     gen = searcher(args.index).generation
     print(f"{args.index}: {gen.commit.documents} documents, {gen.commit.chunks} chunks, {len(gen.segments)} segments; "
-          f"filter matches {len(picked)} documents ({args.share:.0%})")  # fmt: skip
+          f"filter: {args.where or f'{len(picked)} doc ids ({args.share:.0%})'}")  # fmt: skip
     print(f"{'mode':<8} {'unfiltered p50/p99 ms':>22} {'filtered p50/p99 ms':>20} {'p50 ratio':>9} {'results':>8}")
     for mode in ("dense", "lexical", "hybrid"):
         plain, _ = timings(args.index, mode, questions, None)
