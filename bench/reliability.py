@@ -114,7 +114,7 @@ def readers(table: Table, base: Path, model: Path, rounds: int) -> None:
     from test_readers import readers_during_updates
 
     t0 = time.perf_counter()
-    run = readers_during_updates(base / "readers", str(model), rounds)
+    run = readers_during_updates(base / "readers", str(model), rounds, min_queries=300)
     bad = run.inconsistent()
     table.reader_queries += run.queries
     table.failed_reader_queries += len(run.failures) + len(bad)
