@@ -12,6 +12,7 @@ import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -72,9 +73,8 @@ class StoredChunk:
     sentence_spans: tuple[tuple[int, int], ...]
 
 
-@dataclass(frozen=True)
-class StoredDoc:
-    """A live document's entry: where it is stored and how it was read."""
+class StoredDoc(NamedTuple):
+    """A live document's entry: where it is stored and how it was read (a tuple: catalogs hold every document)."""
 
     doc_id: str
     segment: int
@@ -184,12 +184,14 @@ class Generation:
 
     def catalog(self) -> Iterator[StoredDoc]:
         """Every live document (a document's rows live or die together)."""
+        sql = "SELECT doc_id, ord, first_row, n_chunks, source, size, mtime_ns, fingerprint FROM docs"
         for i, segment in enumerate(self.segments):
+            rows = segment.db.execute(sql).fetchall()
             alive = self.alive[i]
-            sql = "SELECT doc_id, ord, first_row, n_chunks, source, size, mtime_ns, fingerprint FROM docs"
-            for doc_id, ord_, first, n, source, size, mtime, fp in segment.db.execute(sql):
-                if alive is None or alive[first]:
-                    yield StoredDoc(doc_id, i, ord_, first, n, source, size, mtime, fp)
+            keep = alive[np.fromiter((r[2] for r in rows), dtype=np.int64, count=len(rows))] if alive is not None else None
+            for n, (doc_id, ord_, first, count, source, size, mtime, fp) in enumerate(rows):
+                if keep is None or keep[n]:
+                    yield StoredDoc(doc_id, i, ord_, first, count, source, size, mtime, fp)
 
     def document(self, doc_id: str) -> dict | None:
         """A live document's stored fields and text, or None."""
