@@ -32,6 +32,7 @@ from semsearch.index.records import ChunkEntry, DocEntry
 SEGMENTS = "segments"
 ARRAYS = ("vectors", "ids", "row_doc", "chunk_lens", "post_rows", "post_tf")
 DB = "segment.sqlite"
+_BLOCK_CHUNKS = 4096  # chunks' postings gathered before they are folded into one array
 
 _SCHEMA = """
 CREATE TABLE docs (ord INTEGER PRIMARY KEY, doc_id TEXT NOT NULL UNIQUE, source TEXT, size INTEGER,
@@ -83,6 +84,7 @@ class SegmentWriter:
         self._post_terms: list[np.ndarray] = []
         self._post_rows: list[np.ndarray] = []
         self._post_tf: list[np.ndarray] = []
+        self._blocks: tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]] = ([], [], [])
         self._sentence_df: Counter = Counter()
         self._stats = Counter()
 
@@ -119,6 +121,8 @@ class SegmentWriter:
         self._post_terms.append(ids)
         self._post_rows.append(np.full(len(counts), row, dtype=np.int32))
         self._post_tf.append(np.fromiter(counts.values(), dtype=np.uint16, count=len(counts)))
+        if len(self._post_terms) >= _BLOCK_CHUNKS:
+            self._consolidate()
         self._lens.append(max(len(chunk.terms), 1))  # an empty row counts as one (placeholder) term, as bm25s does
         sentences = chunk.sentence_terms or ((),)
         for terms in sentences:
@@ -159,16 +163,21 @@ class SegmentWriter:
             return None
         return ann.build_ivf(self.tmp, self.vectors)
 
+    def _consolidate(self) -> None:
+        """Fold the per-chunk posting arrays into one block each (small arrays cost ~100 bytes apiece)."""
+        for pending, blocks in zip((self._post_terms, self._post_rows, self._post_tf), self._blocks):
+            if pending:
+                blocks.append(np.concatenate(pending))
+                pending.clear()
+
     def _write_postings(self) -> None:
-        if self._post_terms:
-            terms = np.concatenate(self._post_terms)
-            rows = np.concatenate(self._post_rows)
-            tf = np.concatenate(self._post_tf)
-        else:
-            terms = rows = np.zeros(0, np.int32)
-            tf = np.zeros(0, np.uint16)
+        self._consolidate()
+        kinds = (np.int32, np.int32, np.uint16)
+        terms, rows, tf = (np.concatenate(b) if b else np.zeros(0, dt) for b, dt in zip(self._blocks, kinds))
+        self._blocks = ([], [], [])
         order = np.argsort(terms, kind="stable")  # rows stay ascending within a term
         counts = np.bincount(terms, minlength=len(self._vocab))
+        del terms
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]]) if len(counts) else counts
         save_array(self.tmp / "post_rows.npy", rows[order])
         save_array(self.tmp / "post_tf.npy", tf[order])
