@@ -92,7 +92,7 @@ BAD_REQUESTS = [
     ("since not a date", {"q": "Lavrov", "since": "last week"}, "not a date"),
     ("month 13", {"q": "Lavrov", "since": "2017-13"}, "not a real date"),
     ("30 February", {"q": "Lavrov", "until": "2017-02-30"}, "not a real date"),
-    ("since after until", {"q": "Lavrov", "since": "2018", "until": "2017-12"}, "after"),
+    ("since after until", {"q": "Lavrov", "since": "2018", "until": "2017-12"}, "later than until"),
     ("where without field", {"q": "Lavrov", "where": "Lavrov"}, "field:value"),
 ]
 

@@ -19,7 +19,7 @@ import numpy as np
 from semsearch.errors import SemsearchError
 from semsearch.index.generation import Generation
 
-_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?")
+_DATE = re.compile(r"\d{4}(-\d{2}(-\d{2})?)?")
 BUILTIN_FIELDS = ("doc_id", "url", "title")
 
 
@@ -37,27 +37,32 @@ class Filter:
         return self.since is None and self.until is None and not self.where
 
 
-def _bound(value, upper: bool, name: str) -> str | None:
-    if value is None:
+def check_date(value, name: str = "date") -> str | None:
+    """A date bound as YYYY, YYYY-MM or YYYY-MM-DD (a `datetime.date` too), stripped; None for none.
+
+    Raises SemsearchError naming `name` for text that is not such a date, or not a real one (2017-02-30).
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, (dt.date, dt.datetime)):
-        value = value.isoformat()[:10]
+        return value.isoformat()[:10]
     text = str(value).strip()
-    m = _DATE.match(text)
-    if not m or m.group(0) != text[:10] or not _valid(m.group(0)):
-        raise SemsearchError(f"{name} '{value}' is not a date: use YYYY, YYYY-MM or YYYY-MM-DD")
-    key = m.group(0)
+    if not _DATE.fullmatch(text):
+        raise SemsearchError(f"{name} '{text[:40]}' is not a date: use YYYY, YYYY-MM or YYYY-MM-DD")
+    year, month, day = ([int(p) for p in text.split("-")] + [1, 1])[:3]
+    try:
+        dt.date(year, month, day)
+    except ValueError as e:
+        raise SemsearchError(f"{name} '{text}' is not a real date ({e})") from None
+    return text
+
+
+def _bound(value, upper: bool, name: str) -> str | None:
+    key = check_date(value, name)
+    if key is None:
+        return None
     pad = "-99" if upper else "-00"
     return key + pad * ((10 - len(key)) // 3)
-
-
-def _valid(text: str) -> bool:
-    parts = [int(p) for p in text.split("-")]
-    try:
-        dt.date(parts[0], parts[1] if len(parts) > 1 else 1, parts[2] if len(parts) > 2 else 1)
-    except ValueError:
-        return False
-    return True
 
 
 def _text(value) -> str:

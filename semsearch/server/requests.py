@@ -2,30 +2,23 @@
 
 from __future__ import annotations
 
-import datetime
-import re
 from typing import Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_K = 1000
 MAX_QUESTION_CHARS = 2000
-_DATE = re.compile(r"\d{4}(-\d{2}(-\d{2})?)?")
 
 
-def check_date(value: Optional[str]) -> Optional[str]:
-    """An inclusive date bound as YYYY, YYYY-MM or YYYY-MM-DD (None or "" for none); ValueError otherwise."""
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    if not _DATE.fullmatch(value):
-        raise ValueError(f"'{value[:40]}' is not a date: use YYYY, YYYY-MM or YYYY-MM-DD")
-    year, month, day = ([int(p) for p in value.split("-")] + [1, 1])[:3]
+def check_date(value: Optional[str], name: str = "date") -> Optional[str]:
+    """An inclusive date bound, checked as the library checks it; ValueError (a 422) otherwise."""
+    from semsearch.errors import SemsearchError
+    from semsearch.search.filters import check_date as library_check
+
     try:
-        datetime.date(year, month, day)
-    except ValueError as e:
-        raise ValueError(f"'{value}' is not a real date ({e})") from None
-    return value
+        return library_check(value, name)
+    except SemsearchError as e:
+        raise ValueError(str(e)) from None
 
 
 def parse_where(pairs: list[str]) -> dict[str, list[str]]:
@@ -59,15 +52,18 @@ class _Search(BaseModel):
 
     @field_validator("since", "until")
     @classmethod
-    def _date(cls, value: Optional[str]) -> Optional[str]:
-        return check_date(value)
+    def _date(cls, value: Optional[str], info) -> Optional[str]:
+        return check_date(value, info.field_name)
 
     @model_validator(mode="after")
     def _range(self):
-        if self.since and self.until:
-            n = min(len(self.since), len(self.until))
-            if self.since[:n] > self.until[:n]:
-                raise ValueError(f"since={self.since} is after until={self.until}")
+        from semsearch.errors import SemsearchError
+        from semsearch.search.filters import make_filter
+
+        try:
+            make_filter(self.since, self.until)
+        except SemsearchError as e:
+            raise ValueError(str(e)) from None
         return self
 
     def filters(self) -> dict:
