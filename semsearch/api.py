@@ -173,18 +173,10 @@ def add(records: Iterable[dict], index: str | Path = "index", model: str | None 
     A record without id or text, or a repeated id, is warned about (naming the record) and skipped.
     """
     from semsearch.index.builder import API_SOURCE
-    from semsearch.index.sources import record_doc
-    from semsearch.reading import dedupe
+    from semsearch.index.sources import record_docs
 
     records = list(records)
-
-    def documents(options):
-        seen: dict[str, str] = {}
-        docs = [record_doc(r, options, API_SOURCE, f"record {i + 1}") for i, r in enumerate(records)]
-        by_document = {id(d.article): d for d in docs if d is not None}
-        return [by_document[id(doc)] for doc in dedupe((d.article for d in docs if d is not None), seen)]
-
-    return update_index(index, documents, (), model)
+    return update_index(index, lambda options: record_docs(records, options, API_SOURCE), (), model)
 
 
 def add_file(path: str | Path, index: str | Path = "index", model: str | None = None) -> IndexStats:

@@ -93,6 +93,6 @@ def write_update(path: Path, add: dict[str, str], delete: list[str]) -> Path:
 def api_docs(records: list[dict]):
     """The documents of API records, as `update_index` takes them (read with the index's recorded options)."""
     from semsearch.index.builder import API_SOURCE
-    from semsearch.index.sources import record_doc
+    from semsearch.index.sources import record_docs
 
-    return lambda options: [record_doc(r, options, API_SOURCE, f"record {i + 1}") for i, r in enumerate(records)]
+    return lambda options: record_docs(records, options, API_SOURCE)

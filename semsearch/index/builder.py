@@ -299,16 +299,7 @@ def _index_changes(run: _Run, sources, known: dict) -> set[str]:
             continue
         t = time.perf_counter()
         with _reporting(run):
-            for doc in source_docs(src, run.options):
-                if doc.doc_id in seen:
-                    warnings.warn(
-                        f"'{doc.article.source}': duplicate id '{doc.doc_id}', first read at '{seen[doc.doc_id]}', so this "
-                        "one is skipped: give each document its own id",
-                        ReadWarning,
-                        stacklevel=2,
-                    )
-                    continue
-                seen[doc.doc_id] = doc.article.source or src.name
+            for doc in source_docs(src, run.options, seen):
                 old = known.get(doc.doc_id)
                 if old is not None and old.fingerprint == doc.entry.fingerprint and old.source == src.name:
                     continue

@@ -113,7 +113,7 @@ def _routes(app: FastAPI, service: IndexService) -> None:
     def page() -> FileResponse:
         return FileResponse(STATIC / "index.html")
 
-    @app.get("/health", summary="The live index: snapshot (or generation) and counts")
+    @app.get("/health", summary="The live index: its generation and counts")
     def health() -> JSONResponse:
         return JSONResponse({"status": "ok", **service.summary()})
 

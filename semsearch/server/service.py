@@ -1,9 +1,9 @@
 """The index as the server sees it: searches, documents and a summary, through the library's API.
 
-The API's cached searcher reloads by itself when `semsearch index` commits a new snapshot, so a running
-server answers from the new index on its next request. One search runs at a time in a process: the loaded
-index (its chunk store connection, which a reload closes, and its lazy caches) is not shared between
-threads; `semsearch serve --workers N` runs N processes for parallel searches.
+The API's cached searcher reopens by itself when `semsearch index` commits a new generation, so a running
+server answers from the new index on its next request. One search runs at a time in a process (each
+search is single-threaded and CPU-bound, and its thread limits are process-wide); `semsearch serve
+--workers N` runs N processes for parallel searches.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import threading
 from dataclasses import asdict
 from pathlib import Path
 
-_SUMMARY_KEYS = ("generation", "snapshot", "documents", "chunks", "model", "created")
+_SUMMARY_KEYS = ("generation", "documents", "chunks", "model", "created")
 
 
 class IndexService:
@@ -42,7 +42,7 @@ class IndexService:
             return dict(self._info[1])
 
     def summary(self) -> dict:
-        """What /health reports: the live snapshot (or generation) and the counts."""
+        """What /health reports: the live generation and the counts."""
         info = self.info()
         return {key: info[key] for key in _SUMMARY_KEYS if key in info}
 
