@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,9 +52,7 @@ class MergePolicy:
         return groups
 
 
-def merge_segments(
-    root, segments: list[Segment], alive: list[np.ndarray | None], on_doc: Callable[[], None] | None = None
-) -> tuple[str, int, int, dict, dict | None]:
+def merge_segments(root, segments: list[Segment], alive: list[np.ndarray | None]) -> tuple[str, int, int, dict, dict | None]:
     """Copy the live documents of `segments` into one new segment; returns (name, rows, docs, files, ann)."""
     rows = sum(int(s.rows if a is None else a.sum()) for s, a in zip(segments, alive))
     if rows == 0:
@@ -65,8 +62,6 @@ def merge_segments(
         for segment, mask in zip(segments, alive):
             for doc, chunks, first in _live_docs(segment, mask):
                 writer.add(doc, chunks, np.asarray(segment.vectors[first : first + len(chunks)]))
-                if on_doc:
-                    on_doc()
         name, files = writer.finish()
     except BaseException:
         writer.abort()
