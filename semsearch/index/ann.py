@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from semsearch.index.files import load_array, save_array
+from semsearch.index.files import MappedRows, RowFile, load_array, save_array
 
 MIN_ROWS = 10_000  # below this a segment is searched exactly (~2 ms a query on one core)
 TARGET_RECALL = 0.98
@@ -51,57 +51,85 @@ class IVF:
         return rows[best].astype(np.int64), scores[best]
 
 
-def build_ivf(folder: Path, vectors: np.ndarray, seed: int = 1234) -> dict:
-    """Train and write an IVF index for `vectors` into `folder`; returns what the commit records."""
+def build_ivf(folder: Path, vectors_path: Path, seed: int = 1234) -> dict:
+    """Train and write an IVF index for the vectors in `vectors_path` into `folder`; returns what the commit records.
+
+    The vectors are read in blocks, never mapped whole, so building costs the sample and the lists in memory,
+    not the vector file.
+    """
     import faiss
 
-    rows, dim = vectors.shape
-    nlist = max(16, int(4 * np.sqrt(rows)))
-    rng = np.random.default_rng(seed)
-    sample = np.asarray(vectors[np.sort(rng.choice(rows, min(rows, 64 * nlist), replace=False))], dtype=np.float32)
-    kmeans = faiss.Kmeans(dim, nlist, niter=20, seed=seed, spherical=True, verbose=False)
-    kmeans.train(sample)
-    centroids = kmeans.centroids.astype(np.float32)
-    assign = np.empty(rows, dtype=np.int64)
-    quantizer = faiss.IndexFlatIP(dim)
-    quantizer.add(centroids)
-    for start in range(0, rows, 65536):
-        _, nearest = quantizer.search(np.asarray(vectors[start : start + 65536], dtype=np.float32), 1)
-        assign[start : start + 65536] = nearest[:, 0]
-    order = np.argsort(assign, kind="stable").astype(np.int32)
-    offsets = np.concatenate([[0], np.cumsum(np.bincount(assign, minlength=nlist))]).astype(np.int64)
-    ivf = IVF(vectors, centroids, order, offsets, 1)
-    nprobe, recall = _tune(ivf, vectors, rng)
+    with RowFile(vectors_path) as source:
+        rows, dim = source.shape
+        nlist = max(16, int(4 * np.sqrt(rows)))
+        rng = np.random.default_rng(seed)
+        sample = source.take(np.sort(rng.choice(rows, min(rows, 64 * nlist), replace=False))).astype(np.float32)
+        kmeans = faiss.Kmeans(dim, nlist, niter=20, seed=seed, spherical=True, verbose=False)
+        kmeans.train(sample)
+        del sample
+        centroids = kmeans.centroids.astype(np.float32)
+        assign = np.empty(rows, dtype=np.int64)
+        quantizer = faiss.IndexFlatIP(dim)
+        quantizer.add(centroids)
+        for start, block in source.blocks(65536):
+            _, nearest = quantizer.search(np.ascontiguousarray(block, dtype=np.float32), 1)
+            assign[start : start + len(block)] = nearest[:, 0]
+        order = np.argsort(assign, kind="stable").astype(np.int32)
+        offsets = np.concatenate([[0], np.cumsum(np.bincount(assign, minlength=nlist))]).astype(np.int64)
+        del assign
+        mapped = MappedRows(vectors_path)
+        ivf = IVF(mapped.array, centroids, order, offsets, 1)
+        try:
+            nprobe, recall = _tune(ivf, source, mapped, rng)
+        finally:
+            del ivf
+            mapped.close()
     save_array(folder / "ivf_centroids.npy", centroids)
     save_array(folder / "ivf_rows.npy", order)
     save_array(folder / "ivf_offsets.npy", offsets)
     return {"kind": "ivf", "nlist": nlist, "nprobe": nprobe, "recall@10": round(recall, 4), "probe_queries": 200}
 
 
-def _tune(ivf: IVF, vectors: np.ndarray, rng) -> tuple[int, float]:
+def _tune(ivf: IVF, source: RowFile, mapped: MappedRows, rng) -> tuple[int, float]:
     """The smallest nprobe whose recall@10 against exact search reaches TARGET_RECALL on probe queries.
 
     Probe queries are segment rows moved far from themselves with noise, so that, as for a real
     question, the nearest passages are not the query itself and sit at a question-like distance.
     """
-    rows, dim = vectors.shape
-    picks = rng.choice(rows, min(200, rows), replace=False)
+    rows, dim = source.shape
+    picks = np.sort(rng.choice(rows, min(200, rows), replace=False))
     noise = rng.standard_normal((len(picks), dim)).astype(np.float32)
     # Far from their row (cosine ~0.5), as real questions are from their best passage: near-duplicate
     # probes would make a small nprobe look better than it is.
-    queries = np.asarray(vectors[picks], dtype=np.float32) + (1.7 / np.sqrt(dim)) * noise
+    queries = source.take(picks).astype(np.float32) + (1.7 / np.sqrt(dim)) * noise
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
-    exact = []
-    for start in range(0, len(queries), 25):
-        scores = np.asarray(vectors) @ queries[start : start + 25].T
-        exact.extend(set(np.argpartition(-scores[:, j], 10)[:10].tolist()) for j in range(scores.shape[1]))
+    exact = [set(best.tolist()) for best in _exact_top(source, queries, 10)]
     recall = 0.0
     for nprobe in _PROBES:
-        found = [set(ivf.search(q, 10, nprobe=nprobe)[0].tolist()) for q in queries]
+        found = []
+        for i, q in enumerate(queries):
+            found.append(set(ivf.search(q, 10, nprobe=nprobe)[0].tolist()))
+            if i % 25 == 24:
+                mapped.release()  # the gathered rows' pages: RSS stays bounded by 25 queries' lists
         recall = float(np.mean([len(f & e) / 10 for f, e in zip(found, exact)]))
         if recall >= TARGET_RECALL or nprobe >= len(ivf.centroids):
             return nprobe, recall
     return _PROBES[-1], recall
+
+
+def _exact_top(source: RowFile, queries: np.ndarray, k: int) -> np.ndarray:
+    """Rows of the k best scores of each query over all rows, by exact search block by block."""
+    best_scores = np.full((len(queries), 0), -np.inf, np.float32)
+    best_rows = np.zeros((len(queries), 0), np.int64)
+    for start, block in source.blocks(65536):
+        scores = queries @ np.asarray(block, dtype=np.float32).T  # [queries, block rows]
+        top = min(k, scores.shape[1])
+        part = np.argpartition(-scores, top - 1, axis=1)[:, :top]
+        cand_scores = np.concatenate([best_scores, np.take_along_axis(scores, part, 1)], axis=1)
+        cand_rows = np.concatenate([best_rows, part + start], axis=1)
+        keep = np.argpartition(-cand_scores, min(k, cand_scores.shape[1]) - 1, axis=1)[:, :k]
+        best_scores, best_rows = np.take_along_axis(cand_scores, keep, 1), np.take_along_axis(cand_rows, keep, 1)
+    return best_rows
 
 
 def open_ann(segment, info: dict) -> IVF:

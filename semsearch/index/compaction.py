@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from semsearch.index.merge import MergePolicy, merge_segments
+from semsearch.index.merge import MergePolicy
+from semsearch.index.segment_merge import merge_segments
 from semsearch.index.store import Writer
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from semsearch.index.files import fsync_dir, fsync_file, load_array, save_array
+from semsearch.index.files import RowWriter, fsync_dir, fsync_file, load_array, save_array
 from semsearch.index.records import ChunkEntry, DocEntry
 
 SEGMENTS = "segments"
@@ -34,7 +34,7 @@ ARRAYS = ("vectors", "ids", "row_doc", "chunk_lens", "post_rows", "post_tf")
 DB = "segment.sqlite"
 _BLOCK_CHUNKS = 4096  # chunks' postings gathered before they are folded into one array
 
-_SCHEMA = """
+SCHEMA = """
 CREATE TABLE docs (ord INTEGER PRIMARY KEY, doc_id TEXT NOT NULL UNIQUE, source TEXT, size INTEGER,
     mtime_ns INTEGER, fingerprint TEXT, title TEXT, date TEXT, url TEXT, metadata TEXT, text TEXT,
     first_row INTEGER, n_chunks INTEGER);
@@ -63,6 +63,25 @@ def new_name() -> str:
     return uuid.uuid4().hex[:16]
 
 
+def build_ann(folder: Path, rows: int) -> dict | None:
+    """An approximate index for a large segment being written (see ann.py); None below `ann.MIN_ROWS` rows."""
+    from semsearch.index import ann
+
+    if rows < ann.MIN_ROWS or os.environ.get("SEMSEARCH_EXACT") == "1":
+        return None
+    return ann.build_ivf(folder, folder / "vectors.npy")
+
+
+def seal(root: Path, name: str, tmp: Path) -> dict[str, dict]:
+    """fsync a segment written in `tmp`, rename it into place as `name`; the size and checksum of each file."""
+    for f in tmp.iterdir():
+        fsync_file(f)
+    final = Path(root) / SEGMENTS / name
+    os.replace(tmp, final)
+    fsync_dir(final.parent)
+    return {f.name: {"size": f.stat().st_size, "blake2b": file_digest(f)} for f in final.iterdir()}
+
+
 class SegmentWriter:
     """Writes one segment into a temporary folder; `finish` fsyncs it and renames it into place."""
 
@@ -72,9 +91,9 @@ class SegmentWriter:
         self.tmp = self.root / SEGMENTS / f".tmp-{self.name}"
         self.tmp.mkdir(parents=True)
         self.dim, self.capacity = dim, rows
-        self.vectors = np.lib.format.open_memmap(self.tmp / "vectors.npy", mode="w+", dtype=np.float32, shape=(rows, dim))
+        self.vectors = RowWriter(self.tmp / "vectors.npy", rows, dim)
         self.db = sqlite3.connect(self.tmp / DB)
-        self.db.executescript(_SCHEMA)
+        self.db.executescript(SCHEMA)
         self.rows = self.docs = 0
         self.ann_info: dict | None = None
         self._ids: list[np.ndarray] = []
@@ -84,6 +103,7 @@ class SegmentWriter:
         self._post_terms: list[np.ndarray] = []
         self._post_rows: list[np.ndarray] = []
         self._post_tf: list[np.ndarray] = []
+        self._df = np.zeros(0, np.int64)  # postings per term id, of the folded blocks
         self._blocks: tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]] = ([], [], [])
         self._sentence_df: Counter = Counter()
         self._stats = Counter()
@@ -92,13 +112,14 @@ class SegmentWriter:
         """Append one document with its chunks and their vectors (rows of a document stay together)."""
         if len(chunks) != len(vectors) or not chunks:
             raise ValueError(f"document '{doc.doc_id}': {len(chunks)} chunks but {len(vectors)} vectors")
+        if vectors.ndim != 2 or vectors.shape[1] != self.dim:
+            raise ValueError(f"document '{doc.doc_id}': vectors of shape {vectors.shape}, the segment holds {self.dim} dims")
         first, ord_ = self.rows, self.docs
         self.db.execute(
             "INSERT INTO docs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (ord_, doc.doc_id, doc.source, doc.size, doc.mtime_ns, doc.fingerprint, doc.title, doc.date, doc.url,
              json.dumps(doc.metadata, ensure_ascii=False), doc.text, first, len(chunks)),
         )  # fmt: skip
-        self.vectors[first : first + len(chunks)] = vectors
         self.db.executemany(
             "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             [
@@ -107,6 +128,7 @@ class SegmentWriter:
                 for i, c in enumerate(chunks)
             ],
         )  # fmt: skip
+        self.vectors.write(vectors)
         for i, c in enumerate(chunks):
             self._add_terms(first + i, c)
         self._ids.append(np.fromiter((c.id for c in chunks), dtype=np.int64, count=len(chunks)))
@@ -134,10 +156,9 @@ class SegmentWriter:
         """Write the arrays and dictionaries, fsync everything, rename into place; the name and file sizes."""
         if self.rows != self.capacity:
             raise ValueError(f"segment holds {self.rows} rows, {self.capacity} were announced")
-        self.vectors.flush()
+        self.vectors.close()
+        self._write_postings()  # before the approximate index: the posting blocks are freed first
         self.ann_info = self._build_ann()
-        del self.vectors
-        self._write_postings()
         save_array(self.tmp / "ids.npy", np.concatenate(self._ids) if self._ids else np.zeros(0, np.int64))
         save_array(self.tmp / "row_doc.npy", np.asarray(self._row_doc, dtype=np.int32))
         save_array(self.tmp / "chunk_lens.npy", np.asarray(self._lens, dtype=np.int32))
@@ -148,39 +169,46 @@ class SegmentWriter:
         self.db.execute("CREATE INDEX chunks_doc ON chunks (doc)")
         self.db.commit()
         self.db.close()
-        for f in self.tmp.iterdir():
-            fsync_file(f)
-        final = self.root / SEGMENTS / self.name
-        os.replace(self.tmp, final)
-        fsync_dir(final.parent)
-        return self.name, {f.name: {"size": f.stat().st_size, "blake2b": file_digest(f)} for f in final.iterdir()}
+        return self.name, seal(self.root, self.name, self.tmp)
 
     def _build_ann(self) -> dict | None:
-        """An approximate index for a large segment (see ann.py); None below `ann.MIN_ROWS` rows."""
-        from semsearch.index import ann
-
-        if self.rows < ann.MIN_ROWS or os.environ.get("SEMSEARCH_EXACT") == "1":
-            return None
-        return ann.build_ivf(self.tmp, self.vectors)
+        return build_ann(self.tmp, self.rows)
 
     def _consolidate(self) -> None:
         """Fold the per-chunk posting arrays into one block each (small arrays cost ~100 bytes apiece)."""
+        if not self._post_terms:
+            return
         for pending, blocks in zip((self._post_terms, self._post_rows, self._post_tf), self._blocks):
-            if pending:
-                blocks.append(np.concatenate(pending))
-                pending.clear()
+            blocks.append(np.concatenate(pending))
+            pending.clear()
+        counts = np.bincount(self._blocks[0][-1], minlength=len(self._vocab))
+        counts[: len(self._df)] += self._df
+        self._df = counts
 
     def _write_postings(self) -> None:
+        """Group the postings by term with a counting sort, block by block (rows stay ascending within a term).
+
+        Memory: the blocks plus the two output arrays, ~16 bytes a posting, each block freed once placed.
+        """
         self._consolidate()
-        kinds = (np.int32, np.int32, np.uint16)
-        terms, rows, tf = (np.concatenate(b) if b else np.zeros(0, dt) for b, dt in zip(self._blocks, kinds))
-        self._blocks = ([], [], [])
-        order = np.argsort(terms, kind="stable")  # rows stay ascending within a term
-        counts = np.bincount(terms, minlength=len(self._vocab))
-        del terms
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]]) if len(counts) else counts
-        save_array(self.tmp / "post_rows.npy", rows[order])
-        save_array(self.tmp / "post_tf.npy", tf[order])
+        counts = np.zeros(len(self._vocab), np.int64)
+        counts[: len(self._df)] = self._df
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64) if len(counts) else counts
+        rows_out = np.empty(int(counts.sum()), np.int32)
+        tf_out = np.empty(len(rows_out), np.uint16)
+        cursor = starts.copy()
+        terms_blocks, rows_blocks, tf_blocks = self._blocks
+        while terms_blocks:
+            terms, rows, tf = terms_blocks.pop(0), rows_blocks.pop(0), tf_blocks.pop(0)
+            order = np.argsort(terms, kind="stable")
+            terms = terms[order]
+            first = np.flatnonzero(np.concatenate([[True], terms[1:] != terms[:-1]]))
+            sizes = np.diff(np.append(first, len(terms)))
+            at = cursor[terms] + (np.arange(len(terms)) - np.repeat(first, sizes))
+            rows_out[at], tf_out[at] = rows[order], tf[order]
+            cursor[terms[first]] += sizes
+        save_array(self.tmp / "post_rows.npy", rows_out)
+        save_array(self.tmp / "post_tf.npy", tf_out)
         self.db.executemany(
             "INSERT INTO terms VALUES (?,?,?)",
             ((t, int(counts[i]), int(starts[i])) for t, i in self._vocab.items()),
@@ -189,6 +217,7 @@ class SegmentWriter:
     def abort(self) -> None:
         """Throw the unfinished segment away."""
         try:
+            self.vectors.abort()
             self.db.close()
         finally:
             shutil.rmtree(self.tmp, ignore_errors=True)
