@@ -21,6 +21,10 @@ from semsearch.index.files import MappedRows, RowFile, load_array, save_array
 
 MIN_ROWS = 10_000  # below this a segment is searched exactly (~2 ms a query on one core)
 TARGET_RECALL = 0.98
+# Above about this share of rows probed, an exact scan is as fast. Measured on the compacted 90k-chunk NoReC
+# index (tiny model, bench/scale.py, one thread): probing 256 of 1,202 lists (21%) took 8.3 ms a question at
+# p50, an exact scan of every row 10.7 ms.
+MAX_SCAN_SHARE = 0.25
 # k-means on 40 points a list (FAISS warns below 39), 10 rounds: the lists need not be optimal, since nprobe is
 # tuned on them; at 1M rows this is ~4 TFLOP instead of ~16 with 64 points and 20 rounds.
 SAMPLE_PER_LIST = 40
@@ -56,9 +60,11 @@ class IVF:
         return rows[best].astype(np.int64), scores[best]
 
 
-def build_ivf(folder: Path, vectors_path: Path, seed: int = 1234) -> dict:
+def build_ivf(folder: Path, vectors_path: Path, seed: int = 1234) -> dict | None:
     """Train and write an IVF index for the vectors in `vectors_path` into `folder`; returns what the commit records.
 
+    None when reaching the recall target would take probing more than MAX_SCAN_SHARE of the rows: gathering
+    scattered rows costs several times a contiguous exact scan, so such a segment is better searched exactly.
     The vectors are read in blocks, never mapped whole, so building costs the sample and the lists in memory,
     not the vector file.
     """
@@ -89,6 +95,8 @@ def build_ivf(folder: Path, vectors_path: Path, seed: int = 1234) -> dict:
         finally:
             del ivf
             mapped.close()
+    if recall < TARGET_RECALL or nprobe / nlist > MAX_SCAN_SHARE:
+        return None
     save_array(folder / "ivf_centroids.npy", centroids)
     save_array(folder / "ivf_rows.npy", order)
     save_array(folder / "ivf_offsets.npy", offsets)
