@@ -167,6 +167,19 @@ class Generation:
             found.update(self._chunks_of(int(i), wanted))
         return [found[int(r)] for r in rows]
 
+    def sentence_terms(self, rows: Sequence[int]) -> list[tuple[tuple[str, ...], ...]]:
+        """The analysed sentences of the chunks at these global rows, in this order (all that ranking reads)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        seg, local = self.locate(rows)
+        found: dict[int, tuple] = {}
+        for i in np.unique(seg):
+            wanted = [int(r) for r in local[seg == i]]
+            base = int(self.offsets[i])
+            sql = f"SELECT row, sentence_terms FROM chunks WHERE row IN ({','.join('?' * len(wanted))})"
+            for row, text in self.segments[int(i)].db.execute(sql, wanted):
+                found[base + row] = _sentences(text)
+        return [found[int(r)] for r in rows]
+
     def _chunks_of(self, i: int, local: list[int]) -> dict[int, StoredChunk]:
         base = int(self.offsets[i])
         marks = ",".join("?" * len(local))
@@ -177,7 +190,7 @@ class Generation:
         )
         out = {}
         for r in self.segments[i].db.execute(sql, local):
-            sentences = tuple(tuple(s.split()) for s in r[13].split("\t")) if r[13] else ((),)
+            sentences = _sentences(r[13])
             spans = tuple(tuple(s) for s in json.loads(r[14] or "[]"))
             out[base + r[0]] = StoredChunk(base + r[0], *r[1:12], json.loads(r[12] or "{}"), sentences, spans)
         return out
@@ -205,3 +218,8 @@ class Generation:
                 fields["metadata"] = json.loads(fields["metadata"] or "{}")
                 return {"doc_id": doc_id, **fields}
         return None
+
+
+def _sentences(text: str | None) -> tuple[tuple[str, ...], ...]:
+    """Stored sentence terms ("a b\tc d") as tuples; one empty sentence when there are none."""
+    return tuple(tuple(s.split()) for s in text.split("\t")) if text else ((),)

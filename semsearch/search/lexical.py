@@ -99,8 +99,11 @@ class Lexical:
         for chunk in sentences:
             scores = []
             for sentence in chunk or ((),):
-                counts = Counter(w for w in sentence if w in idf)
+                hits = [w for w in sentence if w in idf]
+                if not hits:  # most sentences hold none of the question's terms
+                    scores.append(0.0)
+                    continue
                 norm = K1 * ((1 - B) + B * max(len(sentence), 1) / self.avg_sentence_len)
-                scores.append(sum(wanted[t] * idf[t] * tf / (norm + tf) for t, tf in counts.items()))
+                scores.append(sum(wanted[t] * idf[t] * tf / (norm + tf) for t, tf in Counter(hits).items()))
             out.append(scores)
         return out

@@ -93,21 +93,19 @@ def _unit(x: np.ndarray, minmax: bool = False) -> np.ndarray:
 
 @dataclass
 class _Ranking:
-    """Ranked global rows with their scores, and what the hybrid already fetched about them."""
+    """Ranked global rows with their scores, and the sentence scores the hybrid already computed."""
 
     rows: np.ndarray
     scores: np.ndarray
-    chunks: dict[int, StoredChunk] = field(default_factory=dict)
     sentences: dict[int, list[float]] = field(default_factory=dict)
 
 
 @dataclass
 class _Candidates:
-    """The hybrid's candidate rows, their features, and the chunks and sentence scores fetched for them."""
+    """The hybrid's candidate rows, their features, and their sentence scores (only results fetch whole chunks)."""
 
     rows: np.ndarray
     features: np.ndarray
-    chunks: dict[int, StoredChunk]
     sentences: dict[int, list[float]]
 
 
@@ -194,10 +192,9 @@ class Searcher:
         dense_rows, _ = dense_top(gen, q, n, masks)
         rows = np.union1d(dense_rows, lex_rows[lex_top]).astype(np.int64)
         if not len(rows):
-            return _Candidates(rows, np.zeros((0, len(FEATURES)), np.float32), {}, {})
+            return _Candidates(rows, np.zeros((0, len(FEATURES)), np.float32), {})
         keys = rows.tolist()
-        chunks = dict(zip(keys, gen.chunks(rows)))
-        sentences = dict(zip(keys, self.lexical.sentence_scores(terms, [chunks[r].sentence_terms for r in keys])))
+        sentences = dict(zip(keys, self.lexical.sentence_scores(terms, gen.sentence_terms(rows))))
         bm25 = np.zeros(len(rows), np.float32)
         if len(lex_rows):
             at = np.minimum(np.searchsorted(lex_rows, rows), len(lex_rows) - 1)
@@ -211,14 +208,14 @@ class Searcher:
         sentence = np.array([max(sentences[r]) for r in rows.tolist()], dtype=np.float32)
         coverage = self.lexical.coverage(terms, postings, rows)
         features = np.stack([d, _unit(sentence), coverage, best[docs]], axis=1).astype(np.float32)
-        return _Candidates(rows, features, chunks, sentences)
+        return _Candidates(rows, features, sentences)
 
     def _hybrid(self, text: str, terms: list[str], q: np.ndarray, masks) -> _Ranking:
         found = self.features(text, terms, q, masks)
         weights = np.asarray(self.fusion.weights_en if looks_english(text) else self.fusion.weights_nb, dtype=np.float32)
         fused = found.features @ weights
         order = top_rows(fused, len(fused))
-        return _Ranking(found.rows[order], fused[order], found.chunks, found.sentences)
+        return _Ranking(found.rows[order], fused[order], found.sentences)
 
     def _best_per_article(self, rows: np.ndarray, k: int) -> np.ndarray:
         """Positions in `rows` of the first row of each article, for the first k articles."""
@@ -229,8 +226,7 @@ class Searcher:
 
     def _results(self, ranking: _Ranking, order: np.ndarray, terms: list[str]) -> list[Result]:
         rows = ranking.rows[order]
-        missing = [int(r) for r in rows if int(r) not in ranking.chunks]
-        chunks = {**ranking.chunks, **dict(zip(missing, self.generation.chunks(missing)))} if missing else ranking.chunks
+        chunks = dict(zip(rows.tolist(), self.generation.chunks(rows))) if len(rows) else {}
         need = [int(r) for r in rows if int(r) not in ranking.sentences]
         sentences = dict(ranking.sentences)
         if need:
