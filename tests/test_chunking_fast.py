@@ -171,6 +171,8 @@ def metaspace_tokenizer(tmp_path_factory) -> Path:
 
 def test_metaspace_tokenizer_takes_the_string_method_path(metaspace_tokenizer):
     counter = TokenizerCounter(metaspace_tokenizer)
+    assert counter._tokenizer is None  # loaded on the first count only
+    counter(["hei"])
     assert counter._metaspace  # the fast path is what the generated-text test above exercises
     texts = _texts_of(read_corpus(CORPUS)) + ["▁▁ a", "a▁b", " \u3000x\u2003y ", "<mask> hei", ""]
     from tokenizers import Tokenizer
