@@ -190,6 +190,7 @@ def test_same_chunks_as_the_reference_on_norquad_and_norec_with_e5():
     with gzip.open(reviews, "rt", encoding="utf-8") as f:
         norec = [parse_article(str(r["id"]), f"{r['title']}\n{r['text']}") for r in map(json.loads, islice(f, 300))]
     counter = TokenizerCounter(e5.spec.path / "tokenizer.json")
+    counter(["hei"])
     assert counter._metaspace
     prompt = e5.prompts["passage"]
     for articles in (list(read_corpus(docs)), norec):
