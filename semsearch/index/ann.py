@@ -3,8 +3,9 @@
 FAISS's k-means picks `nlist` centroids; each row is assigned to its nearest. A query probes the
 `nprobe` nearest lists and scores their rows exactly from the memory-mapped vectors, so a cold query
 reads only the lists it probes, and any allowed-row mask (deletes, filters) applies before scoring.
-`nprobe` is the smallest that reaches `PROBE_RECALL` (`TARGET_RECALL` plus a margin) recall@10 against exact search on probe queries
-drawn from the segment, and the commit records it with the measured recall.
+`nprobe` is the smallest that reaches `PROBE_RECALL` (`TARGET_RECALL` plus a margin) recall@10 against
+exact search on probe queries drawn from the segment, and the commit records it with the measured recall;
+a segment that would need more than `MAX_SCAN_SHARE` of its rows probed is searched exactly instead.
 
     segments/<name>/ivf_centroids.npy  float32 [nlist, dim]
     segments/<name>/ivf_rows.npy       int32 rows grouped by list
