@@ -34,9 +34,19 @@ def entries(doc_id: str, chunks: list[str]) -> tuple[DocEntry, list[ChunkEntry],
     for pos, chunk in enumerate(chunks):
         spans = sentence_spans(chunk)
         out.append(
-            ChunkEntry(chunk_id(doc_id, at, at + len(chunk), chunk), doc_id, pos, at, at + len(chunk), chunk, None,
-                       len(chunk.split()), tuple(analyze(chunk)), tuple(tuple(analyze(chunk[s:e])) for s, e in spans),
-                       tuple(spans))  # fmt: skip
+            ChunkEntry(
+                chunk_id(doc_id, at, at + len(chunk), chunk),
+                doc_id,
+                pos,
+                at,
+                at + len(chunk),
+                chunk,
+                None,
+                len(chunk.split()),
+                tuple(analyze(chunk)),
+                tuple(tuple(analyze(chunk[s:e])) for s, e in spans),
+                tuple(spans),
+            )  # fmt: skip
         )
         at += len(chunk) + 1
     fp = hashlib.sha256(text.encode()).hexdigest()

@@ -119,7 +119,12 @@ def test_html_main_text_title_date_and_url(tmp_path):
     (tmp_path / "page.html").write_text(PAGE, "utf-8")
     [doc], messages = _read(tmp_path)
     assert not messages
-    assert (doc.doc_id, doc.title, doc.date, doc.url) == ("page", "Lavrov om Syria", "2019-06-12", "https://nrk.no/urix/lavrov-1.123")
+    assert (doc.doc_id, doc.title, doc.date, doc.url) == (
+        "page",
+        "Lavrov om Syria",
+        "2019-06-12",
+        "https://nrk.no/urix/lavrov-1.123",
+    )
     assert _kinds(doc, "heading") == ["Lavrov om Syria", "Møter Tillerson"]
     assert any(p.startswith("Russlands utenriksminister") and p.endswith("gransking.") for p in _kinds(doc, "paragraph"))
     assert not any(word in doc.text for word in ("Forsiden", "personvern", "tracking"))
@@ -138,8 +143,18 @@ def test_a_small_page_is_read_whole_and_a_page_without_text_is_named(tmp_path):
 
 def test_jsonl_records_with_metadata_dates_and_urls(tmp_path):
     rows = [
-        {"id": "a1", "title": "Lavrov", "date": "2019-06-12T10:00:00+02:00", "url": "https://nrk.no/a1",
-         "source": "nrk", "lang": "nb", "words": 120, "score": 0.5, "paywall": False, "text": "Lavrov sa nei. Det var alt."},
+        {
+            "id": "a1",
+            "title": "Lavrov",
+            "date": "2019-06-12T10:00:00+02:00",
+            "url": "https://nrk.no/a1",
+            "source": "nrk",
+            "lang": "nb",
+            "words": 120,
+            "score": 0.5,
+            "paywall": False,
+            "text": "Lavrov sa nei. Det var alt.",
+        },
         {"id": 7, "date": "2019", "tags": ["a", "b"], "note": None, "text": "Overskrift her\nBrødtekst kommer så."},
         {"id": "a3", "date": "2019-06", "text": " date 2017-04 Seed-tekst fra før."},
     ]
@@ -167,8 +182,15 @@ def test_jsonl_bad_lines_are_named_and_the_rest_is_read(tmp_path):
     ]
     docs, messages = _read(_jsonl(tmp_path / "bad.jsonl", rows))
     assert [(d.doc_id, d.date) for d in docs] == [("ok1", None), ("baddate", None), ("ok2", None)]
-    expected = {2: "not JSON", 3: "no 'id' field", 4: "no 'text' field", 5: "duplicate id 'ok1'", 6: "not ISO 8601",
-                7: "not an object", 9: "no text to index"}
+    expected = {
+        2: "not JSON",
+        3: "no 'id' field",
+        4: "no 'text' field",
+        5: "duplicate id 'ok1'",
+        6: "not ISO 8601",
+        7: "not an object",
+        9: "no text to index",
+    }
     assert len(messages) == len(expected)
     for line, phrase in expected.items():
         assert any(f"bad.jsonl:{line}'" in m and phrase in m for m in messages), (line, messages)

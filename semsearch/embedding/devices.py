@@ -26,7 +26,7 @@ def cuda_available() -> bool:
 
 
 def resolve(requested: str) -> str:
-    """"cpu" or "cuda" for a requested "auto", "cpu" or "cuda"; SemsearchError for "cuda" without a usable GPU."""
+    """ "cpu" or "cuda" for a requested "auto", "cpu" or "cuda"; SemsearchError for "cuda" without a usable GPU."""
     if requested == "cpu":
         return "cpu"
     if requested == "cuda":

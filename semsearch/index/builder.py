@@ -141,9 +141,7 @@ def build_index(
     log = log or (lambda _msg: None)
     root = Path(index)
     sources = list_sources(Path(corpus))
-    with _running(
-        root, model, params or ChunkParams(), log, batch_chunks, fields=fields, backend=backend, device=device
-    ) as run:
+    with _running(root, model, params or ChunkParams(), log, batch_chunks, fields=fields, backend=backend, device=device) as run:
         run.progress = sys.stderr.isatty() if progress is None else progress
         run.options = replace(run.options, max_file_size=max_file_size)
         run.ray = ray

@@ -16,5 +16,5 @@ def reader_for(name: str) -> Format | None:
 
 
 def supported_suffixes() -> str:
-    """The suffixes read, for messages: ".txt, .md, ...". """
+    """The suffixes read, for messages: ".txt, .md, ..."."""
     return ", ".join(READERS)

@@ -96,7 +96,12 @@ def serve(
             if token:
                 os.environ[discovery.TOKEN_ENV] = token
             uvicorn.run(
-                "semsearch.server.app:app_from_env", factory=True, host=host, port=port, workers=workers, access_log=False,
+                "semsearch.server.app:app_from_env",
+                factory=True,
+                host=host,
+                port=port,
+                workers=workers,
+                access_log=False,
                 log_level="warning",
             )
     finally:
