@@ -52,6 +52,8 @@ def _content(seg: Segment) -> dict:
 
 
 def test_a_merge_with_deletes_equals_writing_the_live_documents_afresh(tmp_path):
+    tmp_path = tmp_path / "arkiv #1 ?æ%20"  # characters that a file: URI must encode
+    tmp_path.mkdir()
     rng = np.random.default_rng(5)
     parts = [_docs(0, 12, rng), _docs(12, 1, rng), _docs(13, 20, rng)]
     segments = [_write(tmp_path, docs) for docs in parts]

@@ -63,6 +63,11 @@ def new_name() -> str:
     return uuid.uuid4().hex[:16]
 
 
+def read_only_uri(path: Path) -> str:
+    """SQLite's URI for reading an immutable file (percent-encoded: a '#' or '?' in a folder name is safe)."""
+    return Path(path).resolve().as_uri() + "?mode=ro&immutable=1"
+
+
 def build_ann(folder: Path, rows: int) -> dict | None:
     """An approximate index for a large segment being written (see ann.py); None below `ann.MIN_ROWS` rows."""
     from semsearch.index import ann
@@ -265,7 +270,7 @@ class Segment:
         if not path.is_file():
             raise FileNotFoundError(str(path))
         try:
-            return sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+            return sqlite3.connect(read_only_uri(path), uri=True, check_same_thread=False)
         except sqlite3.Error as e:
             raise SegmentDamaged(f"segment {self.name}: {DB} cannot be opened ({e})") from e
 

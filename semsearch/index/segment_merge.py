@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from semsearch.index.files import RowFile, RowWriter, save_array
-from semsearch.index.segment import DB, SCHEMA, SEGMENTS, Segment, build_ann, new_name, seal
+from semsearch.index.segment import DB, SCHEMA, SEGMENTS, Segment, build_ann, new_name, read_only_uri, seal
 
 _BLOCK = 1 << 22  # postings renumbered at a time
 
@@ -79,7 +79,7 @@ def _plan(segments: list[Segment], alive: list[np.ndarray | None]) -> tuple[list
 
 
 def _write(tmp, sources: list[_Source], rows: int, docs: int, dim: int) -> None:
-    db = sqlite3.connect(f"file:{tmp / DB}", uri=True)
+    db = sqlite3.connect((tmp / DB).resolve().as_uri(), uri=True)
     try:
         db.executescript(SCHEMA)
         for source in sources:
@@ -101,7 +101,7 @@ def _write(tmp, sources: list[_Source], rows: int, docs: int, dim: int) -> None:
 
 def _copy_tables(db: sqlite3.Connection, source: _Source) -> None:
     """The live documents and chunks of one source, renumbered, copied by SQLite."""
-    db.execute("ATTACH DATABASE ? AS src", (f"file:{source.segment.folder / DB}?mode=ro&immutable=1",))
+    db.execute("ATTACH DATABASE ? AS src", (read_only_uri(source.segment.folder / DB),))
     try:
         db.execute("CREATE TEMP TABLE placed (old INTEGER PRIMARY KEY, new INTEGER, shift INTEGER)")
         db.executemany("INSERT INTO placed VALUES (?,?,?)", source.docs.tolist())
