@@ -215,6 +215,41 @@ def _write_onnx(model, path: Path) -> None:
             opset_version=OPSET,
             dynamo=False,
         )
+    _drop_nan_guards(path)
+
+
+def _drop_nan_guards(path: Path) -> int:
+    """Remove ``Where(IsNaN(p), 0, p)`` after each attention softmax; the number removed.
+
+    torch's attention zeroes the probabilities of a query row whose keys are all masked (-inf: NaN after
+    softmax). The mask covers keys only and every text has real tokens, so no row is ever all masked and
+    the guard never fires (checked on padded NorQuAD batches); it cost 14% of the int8 encoder's time.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    nodes = list(model.graph.node)
+    producer = {o: n for n in nodes for o in n.output}
+    zeros = {n.output[0] for n in nodes if n.op_type == "Constant" and not numpy_helper.to_array(n.attribute[0].t).any()}
+    zeros |= {t.name for t in model.graph.initializer if not numpy_helper.to_array(t).any()}
+    rename, dropped = {}, set()
+    for n in nodes:
+        if n.op_type != "Where" or n.input[0] not in producer or n.input[1] not in zeros:
+            continue
+        test = producer[n.input[0]]
+        if test.op_type == "IsNaN" and test.input[0] == n.input[2] and producer.get(n.input[2], test).op_type == "Softmax":
+            rename[n.output[0]] = n.input[2]
+            dropped |= {id(n), id(test)}
+    if not rename or any(o.name in rename for o in model.graph.output):
+        return 0
+    kept = [n for n in nodes if id(n) not in dropped]
+    for n in kept:
+        n.input[:] = [rename.get(i, i) for i in n.input]
+    del model.graph.node[:]
+    model.graph.node.extend(kept)
+    onnx.save(model, str(path))
+    return len(rename)
 
 
 def quantise(src: Path, dst: Path, isa: str, calibration: list[tuple[np.ndarray, np.ndarray]]) -> dict:
