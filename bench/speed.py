@@ -235,8 +235,10 @@ def main() -> None:
         indexing(args.docs, rates)
     if "quality" not in args.skip:
         quality()
-    print(f"\n(bench process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB; load average now "
-          f"{os.getloadavg()[0]:.1f})")
+    print(
+        f"\n(bench process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB; load average now "
+        f"{os.getloadavg()[0]:.1f})"
+    )
 
 
 if __name__ == "__main__":
