@@ -23,9 +23,10 @@ ALIASES = {"sentence-transformers": "torch", "numpy": "torch"}  # names older in
 SMALL_BATCH = 64  # up to this many passages on the torch backend, its ONNX fp32 twin skips torch's start-up
 # Measured on 2 Zen 4 cores (bench/speed.py): ONNX int8 is fastest at batch 16 and all cores; torch at 32.
 BATCH_SIZE = {"onnx": 16, "torch": 32}
-# What "auto" embeds with on CPU. ONNX int8 missed the bar (NorQuAD validation within 0.5 point of torch in
-# every mode): dense hit@1 -2.9, hybrid -1.2 points. ONNX fp32 computes torch's vectors (cosine >= 0.9999,
-# checked at export), so it keeps torch's quality by construction; `--backend onnx` gives int8.
+# What "auto" embeds with on CPU. ONNX int8 misses the bar (NorQuAD validation within 0.5 point of torch in
+# every mode): with the SmoothQuant / per-token graph of int8.py, dense hit@1 -1.6 and hybrid -0.8 points
+# (the dynamic-quantisation graph before it: -2.9 and -1.2). ONNX fp32 computes torch's vectors (cosine
+# >= 0.9999, checked at export), at 2.6-3.1x torch's speed here; `--backend onnx` gives int8 (1.6x more).
 AUTO_CPU_QUANTISATION = "fp32"
 BULK_THREADS = 0  # ONNX Runtime: one thread per physical core
 QUERY_THREADS = 1  # a short question gains nothing from two threads, and loses much when another process holds a core
