@@ -5,7 +5,7 @@
 Chunks are short texts drawn from a Zipf-distributed vocabulary of real Norwegian words; vectors are a
 Gaussian mixture in the model's dimension (not an isotropic cloud); every document has a `bucket`
 metadata field 0..99, so `where={"bucket": 7}` matches 1% of the archive. Segments of 100k rows, each
-with its IVF index, as merges would leave them. Then run:
+with its approximate (PQ fast-scan) index, as merges would leave them. Then run:
 
     .venv/bin/python bench/filters.py --index INDEX --where bucket=7
 """

@@ -8,7 +8,8 @@
    same NorQuAD chunk texts, as ratios to torch; cosine of each to torch.
 4. ONNX int8: batch size x threads, the measurement behind `embedder.BATCH_SIZE` and `BULK_THREADS`.
 5. End-to-end `semsearch index` (fresh process, imports and model load included) against the raw speed of
-   the same backend from section 3, with peak RSS, for the default (ONNX fp32), ONNX int8 and torch.
+   the same backend, each build run right after that backend's raw run in every round of section 3 (medians),
+   with peak RSS, for the default (ONNX fp32), ONNX int8 and torch.
 6. NorQuAD validation quality of each backend (`semsearch eval`, every mode), in points against torch.
 Skips the NorQuAD parts with a message when ../shared/data is absent. The machine is shared: figures are noisy.
 """
@@ -106,8 +107,10 @@ def chunk_texts(corpus: Path) -> list[str]:
     return [c.passage(True) for a in read_corpus(corpus) for c in chunk_article(a, count, ChunkParams(), "passage: ")]
 
 
-def backends(texts: list[str], rounds: int) -> dict[str, float]:
-    """Raw chunks/s per backend, median over interleaved rounds; returns them by label."""
+def backends(texts: list[str], rounds: int, builds: Path | None = None) -> tuple[dict[str, float], dict[str, list]]:
+    """Raw chunks/s per backend, median over interleaved rounds; returns them by label, with the end-to-end
+    builds of `builds` (a corpus folder) run right after each raw run of the same backend, so that the two
+    are measured in the same moment of a noisy machine."""
     import numpy as np
 
     from semsearch.embedding import Embedder
@@ -118,12 +121,15 @@ def backends(texts: list[str], rounds: int) -> dict[str, float]:
     for e in embedders.values():  # load models and sessions outside the timing
         e.embed_passages(texts[:4], progress=False)
     times: dict[str, list[float]] = {label: [] for label in embedders}
+    built: dict[str, list] = {label: [] for label in BUILDS}
     vectors = {}
     for _ in range(rounds):
         for label, e in embedders.items():
             t0 = time.perf_counter()
             vectors[label] = e.embed_passages(texts, progress=False)
             times[label].append(time.perf_counter() - t0)
+            if builds is not None:
+                built[label].append((len(texts) / times[label][-1], build_once(builds, BUILDS[label])))
     tokens = np.mean(embedders["torch fp32"].count_tokens(["passage: " + t for t in texts]))
     print(f"\n## 3. Raw embedding, {len(texts)} NorQuAD chunks (mean {tokens:.0f} tokens), median of {rounds} interleaved rounds")
     rates = {label: len(texts) / statistics.median(t) for label, t in times.items()}
@@ -134,7 +140,7 @@ def backends(texts: list[str], rounds: int) -> dict[str, float]:
         info = embedders[label].backend_info
         note = f"cosine to torch mean {cos.mean():.4f} min {cos.min():.4f}; runs {runs}; {info['quantisation']} {info['isa']}"
         row(label, rate, "chunks/s", base, note)
-    return rates
+    return rates, built
 
 
 def sweep(texts: list[str]) -> None:
@@ -171,24 +177,36 @@ print(json.dumps({{"build_s": time.perf_counter() - t0, "chunks": stats.chunks, 
 """
 
 
-def indexing(docs: int, rates: dict[str, float]) -> None:
-    print(f"\n## 5. semsearch index of {docs} NorQuAD articles, end to end (fresh process, model load included)")
+BUILDS = {"onnx fp32": "auto", "onnx int8": "onnx", "torch fp32": "torch"}  # bench label -> `--backend`
+
+
+def build_once(corpus: Path, backend: str) -> dict:
+    """One `semsearch.build_index` of `corpus` into a fresh folder, in a fresh process: its JSON figures."""
     with tempfile.TemporaryDirectory() as tmp:
-        corpus = Path(tmp) / "corpus"
-        corpus.mkdir()
-        for f in sorted((NORQUAD / "docs").glob("*.txt"))[:docs]:
-            shutil.copy(f, corpus / f.name)
-        for label, backend in (("onnx fp32", "auto"), ("onnx int8", "onnx"), ("torch fp32", "torch")):
-            code = _BUILD.format(root=str(ROOT), corpus=str(corpus), index=str(Path(tmp) / f"index-{backend}"), backend=backend)
-            proc = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
-            out = json.loads(proc.stdout.strip().splitlines()[-1])
-            rate = out["chunks"] / out["build_s"]
-            stages = ", ".join(f"{k} {v:.1f} s" for k, v in out["timings"].items())
-            note = f"{out['chunks']} chunks in {out['build_s']:.1f} s ({stages}); peak RSS {out['rss_mb']:.0f} MB"
-            base = rates.get(label)
-            row(f"semsearch index --backend {backend} vs raw {label}", rate, "chunks/s", base, note)
-            if rates.get("torch fp32") and backend != "torch":
-                row(f"  --backend {backend} end to end vs raw torch", rate, "chunks/s", rates["torch fp32"], "target >= 2.5x")
+        code = _BUILD.format(root=str(ROOT), corpus=str(corpus), index=str(Path(tmp) / "index"), backend=backend)
+        proc = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def indexing(docs: int, rates: dict[str, float], built: dict[str, list]) -> None:
+    """End-to-end builds against the raw rate measured just before each of them; medians over rounds."""
+    rounds = len(next(iter(built.values()), []))
+    print(f"\n## 5. semsearch index of {docs} NorQuAD articles, end to end (fresh process, model load included),")
+    print(f"##    each build right after a raw run of the same backend; median of {rounds} rounds")
+    for label, backend in BUILDS.items():
+        pairs = built.get(label) or []
+        if not pairs:
+            continue
+        e2e = [out["chunks"] / out["build_s"] for _, out in pairs]
+        ratios = ", ".join(f"{e / raw:.3f}" for e, (raw, _) in zip(e2e, pairs))
+        out = pairs[-1][1]
+        stages = ", ".join(f"{k} {v:.1f} s" for k, v in out["timings"].items())
+        last = f"{out['chunks']} chunks in {out['build_s']:.1f} s ({stages}); peak RSS {out['rss_mb']:.0f} MB"
+        note = f"per round {ratios}; last: {last}"
+        rate, raw = statistics.median(e2e), statistics.median(raw for raw, _ in pairs)
+        row(f"semsearch index --backend {backend} vs raw {label}", rate, "chunks/s", raw, note)
+        if rates.get("torch fp32") and backend != "torch":
+            row(f"  --backend {backend} end to end vs raw torch", rate, "chunks/s", rates["torch fp32"], "target >= 2.5x")
 
 
 def quality() -> None:
@@ -228,11 +246,12 @@ def main() -> None:
         for f in sorted((NORQUAD / "docs").glob("*.txt"))[: args.docs]:
             shutil.copy(f, corpus / f.name)
         texts = chunk_texts(corpus)
-    rates = backends(texts, args.rounds) if "backends" not in args.skip else {}
+        builds = corpus if "indexing" not in args.skip else None
+        rates, built = backends(texts, args.rounds, builds) if "backends" not in args.skip or builds else ({}, {})
     if "sweep" not in args.skip:
         sweep(texts[:128])
-    if "indexing" not in args.skip:
-        indexing(args.docs, rates)
+    if builds is not None:
+        indexing(args.docs, rates, built)
     if "quality" not in args.skip:
         quality()
     print(

@@ -1,8 +1,12 @@
-"""Large segments get an IVF index whose recall@10 against exact search is measured and recorded."""
+"""Large segments get a PQ fast-scan index, re-ranked exactly, whose recall@10 against exact search is
+measured and recorded; an index kind this version does not build is searched exactly."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
+import pytest
 
 from semsearch.index import ann, store
 from semsearch.index.commit import new_commit
@@ -11,43 +15,106 @@ from semsearch.index.segment import SegmentWriter
 from semsearch.search.dense import dense_top
 
 DIM = 32
+PER_DOC = 10
 
 
-def _clustered(rows: int, seed: int = 7) -> np.ndarray:
+def _vectors(rows: int, seed: int = 7) -> np.ndarray:
+    """Weakly clustered unit vectors (many centres, wide spread): the hard case an IVF failed on."""
     rng = np.random.default_rng(seed)
-    centres = rng.standard_normal((200, DIM)).astype(np.float32)
-    v = centres[rng.integers(0, 200, rows)] + 0.6 * rng.standard_normal((rows, DIM)).astype(np.float32)
+    centres = rng.standard_normal((2000, DIM)).astype(np.float32)
+    v = centres[rng.integers(0, 2000, rows)] + 0.8 * rng.standard_normal((rows, DIM)).astype(np.float32)
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
-def test_a_large_segment_gets_an_ivf_index_with_recall_above_target(tmp_path):
+@pytest.fixture(scope="module")
+def large(tmp_path_factory):
+    """An index of one segment just over ann.MIN_ROWS rows, as written (its vectors, root)."""
+    root = tmp_path_factory.mktemp("ann")
     rows = ann.MIN_ROWS + 500
-    vectors = _clustered(rows)
-    writer = SegmentWriter(tmp_path, DIM, rows)
-    per = 10
-    for d in range(rows // per):
+    vectors = _vectors(rows)
+    writer = SegmentWriter(root, DIM, rows)
+    for d in range(rows // PER_DOC):
         doc = DocEntry(f"d{d}", "x", 0, 0, str(d), "t")
-        chunks = [ChunkEntry(d * per + i, f"d{d}", i, 0, 1, "t", None, 1, ("t",), (("t",),), ((0, 1),)) for i in range(per)]
-        writer.add(doc, chunks, vectors[d * per : (d + 1) * per])
+        chunks = [
+            ChunkEntry(d * PER_DOC + i, f"d{d}", i, 0, 1, "t", None, 1, ("t",), (("t",),), ((0, 1),)) for i in range(PER_DOC)
+        ]
+        writer.add(doc, chunks, vectors[d * PER_DOC : (d + 1) * PER_DOC])
     name, files = writer.finish()
-    info = writer.ann_info
-    assert info and info["kind"] == "ivf" and info["recall@10"] >= ann.TARGET_RECALL and {"ivf_rows.npy"} <= set(files)
-    with store.lock(tmp_path):
-        w = store.Writer(tmp_path, new_commit({}, {"dim": DIM}))
-        w.add_segment(name, rows, rows // per, files, info)
+    with store.lock(root):
+        w = store.Writer(root, new_commit({}, {"dim": DIM}))
+        w.add_segment(name, rows, rows // PER_DOC, files, writer.ann_info)
         w.commit()
-    gen = store.open_generation(tmp_path)
+    return vectors, root
+
+
+def _questions(vectors: np.ndarray, count: int = 50, seed: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    q = vectors[rng.integers(len(vectors), size=count)] + 0.3 * rng.standard_normal((count, DIM)).astype(np.float32)
+    return q / np.linalg.norm(q, axis=1, keepdims=True)
+
+
+def test_a_large_segment_gets_a_quantised_index_with_recall_recorded(large):
+    vectors, root = large
+    gen = store.open_generation(root)
+    info = gen.commit.segments[0].ann
+    assert info["kind"] == ann.KIND and info["recall@10"] >= ann.PROBE_RECALL and info["depth"] in ann.DEPTHS
+    assert ann.FILE in gen.commit.segments[0].files and info["bytes_per_row"] == DIM // 4  # a 4-bit code per 2 dims
     assert gen.ann(0) is not None
-    rng = np.random.default_rng(1)
     recalls = []
-    for _ in range(50):
-        q = vectors[rng.integers(rows)] + 0.15 * rng.standard_normal(DIM).astype(np.float32)
-        q /= np.linalg.norm(q)
+    for q in _questions(vectors):
+        exact = np.argsort(-(vectors @ q))[:10]
+        got, scores = dense_top(gen, q, 10, gen.alive)
+        recalls.append(len(set(exact.tolist()) & set(got.tolist())) / 10)
+        np.testing.assert_allclose(scores, vectors[got] @ q, rtol=1e-5)  # re-ranked: exact cosines, best first
+        assert np.all(np.diff(scores) <= 0)
+    assert np.mean(recalls) >= ann.TARGET_RECALL
+
+
+def test_the_quantised_scan_alone_is_approximate(large):
+    """Without the exact re-rank the 4-bit codes lose neighbours: the re-rank is what the recall rests on."""
+    vectors, root = large
+    scan = store.open_generation(root).ann(0)
+    recalls = []
+    for q in _questions(vectors):
         exact = set(np.argsort(-(vectors @ q))[:10].tolist())
-        got, _ = dense_top(gen, q, 10, gen.alive)
-        recalls.append(len(exact & set(got.tolist())) / 10)
-    assert np.mean(recalls) >= 0.95
-    mask = np.zeros(rows, dtype=bool)
+        recalls.append(len(exact & set(scan.candidates(q, 10).tolist())) / 10)
+    assert np.mean(recalls) < 0.95
+
+
+def test_masked_rows_never_come_back(large):
+    vectors, root = large
+    gen = store.open_generation(root)
+    mask = np.zeros(len(vectors), dtype=bool)
     mask[::2] = True
-    got, _ = dense_top(gen, q, 10, [mask])
-    assert len(got) == 10 and all(r % 2 == 0 for r in got.tolist())
+    for q in _questions(vectors, 10):
+        got, _ = dense_top(gen, q, 10, [mask])
+        exact = np.flatnonzero(mask)[np.argsort(-(vectors[mask] @ q))[:10]]
+        assert len(got) == 10 and all(r % 2 == 0 for r in got.tolist())
+        assert len(set(exact.tolist()) & set(got.tolist())) >= 8
+
+
+def test_an_index_kind_this_version_does_not_build_is_searched_exactly(large, tmp_path):
+    """An older index's IVF entry: no approximate index is opened and answers are exact."""
+    vectors, root = large
+    gen = store.open_generation(root)
+    ref = gen.commit.segments[0]
+    old = dataclasses.replace(gen.commit, segments=(dataclasses.replace(ref, ann={"kind": "ivf", "nlist": 400, "nprobe": 32}),))
+    from semsearch.index.generation import Generation
+
+    older = Generation(root, old)
+    assert older.ann(0) is None
+    q = _questions(vectors, 1)[0]
+    got, _ = dense_top(older, q, 10, older.alive)
+    assert got.tolist() == np.argsort(-(vectors @ q))[:10].tolist()
+
+
+def test_a_segment_where_the_rerank_would_cost_a_scan_stays_exact(tmp_path):
+    """A segment whose tuned depth exceeds MAX_RERANK_SHARE of its rows is refused: an exact scan is as cheap."""
+    from semsearch.index.files import save_array
+
+    rows = 2048
+    rng = np.random.default_rng(3)
+    v = rng.standard_normal((rows, 256)).astype(np.float32)
+    save_array(tmp_path / "vectors.npy", v / np.linalg.norm(v, axis=1, keepdims=True))
+    assert ann.build_ann(tmp_path, tmp_path / "vectors.npy") is None
+    assert not (tmp_path / ann.FILE).exists()

@@ -1,15 +1,22 @@
-"""Approximate dense search for large segments: an inverted-file (IVF) index over the segment's vectors.
+"""Approximate dense search for large segments: a product-quantised flat scan with an exact re-rank.
 
-FAISS's k-means picks `nlist` centroids; each row is assigned to its nearest. A query probes the
-`nprobe` nearest lists and scores their rows exactly from the memory-mapped vectors, so a cold query
-reads only the lists it probes, and any allowed-row mask (deletes, filters) applies before scoring.
-`nprobe` is the smallest that reaches `PROBE_RECALL` (`TARGET_RECALL` plus a margin) recall@10 against
-exact search on probe queries drawn from the segment, and the commit records it with the measured recall;
-a segment that would need more than `MAX_SCAN_SHARE` of its rows probed is searched exactly instead.
+FAISS's PQ fast scan (`IndexPQFastScan`) holds every row as `dim / 2` sub-quantiser codes of 4 bits
+(96 bytes a row at 384 dims, a sixteenth of the float vectors) and scores them all with in-register
+lookup tables. A query takes the `depth` best rows by those approximate scores, then scores them
+exactly from the memory-mapped vectors, so what it returns carries exact cosines. An inverted file
+(IVF) was tried first and dropped: on weakly clustered vectors (NoReC under bench/scale.py's tiny
+model) it needed a third of the rows probed for 0.98 recall, where this scan needs no clustering.
 
-    segments/<name>/ivf_centroids.npy  float32 [nlist, dim]
-    segments/<name>/ivf_rows.npy       int32 rows grouped by list
-    segments/<name>/ivf_offsets.npy    int64 [nlist + 1] start of each list in ivf_rows
+`depth` is the smallest of `DEPTHS` that reaches `PROBE_RECALL` (`TARGET_RECALL` plus a margin)
+recall@10 against exact search on probe queries drawn from the segment; the commit records it with the
+measured recall. A segment that would need more than `MAX_RERANK_SHARE` of its rows re-ranked is
+searched exactly instead (gathering scattered rows costs several times a contiguous scan).
+
+    segments/<name>/ann.faiss   the IndexPQFastScan (codes and codebooks; read whole at open)
+
+Masks (deletes, filters) cannot be passed to a fast-scan search, so a masked query asks for
+`depth / allowed share` rows and drops the masked ones before the re-rank; dense.py sends narrow
+masks (under a quarter of the rows) to an exact scan of the allowed rows instead.
 """
 
 from __future__ import annotations
@@ -18,40 +25,45 @@ from pathlib import Path
 
 import numpy as np
 
-from semsearch.index.files import MappedRows, RowFile, load_array, save_array
+from semsearch.index.files import MappedRows, RowFile
 
-MIN_ROWS = 10_000  # below this a segment is searched exactly (~2 ms a query on one core)
+MIN_ROWS = 10_000  # below this a segment is searched exactly (a few ms a query on one core)
+KIND = "pq-fastscan"
+FILE = "ann.faiss"
 TARGET_RECALL = 0.98
 # What the tuner asks of its synthetic probe queries: on NoReC (tiny model, bench/scale.py) real questions came
-# in up to ~1 point under the probes (0.969 against >= 0.98 at 90k chunks), so the probes must clear a margin.
+# in up to ~1 point under such probes, so the probes must clear a margin.
 PROBE_RECALL = 0.99
-# Above about this share of rows probed, an exact scan is as fast. Measured on the compacted 90k-chunk NoReC
-# index (tiny model, bench/scale.py, one thread): probing 256 of 1,202 lists (21%) took 8.3 ms a question at
-# p50, an exact scan of every row 10.7 ms.
-MAX_SCAN_SHARE = 0.25
-# k-means on 40 points a list (FAISS warns below 39), 10 rounds: the lists need not be optimal, since nprobe is
-# tuned on them; at 1M rows this is ~4 TFLOP instead of ~16 with 64 points and 20 rounds.
-SAMPLE_PER_LIST = 40
-KMEANS_ITERATIONS = 10
+# Never fewer than 512: at 256, probes gave 1.0 while real questions came in at 0.987 (1M rows of noise around
+# 30k tiny-model NoReC vectors, the 100 bench questions).
+DEPTHS = (512, 1024, 2048, 4096, 8192)
+RERANK_PER_RESULT = 8  # asked for n results, re-rank at least 8n rows (the hybrid asks for 100 candidates)
+MAX_RERANK_SHARE = 0.125  # past this share of the rows re-ranked, an exact scan is as cheap
+TRAIN_ROWS = 32768  # 16 centroids per sub-quantiser need few points
+_PROBE_QUERIES = 200
 _RELEASE_ROWS = 131072  # rows gathered while tuning before their pages are given back (~200 MB at 384 dims)
-_PROBES = (16, 24, 32, 48, 64, 96, 128, 192, 256)  # never fewer than 16 lists: measured on NoReC, 8 gave 0.985
 
 
-class IVF:
-    """An opened IVF index of one segment."""
+class QuantisedScan:
+    """An opened PQ fast-scan index of one segment, re-ranked exactly from the segment's vectors."""
 
-    def __init__(self, vectors: np.ndarray, centroids: np.ndarray, rows: np.ndarray, offsets: np.ndarray, nprobe: int):
-        self.vectors, self.centroids, self.rows, self.offsets, self.nprobe = vectors, centroids, rows, offsets, nprobe
+    def __init__(self, vectors: np.ndarray, index, depth: int):
+        self.vectors, self.index, self.depth = vectors, index, depth
 
-    def candidates(self, q: np.ndarray, nprobe: int | None = None) -> np.ndarray:
-        """Rows of the lists nearest to the question."""
-        nprobe = min(nprobe or self.nprobe, len(self.centroids))
-        near = np.argpartition(-(self.centroids @ q), nprobe - 1)[:nprobe]
-        return np.concatenate([self.rows[self.offsets[c] : self.offsets[c + 1]] for c in near])
+    def candidates(self, q: np.ndarray, depth: int) -> np.ndarray:
+        """The `depth` rows with the best approximate scores, best first."""
+        depth = min(depth, self.index.ntotal)
+        _, found = self.index.search(np.ascontiguousarray(q[None], dtype=np.float32), depth)
+        rows = found[0]
+        return rows[rows >= 0]
 
-    def search(self, q: np.ndarray, n: int, mask: np.ndarray | None = None, nprobe: int | None = None):
-        """The n best allowed rows among the probed lists (local rows, scores), best first."""
-        rows = self.candidates(q, nprobe)
+    def search(self, q: np.ndarray, n: int, mask: np.ndarray | None = None, depth: int | None = None):
+        """The n best allowed rows (local rows, exact scores), best first."""
+        depth = max(depth or self.depth, RERANK_PER_RESULT * n)
+        if mask is not None:
+            share = np.count_nonzero(mask) / max(len(mask), 1)
+            depth = int(depth / share) if share > 0 else 0
+        rows = self.candidates(q, depth) if depth else np.zeros(0, np.int64)
         if mask is not None:
             rows = rows[mask[rows]]
         rows = np.sort(rows)  # ascending reads from the memory map
@@ -64,88 +76,85 @@ class IVF:
         return rows[best].astype(np.int64), scores[best]
 
 
-def build_ivf(folder: Path, vectors_path: Path, seed: int = 1234) -> dict | None:
-    """Train and write an IVF index for the vectors in `vectors_path` into `folder`; returns what the commit records.
+def sub_quantisers(dim: int) -> int:
+    """Codes per row: one 4-bit code for every two dimensions (one per dimension when `dim` is odd)."""
+    return dim // 2 if dim % 2 == 0 else dim
 
-    None when reaching the recall target would take probing more than MAX_SCAN_SHARE of the rows: gathering
-    scattered rows costs several times a contiguous exact scan, so such a segment is better searched exactly.
-    The vectors are read in blocks, never mapped whole, so building costs the sample and the lists in memory,
-    not the vector file.
+
+def build_ann(folder: Path, vectors_path: Path, seed: int = 1234) -> dict | None:
+    """Train, fill and tune a PQ fast-scan index for the vectors in `vectors_path`, written into `folder`;
+    returns what the commit records, or None when the segment is better searched exactly.
+
+    The vectors are read in blocks, never mapped whole: building costs the training sample and the codes
+    (a sixteenth of the vectors) in memory, not the vector file.
     """
     import faiss
 
     with RowFile(vectors_path) as source:
         rows, dim = source.shape
-        nlist = max(16, int(4 * np.sqrt(rows)))
         rng = np.random.default_rng(seed)
-        sample = source.take(np.sort(rng.choice(rows, min(rows, SAMPLE_PER_LIST * nlist), replace=False)))
-        kmeans = faiss.Kmeans(dim, nlist, niter=KMEANS_ITERATIONS, seed=seed, spherical=True, verbose=False)
-        kmeans.train(np.ascontiguousarray(sample, dtype=np.float32))
+        index = faiss.IndexPQFastScan(dim, sub_quantisers(dim), 4, faiss.METRIC_INNER_PRODUCT)
+        sample = source.take(np.sort(rng.choice(rows, min(rows, TRAIN_ROWS), replace=False)))
+        index.train(np.ascontiguousarray(sample, dtype=np.float32))
         del sample
-        centroids = kmeans.centroids.astype(np.float32)
-        assign = np.empty(rows, dtype=np.int64)
-        quantizer = faiss.IndexFlatIP(dim)
-        quantizer.add(centroids)
-        for start, block in source.blocks(65536):
-            _, nearest = quantizer.search(np.ascontiguousarray(block, dtype=np.float32), 1)
-            assign[start : start + len(block)] = nearest[:, 0]
-        order = np.argsort(assign, kind="stable").astype(np.int32)
-        offsets = np.concatenate([[0], np.cumsum(np.bincount(assign, minlength=nlist))]).astype(np.int64)
-        del assign
+        for _, block in source.blocks(65536):
+            index.add(np.ascontiguousarray(block, dtype=np.float32))
         mapped = MappedRows(vectors_path)
-        ivf = IVF(mapped.array, centroids, order, offsets, 1)
         try:
-            nprobe, recall = _tune(ivf, source, mapped, rng)
+            depth, recall = _tune(QuantisedScan(mapped.array, index, 0), source, mapped, rng)
         finally:
-            del ivf
             mapped.close()
-    if recall < PROBE_RECALL or nprobe / nlist > MAX_SCAN_SHARE:
+    if recall < PROBE_RECALL or depth > MAX_RERANK_SHARE * rows:
         return None
-    save_array(folder / "ivf_centroids.npy", centroids)
-    save_array(folder / "ivf_rows.npy", order)
-    save_array(folder / "ivf_offsets.npy", offsets)
-    return {"kind": "ivf", "nlist": nlist, "nprobe": nprobe, "recall@10": round(recall, 4), "probe_queries": 200}
+    faiss.write_index(index, str(folder / FILE))
+    return {"kind": KIND, "depth": depth, "recall@10": round(recall, 4), "probe_queries": _PROBE_QUERIES,
+            "bytes_per_row": int(index.code_size)}  # fmt: skip
 
 
-def _tune(ivf: IVF, source: RowFile, mapped: MappedRows, rng) -> tuple[int, float]:
-    """The smallest nprobe whose recall@10 against exact search reaches PROBE_RECALL on probe queries.
-
-    Probe queries are segment rows moved far from themselves with noise, so that, as for a real
-    question, the nearest passages are not the query itself and sit at a question-like distance.
-    """
+def probe_queries(source: RowFile, rng, count: int = _PROBE_QUERIES) -> np.ndarray:
+    """Segment rows moved far from themselves with noise (cosine ~0.5, as real questions are from their best
+    passage): near-duplicate probes would make a small depth look better than it is."""
     rows, dim = source.shape
-    picks = np.sort(rng.choice(rows, min(200, rows), replace=False))
+    picks = np.sort(rng.choice(rows, min(count, rows), replace=False))
     noise = rng.standard_normal((len(picks), dim)).astype(np.float32)
-    # Far from their row (cosine ~0.5), as real questions are from their best passage: near-duplicate
-    # probes would make a small nprobe look better than it is.
     queries = source.take(picks).astype(np.float32) + (1.7 / np.sqrt(dim)) * noise
-    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
-    exact = [set(best.tolist()) for best in _exact_top(source, queries, 10)]
-    ranked = np.argsort(-(queries @ ivf.centroids.T), axis=1)  # each query's lists, nearest first
-    best = [(np.zeros(0, np.int64), np.zeros(0, np.float32)) for _ in queries]  # top 10 of the lists probed so far
-    probed, recall, touched = 0, 0.0, 0
-    for nprobe in _PROBES:  # each level scans only the lists the previous one did not
-        nprobe = min(nprobe, len(ivf.centroids))
+    return queries / np.linalg.norm(queries, axis=1, keepdims=True)
+
+
+def _tune(scan: QuantisedScan, source: RowFile, mapped: MappedRows, rng) -> tuple[int, float]:
+    """The smallest depth whose re-ranked recall@10 against exact search reaches PROBE_RECALL on probe queries.
+
+    One approximate search at the deepest level gives every level's candidates (its prefixes); each level
+    re-ranks only the rows the previous one did not, keeping a running top 10 per query.
+    """
+    queries = probe_queries(source, rng)
+    exact = [set(best.tolist()) for best in exact_top(source, queries, 10)]
+    deepest = min(DEPTHS[-1], len(source))
+    _, found = scan.index.search(queries, deepest)
+    best = [(np.zeros(0, np.int64), np.zeros(0, np.float32)) for _ in queries]
+    done, recall, touched = 0, 0.0, 0
+    for depth in DEPTHS:
+        depth = min(depth, deepest)
         hits = 0
         for i, q in enumerate(queries):
-            lists = ranked[i, probed:nprobe]
-            rows = np.sort(np.concatenate([ivf.rows[ivf.offsets[c] : ivf.offsets[c + 1]] for c in lists]))
-            rows = np.concatenate([best[i][0], rows])
-            scores = np.concatenate([best[i][1], ivf.vectors[rows[len(best[i][0]) :]] @ q])
+            new = np.sort(found[i, done:depth])
+            new = new[new >= 0]
+            rows = np.concatenate([best[i][0], new])
+            scores = np.concatenate([best[i][1], scan.vectors[new] @ q])
             keep = np.argpartition(-scores, 9)[:10] if len(scores) > 10 else np.arange(len(scores))
             best[i] = (rows[keep], scores[keep])
             hits += len(exact[i] & set(best[i][0].tolist()))
-            touched += len(rows)
+            touched += len(new)
             if touched > _RELEASE_ROWS:
                 mapped.release()  # the gathered rows' pages: RSS stays bounded
                 touched = 0
-        probed, recall = nprobe, hits / (10 * len(queries))
-        if recall >= PROBE_RECALL or nprobe >= len(ivf.centroids):
-            return nprobe, recall
-    return probed, recall
+        done, recall = depth, hits / (10 * len(queries))
+        if recall >= PROBE_RECALL or depth >= deepest:
+            return depth, recall
+    return done, recall
 
 
-def _exact_top(source: RowFile, queries: np.ndarray, k: int) -> np.ndarray:
+def exact_top(source: RowFile, queries: np.ndarray, k: int) -> np.ndarray:
     """Rows of the k best scores of each query over all rows, by exact search block by block."""
     best_scores = np.full((len(queries), 0), -np.inf, np.float32)
     best_rows = np.zeros((len(queries), 0), np.int64)
@@ -160,10 +169,20 @@ def _exact_top(source: RowFile, queries: np.ndarray, k: int) -> np.ndarray:
     return best_rows
 
 
-def open_ann(segment, info: dict) -> IVF:
-    """Open the IVF index a commit records for a segment (memory-mapped)."""
-    folder = segment.folder
-    centroids = load_array(folder / "ivf_centroids.npy", int(info["nlist"]))
-    rows = load_array(folder / "ivf_rows.npy", segment.rows)
-    offsets = load_array(folder / "ivf_offsets.npy", int(info["nlist"]) + 1)
-    return IVF(segment.vectors, np.asarray(centroids), rows, np.asarray(offsets), int(info["nprobe"]))
+def open_ann(segment, info: dict) -> QuantisedScan | None:
+    """Open the approximate index a commit records for a segment; None for a kind this version does not
+    build (an older index's IVF): such a segment is searched exactly until a merge or compact rewrites it."""
+    if info.get("kind") != KIND:
+        return None
+    import faiss
+
+    path = segment.folder / FILE
+    if not path.is_file():
+        raise FileNotFoundError(path)
+    try:
+        index = faiss.read_index(str(path))
+    except RuntimeError as e:  # FAISS reports a truncated or foreign file this way
+        raise ValueError(f"{FILE} cannot be read ({str(e).splitlines()[-1][:200]})") from None
+    if index.ntotal != segment.rows or index.d != segment.dim:
+        raise ValueError(f"{FILE} holds {index.ntotal} rows of {index.d} dims, the segment {segment.rows} of {segment.dim}")
+    return QuantisedScan(segment.vectors, index, int(info["depth"]))

@@ -13,7 +13,7 @@ import time
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -97,6 +97,7 @@ class _Run:
     pending: deque = field(default_factory=deque)
     chunker: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="semsearch-chunk"))
     ray: str | bool | None = None  # embed on Ray Data: True for a local cluster, or its address
+    loader: Future | None = None  # the bulk encoder loading while the first batch is read and chunked
 
 
 def build_index(
@@ -327,7 +328,18 @@ def _queue(run: _Run, doc: SourceDoc, old) -> None:
     prompt = run.embedder.prompts.get("passage", "")
     future = run.chunker.submit(chunk_entries, doc.article, run.counter, run.params, prompt)
     run.pending.append((doc, old, future))
+    if run.loader is None and not run.ray and run.embedder.backend == "onnx":
+        run.loader = _load_encoder(run.embedder)
     _drain(run, LOOKAHEAD_DOCS)
+
+
+def _load_encoder(embedder: Embedder) -> Future:
+    """Load the ONNX session in a thread of its own, so the first batch does not wait for it (torch is not
+    loaded ahead: a small update on the torch backend embeds with the ONNX twin instead)."""
+    loader = ThreadPoolExecutor(1, thread_name_prefix="semsearch-load")
+    future = loader.submit(embedder.load_bulk)
+    loader.shutdown(wait=False)
+    return future
 
 
 def _drain(run: _Run, keep: int) -> None:
@@ -357,6 +369,8 @@ def _flush(run: _Run) -> None:
         passages = [p for _, _, ps in run.batch for p in ps]
         run.log(f"embedding {len(passages)} chunks of {len(run.batch)} documents with {run.embedder.spec.describe()}")
         t = time.perf_counter()
+        if run.loader is not None:
+            run.loader.result()  # raises what loading raised
         if run.ray:
             from semsearch.embedding.ray_backend import embed_with_ray
 

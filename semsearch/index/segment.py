@@ -7,7 +7,7 @@
     segments/<name>/post_rows.npy   int32 postings: rows holding each term, grouped by term
     segments/<name>/post_tf.npy     uint16 term frequency of each posting
     segments/<name>/segment.sqlite  chunks, docs, term dictionary (term -> df, postings offset), sentence df, stats
-    segments/<name>/ann.faiss       optional approximate dense index (large merged segments only)
+    segments/<name>/ann.faiss       optional approximate dense index: PQ fast-scan codes (segments of 10k+ rows)
 
 Rows of a document are contiguous. Segments are deleted only by garbage collection, once no commit
 that a reader may hold names them.
@@ -74,7 +74,7 @@ def build_ann(folder: Path, rows: int) -> dict | None:
 
     if rows < ann.MIN_ROWS or os.environ.get("SEMSEARCH_EXACT") == "1":
         return None
-    return ann.build_ivf(folder, folder / "vectors.npy")
+    return ann.build_ann(folder, folder / "vectors.npy")
 
 
 def seal(root: Path, name: str, tmp: Path) -> dict[str, dict]:

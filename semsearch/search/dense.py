@@ -1,5 +1,6 @@
 """Dense retrieval across segments: exact inner products over memory-mapped vectors, or a segment's
-approximate index where one was built (large merged segments), each restricted to live, allowed rows."""
+approximate index where one was built (segments of 10k+ rows: a quantised scan re-ranked exactly), each
+restricted to live, allowed rows."""
 
 from __future__ import annotations
 
