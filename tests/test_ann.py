@@ -118,3 +118,14 @@ def test_a_segment_where_the_rerank_would_cost_a_scan_stays_exact(tmp_path):
     save_array(tmp_path / "vectors.npy", v / np.linalg.norm(v, axis=1, keepdims=True))
     assert ann.build_ann(tmp_path, tmp_path / "vectors.npy") is None
     assert not (tmp_path / ann.FILE).exists()
+
+
+def test_the_index_is_read_once_per_segment_and_never_by_writers(large):
+    """Every commit opens a new generation (each batch of a build, each hot swap): the unchanged segment's
+    index is shared, not read again; a writer's own view does not open it at all."""
+    _, root = large
+    first, second = store.open_generation(root), store.open_generation(root)
+    assert first.ann(0) is not None and first.ann(0) is second.ann(0)
+    with store.lock(root):
+        writer = store.Writer(root, first.commit)
+        assert writer.generation.ann(0) is None

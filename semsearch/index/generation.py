@@ -43,13 +43,25 @@ def _segment(root: Path, ref) -> Segment:
     return found
 
 
+_anns: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # segment -> {recorded info: opened index}
+
+
 def _open_ann(segment: Segment, info: dict):
+    """The segment's approximate index as `info` records it, opened once per segment object: a new commit
+    (each batch of a build, each hot swap of the server) does not read it again."""
+    key = json.dumps(info, sort_keys=True)
+    with _opened_lock:
+        opened = _anns.setdefault(segment, {})
+        if key in opened:
+            return opened[key]
     try:
-        return open_ann(segment, info)
+        found = open_ann(segment, info)
     except FileNotFoundError:
         raise
     except (OSError, ValueError, KeyError) as e:
         raise SegmentDamaged(f"segment {segment.name}: its approximate index is damaged ({e})") from e
+    with _opened_lock:
+        return opened.setdefault(key, found)
 
 
 @dataclass(frozen=True)
@@ -88,9 +100,12 @@ class StoredDoc(NamedTuple):
 
 
 class Generation:
-    """The segments of one commit, opened; `alive[i]` is None when segment i has no deleted rows."""
+    """The segments of one commit, opened; `alive[i]` is None when segment i has no deleted rows.
 
-    def __init__(self, root: Path, commit: Commit):
+    `dense_index=False` (a writer's view) leaves the approximate dense indexes unopened: `ann(i)` is None.
+    """
+
+    def __init__(self, root: Path, commit: Commit, dense_index: bool = True):
         self.root, self.commit = Path(root), commit
         self.cache: dict = {}  # per-generation derived data (filter columns), dropped with the generation
         self.segments: list[Segment] = []
@@ -101,7 +116,7 @@ class Generation:
             self.segments.append(segment)
             dead = read_dead(root, ref)
             self.alive.append(None if dead is None else ~dead)
-            self._ann.append(_open_ann(segment, ref.ann) if ref.ann else None)
+            self._ann.append(_open_ann(segment, ref.ann) if ref.ann and dense_index else None)
         sizes = [s.rows for s in self.segments]
         self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64) if sizes else np.zeros(1, np.int64)
 

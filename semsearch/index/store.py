@@ -96,7 +96,7 @@ class Writer:
         refs = [r for r in base.segments if not self._changed_since_commit(r, base)]
         while True:
             try:
-                return Generation(self.root, replace(base, segments=tuple(refs)))
+                return Generation(self.root, replace(base, segments=tuple(refs)), dense_index=False)
             except (SegmentDamaged, DeletesDamaged, FileNotFoundError) as e:
                 bad = _segment_named_in(e, refs)
                 self.repairs.append(f"{e}: its documents are re-indexed")
@@ -166,7 +166,7 @@ class Writer:
         commit = self.base.next(tuple(refs) + tuple(self._new), **changes)
         write_commit(self.root, commit)
         self.base, self._dead, self._new, self._dropped, self.repairs = commit, {}, [], set(), []
-        self.generation = Generation(self.root, commit)
+        self.generation = Generation(self.root, commit, dense_index=False)
         collect_garbage(self.root)
         return commit
 
