@@ -7,14 +7,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from semsearch.embedding import Embedder
 from semsearch.embedding.models import model_for_index
 from semsearch.errors import SemsearchError
 from semsearch.index import store
-from semsearch.index.builder import IndexStats, build_index, compact_index, update_index
 from semsearch.search import MODES, FusionParams, Mode, Result, Searcher
 from semsearch.search.filters import make_filter, masks_for
+
+if TYPE_CHECKING:
+    from semsearch.index.builder import IndexStats, build_index
 
 __all__ = [
     "Document",
@@ -33,6 +36,16 @@ __all__ = [
 ]
 
 MAX_K = 10_000
+_FROM_BUILDER = ("IndexStats", "build_index")
+
+
+def __getattr__(name: str):
+    """`build_index` and `IndexStats` load the builder (reading, chunking) on first use: a query never needs it."""
+    if name in _FROM_BUILDER:
+        from semsearch.index import builder
+
+        return getattr(builder, name)
+    raise AttributeError(f"module 'semsearch.api' has no attribute {name!r}")
 
 _lock = threading.Lock()
 _searchers: dict[Path, Searcher] = {}
@@ -172,7 +185,7 @@ def add(records: Iterable[dict], index: str | Path = "index", model: str | None 
 
     A record without id or text, or a repeated id, is warned about (naming the record) and skipped.
     """
-    from semsearch.index.builder import API_SOURCE
+    from semsearch.index.builder import API_SOURCE, update_index
     from semsearch.index.sources import record_docs
 
     records = list(records)
@@ -182,7 +195,7 @@ def add(records: Iterable[dict], index: str | Path = "index", model: str | None 
 def add_file(path: str | Path, index: str | Path = "index", model: str | None = None) -> IndexStats:
     """Upsert the documents of one file (JSONL, CSV or any format `semsearch index` reads), read with the
     index's recorded field names; bad lines are warned about, naming the line, and skipped."""
-    from semsearch.index.builder import API_SOURCE
+    from semsearch.index.builder import API_SOURCE, update_index
     from semsearch.index.sources import api_doc
     from semsearch.reading import iter_documents
 
@@ -194,6 +207,8 @@ def add_file(path: str | Path, index: str | Path = "index", model: str | None = 
 
 def delete(ids: Iterable[str], index: str | Path = "index") -> IndexStats:
     """Delete documents by id (unknown ids are ignored); committed atomically."""
+    from semsearch.index.builder import update_index
+
     if isinstance(ids, str):
         ids = [ids]
     return update_index(index, (), [str(i) for i in ids])
@@ -201,6 +216,8 @@ def delete(ids: Iterable[str], index: str | Path = "index") -> IndexStats:
 
 def compact(index: str | Path = "index") -> int:
     """Merge the index's segments into one, dropping deleted rows; returns the number of merges run."""
+    from semsearch.index.builder import compact_index
+
     return compact_index(index)
 
 

@@ -9,6 +9,7 @@ from store_helpers import commit_docs
 from semsearch.analysis import analyze
 from semsearch.chunking import sentences_of
 from semsearch.index import store
+from semsearch.index.records import joined_sentences
 from semsearch.search.lexical import Lexical, Postings
 
 ROWS = [
@@ -58,7 +59,7 @@ def test_bm25_across_segments_scores_like_bm25s_over_all_rows(tmp_path, monkeypa
         sentences = [[analyze(s) for s in sentences_of(r)] for r in ROWS]
         flat = [s for row in sentences for s in row]
         ref_sent = _reference(flat, q)
-        got_sent = lexical.sentence_scores(q, sentences)
+        got_sent = lexical.sentence_scores(q, [joined_sentences(s) for s in sentences])
         assert np.allclose([x for row in got_sent for x in row], ref_sent, atol=1e-5)
 
 
@@ -79,3 +80,34 @@ def test_deleted_rows_have_no_postings(tmp_path):
     q = analyze("Lavrov")
     rows, _ = Lexical(gen).bm25(q, Postings(gen, q, gen.alive))
     assert {c.doc_id for c in gen.chunks(rows)} == {"d2"}
+
+
+def test_sentence_scores_by_string_search_equal_counting_word_by_word(tmp_path):
+    """Repeated terms, terms inside longer words and empty sentences: the same floats as walking every word."""
+    import math
+    import random
+    from collections import Counter
+
+    from semsearch.search.lexical import B, K1
+
+    commit_docs(tmp_path, {f"d{i}": [r] for i, r in enumerate(ROWS)})
+    lexical = Lexical(store.open_generation(tmp_path))
+    vocab = sorted({t for r in ROWS for t in analyze(r)})
+    q = vocab[:4] + vocab[:1]
+    words = vocab[:6] + [t + "s" for t in vocab[:4]] + [t[1:] for t in vocab[:4]] + ["x"]  # whole words and parts
+    rng = random.Random(4)
+    chunks = [[[rng.choice(words) for _ in range(rng.randint(0, 9))] for _ in range(rng.randint(1, 5))] for _ in range(300)]
+    got = lexical.sentence_scores(q, [joined_sentences(c) for c in chunks])
+    wanted = Counter(q)
+    df = Counter()
+    for segment in lexical.gen.segments:
+        df.update(segment.sentence_df(list(wanted)))
+    idf = {t: math.log(1 + (lexical.n_sentences - df[t] + 0.5) / (df[t] + 0.5)) for t in wanted if df[t]}
+    assert len(idf) == 4
+    for chunk, scores in zip(chunks, got):
+        expected = []
+        for sentence in chunk:
+            hits = [w for w in sentence if w in idf]
+            norm = K1 * ((1 - B) + B * max(len(sentence), 1) / lexical.avg_sentence_len)
+            expected.append(sum(wanted[t] * idf[t] * tf / (norm + tf) for t, tf in Counter(hits).items()) if hits else 0.0)
+        assert scores == expected

@@ -182,17 +182,18 @@ class Generation:
             found.update(self._chunks_of(int(i), wanted))
         return [found[int(r)] for r in rows]
 
-    def sentence_terms(self, rows: Sequence[int]) -> list[tuple[tuple[str, ...], ...]]:
-        """The analysed sentences of the chunks at these global rows, in this order (all that ranking reads)."""
+    def sentence_texts(self, rows: Sequence[int]) -> list[str]:
+        """The analysed sentences of the chunks at these global rows as stored (terms joined by spaces, sentences
+        by tabs; see `records.joined_sentences`), in this order: all that ranking reads of a candidate."""
         rows = np.asarray(rows, dtype=np.int64)
         seg, local = self.locate(rows)
-        found: dict[int, tuple] = {}
+        found: dict[int, str] = {}
         for i in np.unique(seg):
             wanted = [int(r) for r in local[seg == i]]
             base = int(self.offsets[i])
             sql = f"SELECT row, sentence_terms FROM chunks WHERE row IN ({','.join('?' * len(wanted))})"
             for row, text in self.segments[int(i)].db.execute(sql, wanted):
-                found[base + row] = _sentences(text)
+                found[base + row] = text or ""
         return [found[int(r)] for r in rows]
 
     def _chunks_of(self, i: int, local: list[int]) -> dict[int, StoredChunk]:

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+
+def joined_sentences(sentence_terms: Iterable[Iterable[str]]) -> str:
+    """A chunk's analysed sentences as the chunk store holds them: terms joined by spaces, sentences by tabs."""
+    return "\t".join(" ".join(s) for s in sentence_terms)
 
 
 @dataclass(frozen=True)

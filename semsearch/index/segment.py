@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from semsearch.index.files import RowWriter, fsync_dir, fsync_file, load_array, save_array
-from semsearch.index.records import ChunkEntry, DocEntry
+from semsearch.index.records import ChunkEntry, DocEntry, joined_sentences
 
 SEGMENTS = "segments"
 ARRAYS = ("vectors", "ids", "row_doc", "chunk_lens", "post_rows", "post_tf")
@@ -44,6 +44,12 @@ CREATE TABLE chunks (row INTEGER PRIMARY KEY, id INTEGER NOT NULL, doc INTEGER N
 CREATE TABLE terms (term TEXT PRIMARY KEY, df INTEGER, start INTEGER) WITHOUT ROWID;
 CREATE TABLE sterms (term TEXT PRIMARY KEY, df INTEGER) WITHOUT ROWID;
 CREATE TABLE info (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+"""
+# Made once the rows are in. `docs_catalog` covers the catalog every build reads (generation.catalog): without
+# it, reaching `first_row` and `n_chunks` past each document's text read every text (1.6 of 2.3 s at 1M chunks).
+INDEXES = """
+CREATE INDEX chunks_doc ON chunks (doc);
+CREATE INDEX docs_catalog ON docs (ord, doc_id, first_row, n_chunks, source, size, mtime_ns, fingerprint);
 """
 
 
@@ -129,7 +135,7 @@ class SegmentWriter:
             "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             [
                 (first + i, c.id, ord_, c.position, c.start, c.end, c.text, c.heading, c.tokens, " ".join(c.terms),
-                 "\t".join(" ".join(s) for s in c.sentence_terms), json.dumps(c.sentence_spans))
+                 joined_sentences(c.sentence_terms), json.dumps(c.sentence_spans))
                 for i, c in enumerate(chunks)
             ],
         )  # fmt: skip
@@ -171,7 +177,7 @@ class SegmentWriter:
         info = {"rows": self.rows, "docs": self.docs, "dim": self.dim, "chunk_len": int(sum(self._lens)),
                 "sentences": self._stats["sentences"], "sentence_len": self._stats["sentence_len"]}  # fmt: skip
         self.db.executemany("INSERT INTO info VALUES (?,?)", info.items())
-        self.db.execute("CREATE INDEX chunks_doc ON chunks (doc)")
+        self.db.executescript(INDEXES)
         self.db.commit()
         self.db.close()
         return self.name, seal(self.root, self.name, self.tmp)

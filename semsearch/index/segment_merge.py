@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from semsearch.index.files import RowFile, RowWriter, save_array
-from semsearch.index.segment import DB, SCHEMA, SEGMENTS, Segment, build_ann, new_name, read_only_uri, seal
+from semsearch.index.segment import DB, INDEXES, SCHEMA, SEGMENTS, Segment, build_ann, new_name, read_only_uri, seal
 
 _BLOCK = 1 << 22  # postings renumbered at a time
 
@@ -93,7 +93,7 @@ def _write(tmp, sources: list[_Source], rows: int, docs: int, dim: int) -> None:
         lens = np.load(tmp / "chunk_lens.npy")
         info = {"rows": rows, "docs": docs, "dim": dim, "chunk_len": int(lens.sum()), **stats}
         db.executemany("INSERT INTO info VALUES (?,?)", info.items())
-        db.execute("CREATE INDEX chunks_doc ON chunks (doc)")
+        db.executescript(INDEXES)
         db.commit()
     finally:
         db.close()

@@ -88,22 +88,37 @@ class Lexical:
             cover[_member(rows, postings.rows.get(term))] += weight
         return cover / total if total else cover
 
-    def sentence_scores(self, terms: Sequence[str], sentences: Sequence[Sequence[Sequence[str]]]) -> list[list[float]]:
-        """BM25 of each sentence of each chunk (sentences as analysed terms), with sentence-level statistics."""
+    def sentence_scores(self, terms: Sequence[str], sentences: Sequence[str]) -> list[list[float]]:
+        """BM25 of each sentence of each chunk, with sentence-level statistics.
+
+        Each chunk comes as stored (`records.joined_sentences`: terms joined by spaces, sentences by tabs).
+        Question terms are found and counted by string search, in C, instead of walking every word in
+        Python: most sentences hold none of them. The sum runs in the order the terms first appear in the
+        sentence, so scores are bit for bit those of counting word by word.
+        """
         wanted = Counter(terms)
         df = Counter()
         for segment in self.gen.segments:
             df.update(segment.sentence_df(list(wanted)))
-        idf = {t: math.log(1 + (self.n_sentences - df[t] + 0.5) / (df[t] + 0.5)) for t in wanted if df[t]}
+        weights = {t: wanted[t] * math.log(1 + (self.n_sentences - df[t] + 0.5) / (df[t] + 0.5)) for t in wanted if df[t]}
         out = []
-        for chunk in sentences:
-            scores = []
-            for sentence in chunk or ((),):
-                hits = [w for w in sentence if w in idf]
-                if not hits:  # most sentences hold none of the question's terms
-                    scores.append(0.0)
-                    continue
-                norm = K1 * ((1 - B) + B * max(len(sentence), 1) / self.avg_sentence_len)
-                scores.append(sum(wanted[t] * idf[t] * tf / (norm + tf) for t, tf in Counter(hits).items()))
-            out.append(scores)
+        for text in sentences:
+            present = [t for t in weights if t in text]  # substrings: whole words are counted below
+            out.append([self._sentence_bm25(s, present, weights) if present else 0.0 for s in text.split("\t")])
         return out
+
+    def _sentence_bm25(self, sentence: str, present: list[str], weights: dict[str, float]) -> float:
+        """BM25 of one stored sentence ("term term ...") for the question terms that may occur in it."""
+        maybe = [t for t in present if t in sentence]
+        if not maybe:
+            return 0.0
+        padded = " " + sentence.replace(" ", "  ") + " "  # every word between its own two spaces
+        hits = sorted((padded.find(f" {t} "), t) for t in maybe)
+        length = sentence.count(" ") + 1 if sentence else 0
+        norm = K1 * ((1 - B) + B * max(length, 1) / self.avg_sentence_len)
+        score = 0.0
+        for at, t in hits:
+            if at >= 0:
+                tf = padded.count(f" {t} ")
+                score += weights[t] * tf / (norm + tf)
+        return score

@@ -18,6 +18,7 @@ from semsearch.embedding import Embedder
 from semsearch.embedding.embedder import blas_threads
 from semsearch.errors import SemsearchError
 from semsearch.index.generation import Generation, StoredChunk
+from semsearch.index.records import joined_sentences
 from semsearch.search.dense import dense_scores, dense_top, top_rows
 from semsearch.search.lexical import Lexical, Postings
 
@@ -194,7 +195,7 @@ class Searcher:
         if not len(rows):
             return _Candidates(rows, np.zeros((0, len(FEATURES)), np.float32), {})
         keys = rows.tolist()
-        sentences = dict(zip(keys, self.lexical.sentence_scores(terms, gen.sentence_terms(rows))))
+        sentences = dict(zip(keys, self.lexical.sentence_scores(terms, gen.sentence_texts(rows))))
         bm25 = np.zeros(len(rows), np.float32)
         if len(lex_rows):
             at = np.minimum(np.searchsorted(lex_rows, rows), len(lex_rows) - 1)
@@ -230,7 +231,8 @@ class Searcher:
         need = [int(r) for r in rows if int(r) not in ranking.sentences]
         sentences = dict(ranking.sentences)
         if need:
-            sentences.update(zip(need, self.lexical.sentence_scores(terms, [chunks[r].sentence_terms for r in need])))
+            texts = [joined_sentences(chunks[r].sentence_terms) for r in need]
+            sentences.update(zip(need, self.lexical.sentence_scores(terms, texts)))
         out = []
         for row, score in zip(rows.tolist(), ranking.scores[order].tolist()):
             c = chunks[row]
