@@ -47,6 +47,7 @@ def __getattr__(name: str):
         return getattr(builder, name)
     raise AttributeError(f"module 'semsearch.api' has no attribute {name!r}")
 
+
 _lock = threading.Lock()
 _searchers: dict[Path, Searcher] = {}
 _embedders: dict[tuple[str, str, str, str], Embedder] = {}

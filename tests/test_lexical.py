@@ -88,7 +88,7 @@ def test_sentence_scores_by_string_search_equal_counting_word_by_word(tmp_path):
     import random
     from collections import Counter
 
-    from semsearch.search.lexical import B, K1
+    from semsearch.search.lexical import K1, B
 
     commit_docs(tmp_path, {f"d{i}": [r] for i, r in enumerate(ROWS)})
     lexical = Lexical(store.open_generation(tmp_path))
