@@ -206,13 +206,11 @@ class Embedder:
     # ------------------------------------------------------------------------------------ embedding
 
     def load_bulk(self) -> None:
-        """Load what `embed_passages` runs on (the ONNX session or the torch model) ahead of the first batch,
-        so a build can load it while it reads and chunks: the export, session creation and torch's
-        start-up are native code that leaves the reading thread the GIL."""
+        """Open the ONNX session `embed_passages` will run on, ahead of the first batch (a build does it while
+        it reads and chunks). Nothing for torch: a small update on that backend embeds with its ONNX twin,
+        so loading torch ahead could cost seconds for nothing."""
         if self.backend == "onnx":
             self.onnx_encoder(self.quantisation, for_queries=False)
-        else:
-            self.model  # noqa: B018 (a cached property: loads the model)
 
     def embed_passages(self, texts: Sequence[str], progress: bool | None = None) -> np.ndarray:
         """L2-normalised float32 vectors for passages, in input order, in batches of similar token length.

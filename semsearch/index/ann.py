@@ -57,11 +57,11 @@ class QuantisedScan:
         rows = found[0]
         return rows[rows >= 0]
 
-    def search(self, q: np.ndarray, n: int, mask: np.ndarray | None = None, depth: int | None = None, allowed: int | None = None):
-        """The n best rows that `mask` allows (local rows, exact scores), best first; `allowed`: the mask's count."""
-        depth = max(depth or self.depth, RERANK_PER_RESULT * n)
+    def search(self, q: np.ndarray, n: int, mask: np.ndarray | None = None):
+        """The n best rows that `mask` allows (local rows, exact scores), best first."""
+        depth = max(self.depth, RERANK_PER_RESULT * n)
         if mask is not None:
-            share = (np.count_nonzero(mask) if allowed is None else allowed) / max(len(mask), 1)
+            share = np.count_nonzero(mask) / max(len(mask), 1)
             depth = int(depth / share) if share > 0 else 0
         rows = self.candidates(q, depth) if depth else np.zeros(0, np.int64)
         if mask is not None:

@@ -328,14 +328,13 @@ def _queue(run: _Run, doc: SourceDoc, old) -> None:
     prompt = run.embedder.prompts.get("passage", "")
     future = run.chunker.submit(chunk_entries, doc.article, run.counter, run.params, prompt)
     run.pending.append((doc, old, future))
-    if run.loader is None and not run.ray and run.embedder.backend == "onnx":
+    if run.loader is None and not run.ray:
         run.loader = _load_encoder(run.embedder)
     _drain(run, LOOKAHEAD_DOCS)
 
 
 def _load_encoder(embedder: Embedder) -> Future:
-    """Load the ONNX session in a thread of its own, so the first batch does not wait for it (torch is not
-    loaded ahead: a small update on the torch backend embeds with the ONNX twin instead)."""
+    """`Embedder.load_bulk` in a thread of its own, so the first batch does not wait for the session."""
     loader = ThreadPoolExecutor(1, thread_name_prefix="semsearch-load")
     future = loader.submit(embedder.load_bulk)
     loader.shutdown(wait=False)

@@ -46,7 +46,7 @@ def _segment_top(gen: Generation, i: int, q: np.ndarray, n: int, mask: np.ndarra
         return rows[best], found[best]
     ann = gen.ann(i)
     if ann is not None:
-        return ann.search(q, n, mask, allowed=allowed)
+        return ann.search(q, n, mask)
     found = segment.vectors @ q
     if mask is not None:
         found = np.where(mask, found, -np.inf)
