@@ -116,11 +116,11 @@ def test_batches_commit_as_they_go_and_a_killed_build_keeps_them(tiny_model, cor
     real = Embedder.embed_passages
     calls = {"n": 0}
 
-    def dies_on_third(self, texts, progress=None):
+    def dies_on_third(self, texts, progress=None, bulk=False):
         calls["n"] += 1
         if calls["n"] == 3:
             raise KeyboardInterrupt
-        return real(self, texts, progress)
+        return real(self, texts, progress, bulk)
 
     monkeypatch.setattr(Embedder, "embed_passages", dies_on_third)
     with pytest.raises(KeyboardInterrupt):
@@ -243,3 +243,28 @@ def test_small_updates_of_a_torch_index_embed_without_torch_and_match_it(tiny_mo
     text = gen.chunks([row])[0].text
     reference = Embedder(resolve_model(str(tiny_model)), "torch").model.encode(["passage: " + text], normalize_embeddings=True)[0]
     assert float(stored @ reference) >= 0.9999
+
+
+def test_the_model_embeds_a_batch_in_parts_while_the_rest_is_chunked(tiny_model, corpus_copy, tmp_path, monkeypatch):
+    """Passages go to the embedding thread as they are chunked; the segment keeps each vector with its chunk."""
+    from semsearch.embedding import Embedder
+    from semsearch.index import builder
+
+    whole = tmp_path / "whole"
+    semsearch.build_index(corpus_copy, whole, model=str(tiny_model))
+    real, parts = Embedder.embed_passages, []
+
+    def recording(self, texts, progress=None, bulk=False):
+        parts.append((len(texts), bulk))
+        return real(self, texts, progress, bulk)
+
+    monkeypatch.setattr(Embedder, "embed_passages", recording)
+    monkeypatch.setattr(builder, "EMBED_STEP", 3)
+    split = tmp_path / "split"
+    stats = semsearch.build_index(corpus_copy, split, model=str(tiny_model))
+    assert len(parts) >= 3 and sum(n for n, _ in parts) == stats.chunks and stats.segments == 1
+    assert all(bulk for _, bulk in parts)
+    a, b = store.open_generation(whole), store.open_generation(split)
+    by_id = {c.id: b.segments[0].vectors[c.row] for c in b.chunks(np.arange(b.rows))}
+    for c in a.chunks(np.arange(a.rows)):
+        assert float(a.segments[0].vectors[c.row] @ by_id[c.id]) > 0.9999, c.id

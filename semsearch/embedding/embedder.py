@@ -212,17 +212,18 @@ class Embedder:
         if self.backend == "onnx":
             self.onnx_encoder(self.quantisation, for_queries=False)
 
-    def embed_passages(self, texts: Sequence[str], progress: bool | None = None) -> np.ndarray:
+    def embed_passages(self, texts: Sequence[str], progress: bool | None = None, bulk: bool = False) -> np.ndarray:
         """L2-normalised float32 vectors for passages, in input order, in batches of similar token length.
 
         A progress bar shows on a terminal (or when `progress`). On the torch CPU backend, a handful of
-        passages (an incremental update) goes through the ONNX fp32 export instead: the same vectors
-        (cosine >= 0.9999, checked at export) without seconds of torch start-up. `last_backend` says what ran.
+        passages (an incremental update, unless `bulk` says they are part of a larger build) goes through the
+        ONNX fp32 export instead: the same vectors (cosine >= 0.9999, checked at export) without seconds of
+        torch start-up. `last_backend` says what ran.
         """
         prompted = self.with_prompt("passage", texts)
         show = sys.stderr.isatty() if progress is None else progress
         t0 = time.perf_counter()
-        small = len(texts) <= SMALL_BATCH and self.backend == "torch" and self.device == "cpu"
+        small = not bulk and len(texts) <= SMALL_BATCH and self.backend == "torch" and self.device == "cpu"
         if self.backend == "onnx" or (small and self.export is not None):
             quantisation = self.quantisation if self.backend == "onnx" else "fp32"
             encoder = self.onnx_encoder(quantisation, for_queries=small)

@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+
 from semsearch.analysis import ANALYZER
 from semsearch.chunking import ChunkParams, TokenizerCounter
 from semsearch.embedding import Embedder
@@ -34,6 +36,7 @@ from semsearch.reading import DEFAULT_MAX_FILE_SIZE, FieldMap, ReadOptions, Read
 
 BATCH_CHUNKS = 2048
 LOOKAHEAD_DOCS = 256  # documents chunked ahead of the batch being embedded
+EMBED_STEP = 128  # passages handed to the embedding thread at a time, so the model runs while the rest is chunked
 API_SOURCE = "api:"  # documents added through the API: a corpus build never removes them
 
 
@@ -98,6 +101,10 @@ class _Run:
     chunker: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="semsearch-chunk"))
     ray: str | bool | None = None  # embed on Ray Data: True for a local cluster, or its address
     loader: Future | None = None  # the bulk encoder loading while the first batch is read and chunked
+    embedding: list = field(default_factory=list)  # futures of the batch's passages handed to the embedding thread
+    unsent: list = field(default_factory=list)  # the batch's passages not handed over yet
+    embedder_thread: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="semsearch-emb"))
+    bar: object | None = None  # the embedding progress bar on a terminal
 
 
 def build_index(
@@ -216,6 +223,9 @@ def _running(root: Path, model: str | None, params: ChunkParams, log, batch_chun
             store.collect_garbage(root)  # also when nothing was committed: leftovers of a killed run go now
         finally:
             run.chunker.shutdown(cancel_futures=True)
+            run.embedder_thread.shutdown(cancel_futures=True)
+            if run.bar is not None:
+                run.bar.close()
 
 
 def _stats(run: _Run, t0: float) -> IndexStats:
@@ -322,8 +332,9 @@ def _reporting(run: _Run):
 def _queue(run: _Run, doc: SourceDoc, old) -> None:
     """Hand one document to the chunking thread; finished ones join the batch in order.
 
-    Chunking runs in a worker thread while this thread embeds full batches (the model's native code
-    releases the GIL), so the model is fed while the next batch is cut.
+    Three stages overlap: this thread reads, a chunking thread cuts documents up to `LOOKAHEAD_DOCS`
+    ahead, and an embedding thread embeds the batch `EMBED_STEP` passages at a time as they come
+    (the model's native code releases the GIL), so the model is fed from the first documents on.
     """
     prompt = run.embedder.prompts.get("passage", "")
     future = run.chunker.submit(chunk_entries, doc.article, run.counter, run.params, prompt)
@@ -357,8 +368,58 @@ def _drain(run: _Run, keep: int) -> None:
         run.stats["changed" if old is not None else "added"].append(doc.doc_id)
         run.batch.append((doc.entry, entries, passages))
         run.batch_size += len(entries)
+        run.unsent.extend(passages)
         if run.batch_size >= run.batch_chunks:
             _flush(run)
+        elif len(run.unsent) >= EMBED_STEP and not run.ray:
+            _send(run)
+
+
+def _send(run: _Run) -> None:
+    """Hand the batch's unsent passages to the embedding thread (ONNX Runtime and torch release the GIL,
+    so the model runs while this thread reads and the chunking thread cuts the next documents)."""
+    passages, run.unsent = run.unsent, []
+    if run.progress:
+        if run.bar is None:
+            from tqdm import tqdm
+
+            run.bar = tqdm(total=0, unit="chunk", desc="embedding", file=sys.stderr)
+        run.bar.total += len(passages)
+        run.bar.refresh()
+    bulk = len(run.embedding) > 0 or len(passages) >= EMBED_STEP  # part of a larger batch, never a small update
+    run.embedding.append(run.embedder_thread.submit(_embed, run, passages, bulk))
+
+
+def _embed(run: _Run, passages: list[str], bulk: bool):
+    """Vectors of one handed-over part of the batch (runs in the embedding thread)."""
+    if run.loader is not None:
+        run.loader.result()  # raises what loading raised
+    t = time.perf_counter()
+    vectors = run.embedder.embed_passages(passages, progress=False, bulk=bulk)
+    run.timings["embed"] += time.perf_counter() - t
+    if run.bar is not None:
+        run.bar.update(len(passages))
+    return vectors
+
+
+def _embedded(run: _Run, passages: list[str]):
+    """The batch's vectors, in order: the parts already handed over, then the rest (all of it on Ray)."""
+    if run.ray:
+        from semsearch.embedding.ray_backend import embed_with_ray
+
+        run.unsent, t = [], time.perf_counter()
+        vectors = embed_with_ray(passages, run.embedder, address=None if run.ray is True else run.ray)
+        run.timings["embed"] += time.perf_counter() - t
+        return vectors
+    if run.unsent:
+        _send(run)
+    parts, run.embedding = run.embedding, []
+    try:
+        return np.concatenate([f.result() for f in parts])
+    except BaseException:
+        for f in parts:
+            f.cancel()
+        raise
 
 
 def _flush(run: _Run) -> None:
@@ -367,18 +428,11 @@ def _flush(run: _Run) -> None:
     if run.batch:
         passages = [p for _, _, ps in run.batch for p in ps]
         run.log(f"embedding {len(passages)} chunks of {len(run.batch)} documents with {run.embedder.spec.describe()}")
-        t = time.perf_counter()
-        if run.loader is not None:
-            run.loader.result()  # raises what loading raised
-        if run.ray:
-            from semsearch.embedding.ray_backend import embed_with_ray
-
-            vectors = embed_with_ray(passages, run.embedder, address=None if run.ray is True else run.ray)
-        else:
-            vectors = run.embedder.embed_passages(passages)
-        took = time.perf_counter() - t
-        run.timings["embed"] += took
-        run.log(f"embedded {len(passages)} chunks in {took:.1f} s ({len(passages) / max(took, 1e-9):.1f} chunks/s)")
+        t, before = time.perf_counter(), run.timings["embed"]
+        vectors = _embedded(run, passages)
+        took = run.timings["embed"] - before
+        run.log(f"embedded {len(passages)} chunks in {took:.1f} s ({len(passages) / max(took, 1e-9):.1f} chunks/s); "
+                f"waited {time.perf_counter() - t:.1f} s for them")  # fmt: skip
         t = time.perf_counter()
         writer = SegmentWriter(run.root, vectors.shape[1], len(passages))
         try:
