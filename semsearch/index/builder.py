@@ -391,35 +391,35 @@ def _send(run: _Run) -> None:
 
 
 def _embed(run: _Run, passages: list[str], bulk: bool):
-    """Vectors of one handed-over part of the batch (runs in the embedding thread)."""
+    """Vectors of one handed-over part of the batch and the seconds they took (runs in the embedding thread)."""
     if run.loader is not None:
         run.loader.result()  # raises what loading raised
     t = time.perf_counter()
     vectors = run.embedder.embed_passages(passages, progress=False, bulk=bulk)
-    run.timings["embed"] += time.perf_counter() - t
     if run.bar is not None:
         run.bar.update(len(passages))
-    return vectors
+    return vectors, time.perf_counter() - t
 
 
 def _embedded(run: _Run, passages: list[str]):
-    """The batch's vectors, in order: the parts already handed over, then the rest (all of it on Ray)."""
+    """The batch's vectors, in order: the parts already handed over, then the rest (all of it on Ray);
+    and the seconds the model spent on them."""
     if run.ray:
         from semsearch.embedding.ray_backend import embed_with_ray
 
         run.unsent, t = [], time.perf_counter()
         vectors = embed_with_ray(passages, run.embedder, address=None if run.ray is True else run.ray)
-        run.timings["embed"] += time.perf_counter() - t
-        return vectors
+        return vectors, time.perf_counter() - t
     if run.unsent:
         _send(run)
     parts, run.embedding = run.embedding, []
     try:
-        return np.concatenate([f.result() for f in parts])
+        done = [f.result() for f in parts]
     except BaseException:
         for f in parts:
             f.cancel()
         raise
+    return np.concatenate([v for v, _ in done]), sum(s for _, s in done)
 
 
 def _flush(run: _Run) -> None:
@@ -428,9 +428,9 @@ def _flush(run: _Run) -> None:
     if run.batch:
         passages = [p for _, _, ps in run.batch for p in ps]
         run.log(f"embedding {len(passages)} chunks of {len(run.batch)} documents with {run.embedder.spec.describe()}")
-        t, before = time.perf_counter(), run.timings["embed"]
-        vectors = _embedded(run, passages)
-        took = run.timings["embed"] - before
+        t = time.perf_counter()
+        vectors, took = _embedded(run, passages)
+        run.timings["embed"] += took
         run.log(f"embedded {len(passages)} chunks in {took:.1f} s ({len(passages) / max(took, 1e-9):.1f} chunks/s); "
                 f"waited {time.perf_counter() - t:.1f} s for them")  # fmt: skip
         t = time.perf_counter()
