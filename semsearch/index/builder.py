@@ -368,10 +368,11 @@ def _drain(run: _Run, keep: int) -> None:
         run.stats["changed" if old is not None else "added"].append(doc.doc_id)
         run.batch.append((doc.entry, entries, passages))
         run.batch_size += len(entries)
-        run.unsent.extend(passages)
+        if not run.ray:  # Ray embeds each batch whole, on the cluster
+            run.unsent.extend(passages)
         if run.batch_size >= run.batch_chunks:
             _flush(run)
-        elif len(run.unsent) >= EMBED_STEP and not run.ray:
+        elif len(run.unsent) >= EMBED_STEP:
             _send(run)
 
 
@@ -407,18 +408,13 @@ def _embedded(run: _Run, passages: list[str]):
     if run.ray:
         from semsearch.embedding.ray_backend import embed_with_ray
 
-        run.unsent, t = [], time.perf_counter()
+        t = time.perf_counter()
         vectors = embed_with_ray(passages, run.embedder, address=None if run.ray is True else run.ray)
         return vectors, time.perf_counter() - t
     if run.unsent:
         _send(run)
     parts, run.embedding = run.embedding, []
-    try:
-        done = [f.result() for f in parts]
-    except BaseException:
-        for f in parts:
-            f.cancel()
-        raise
+    done = [f.result() for f in parts]  # on failure, `_running` cancels the parts not yet started
     return np.concatenate([v for v, _ in done]), sum(s for _, s in done)
 
 
