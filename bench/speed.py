@@ -4,12 +4,13 @@
 
 1. Cold CLI query (new process, index of corpus/ already built) and `semsearch --help`.
 2. Warm `semsearch.query()` p50/p99 over NorQuAD validation questions, against encoding the question alone.
-3. Raw chunks/s of each embedding backend (torch fp32, ONNX fp32, ONNX int8), rounds interleaved on the
-   same NorQuAD chunk texts, as ratios to torch; cosine of each to torch.
+3. Raw chunks/s of each embedding backend (torch fp32, ONNX fp32, ONNX bf16 on OpenVINO where the CPU has
+   native bf16, ONNX int8), rounds interleaved on the same NorQuAD chunk texts, as ratios to torch; cosine of
+   each to torch.
 4. ONNX int8: batch size x threads, the measurement behind `embedder.BATCH_SIZE` and `BULK_THREADS`.
 5. End-to-end `semsearch index` (fresh process, imports and model load included) against the raw speed of
    the same backend, each build run right after that backend's raw run in every round of section 3 (medians),
-   with peak RSS, for the default (ONNX fp32), ONNX int8 and torch.
+   with peak RSS, for the default (`--backend auto`: ONNX bf16 or fp32), ONNX int8 and torch.
 6. NorQuAD validation quality of each backend (`semsearch eval`, every mode), in points against torch.
 Skips the NorQuAD parts with a message when ../shared/data is absent. The machine is shared: figures are noisy.
 """
@@ -33,7 +34,20 @@ sys.path.insert(0, str(ROOT))
 BIN = Path(sys.executable).parent
 NORQUAD = ROOT.parent / "shared" / "data" / "norquad-news"
 QUESTION = "Hva sa Lavrov om angrepet i Syria?"
-BACKENDS = {"torch fp32": "torch", "onnx fp32": {"backend": "onnx", "quantisation": "fp32"}, "onnx int8": "onnx"}
+
+
+def _auto_label() -> str:
+    """What `--backend auto` embeds with on this machine."""
+    from semsearch.embedding.embedder import _bf16_runs
+
+    return "onnx bf16" if _bf16_runs() else "onnx fp32"
+
+
+AUTO = _auto_label()
+BACKENDS = {"torch fp32": "torch", "onnx fp32": {"backend": "onnx", "quantisation": "fp32"}}
+if AUTO == "onnx bf16":
+    BACKENDS["onnx bf16"] = {"backend": "onnx", "quantisation": "bf16"}
+BACKENDS["onnx int8"] = "onnx"
 
 
 def row(label: str, value: float, unit: str, baseline: float | None = None, note: str = "") -> None:
@@ -128,7 +142,7 @@ def backends(texts: list[str], rounds: int, builds: Path | None = None) -> tuple
             t0 = time.perf_counter()
             vectors[label] = e.embed_passages(texts, progress=False)
             times[label].append(time.perf_counter() - t0)
-            if builds is not None:
+            if builds is not None and label in BUILDS:
                 built[label].append((len(texts) / times[label][-1], build_once(builds, BUILDS[label])))
     tokens = np.mean(embedders["torch fp32"].count_tokens(["passage: " + t for t in texts]))
     print(f"\n## 3. Raw embedding, {len(texts)} NorQuAD chunks (mean {tokens:.0f} tokens), median of {rounds} interleaved rounds")
@@ -177,7 +191,7 @@ print(json.dumps({{"build_s": time.perf_counter() - t0, "chunks": stats.chunks, 
 """
 
 
-BUILDS = {"onnx fp32": "auto", "onnx int8": "onnx", "torch fp32": "torch"}  # bench label -> `--backend`
+BUILDS = {AUTO: "auto", "onnx int8": "onnx", "torch fp32": "torch"}  # bench label -> `--backend`
 
 
 def build_once(corpus: Path, backend: str) -> dict:
@@ -212,9 +226,9 @@ def indexing(docs: int, rates: dict[str, float], built: dict[str, list]) -> None
 def quality() -> None:
     print("\n## 6. NorQuAD validation quality per backend (semsearch eval, 403 articles), points vs torch")
     reports = {}
-    for label, backend in (("torch fp32", "torch"), ("onnx fp32", "auto"), ("onnx int8", "onnx")):
+    for label, backend in (("torch fp32", "torch"), (AUTO, "auto"), ("onnx int8", "onnx")):
         cmd = [str(BIN / "semsearch"), "eval", str(NORQUAD / "queries-dev.jsonl"), "--corpus", str(NORQUAD / "docs")]
-        index = ROOT / "index" / f"eval-norquad-{backend}"  # kept between runs: a second run only evaluates
+        index = ROOT / "index" / f"eval-norquad-{label.replace(' ', '-')}"  # kept between runs: a second run only evaluates
         cmd += ["--split", "validation", "--backend", backend, "--index", str(index), "--json"]
         proc = subprocess.run(cmd, check=True, capture_output=True, text=True)
         reports[label] = {r["mode"]: r["chunk"] for r in json.loads(proc.stdout)}

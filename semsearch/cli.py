@@ -56,7 +56,11 @@ class DeviceOption(str, Enum):
 
 BackendOpt = Annotated[
     BackendOption,
-    typer.Option("--backend", help="Embedding backend: auto (the index's, else ONNX fp32 on CPU), onnx (int8), or torch."),
+    typer.Option(
+        "--backend",
+        help="Embedding backend: auto (the index's, else ONNX bf16 on a CPU with AMX or AVX512-BF16, else ONNX fp32), "
+        "onnx (int8), or torch.",
+    ),
 ]
 DeviceOpt = Annotated[DeviceOption, typer.Option("--device", help="auto (CUDA through torch when available), cpu, or cuda.")]
 RayOpt = Annotated[

@@ -14,8 +14,12 @@ from typer.testing import CliRunner
 import semsearch
 from semsearch.cli import app
 from semsearch.embedding import Embedder, devices, onnx_export
+from semsearch.embedding.embedder import _bf16_runs
 from semsearch.embedding.models import resolve_model
 from semsearch.errors import SemsearchError
+
+BF16 = {"backend": "onnx", "quantisation": "bf16"}
+needs_bf16 = pytest.mark.skipif(not _bf16_runs(), reason="no native bf16 here (AMX or AVX512-BF16), or no OpenVINO")
 
 TEXTS = [
     "Lavrov uttalte at samtalene var åpne og viktige.",
@@ -68,7 +72,7 @@ def test_an_export_onnxruntime_cannot_load_is_rebuilt(spec, monkeypatch):
     assert onnx.read_bytes()[:4] != b"\0\0\0\0"
 
 
-@pytest.mark.parametrize("backend", ["onnx", "torch"])
+@pytest.mark.parametrize("backend", ["onnx", "torch", pytest.param(BF16, marks=needs_bf16, id="bf16")])
 def test_onnx_and_torch_agree_and_vectors_come_back_in_input_order(spec, backend):
     torch_vectors = Embedder(spec, backend="torch").model.encode(
         ["passage: " + t for t in TEXTS], normalize_embeddings=True, convert_to_numpy=True
@@ -78,13 +82,15 @@ def test_onnx_and_torch_agree_and_vectors_come_back_in_input_order(spec, backend
     assert vectors.dtype == np.float32 and vectors.shape == (len(TEXTS), 32)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
     cosines = np.sum(vectors * torch_vectors, axis=1)
-    floor = 0.9999 if embedder.quantisation == "fp32" else 0.98
+    floor = {"fp32": 0.9999, "bf16": 0.999}.get(embedder.quantisation, 0.98)
     assert cosines.min() >= floor, (embedder.backend_info, cosines)
+    assert embedder.last_backend == f"{embedder.backend}-{embedder.quantisation}"
     one_by_one = np.stack([embedder.embed_passages([t], progress=False)[0] for t in TEXTS])
     assert np.sum(one_by_one * vectors, axis=1).min() >= 0.9999
 
 
-def test_backend_info_is_recorded_and_queries_use_it(spec, tmp_path):
+def test_backend_info_is_recorded_and_queries_use_it(spec, tmp_path, monkeypatch):
+    monkeypatch.setattr(devices, "bf16_isa", lambda: "none")  # a CPU without native bf16: auto is ONNX fp32
     index = tmp_path / "index"
     semsearch.build_index(CORPUS, index, model=str(spec.path))
     from semsearch.index import store
@@ -99,6 +105,56 @@ def test_backend_info_is_recorded_and_queries_use_it(spec, tmp_path):
     assert semsearch.query("Hva sa Lavrov?", index=index)
     int8 = Embedder(spec, backend="onnx")
     assert int8.backend_info["quantisation"] == onnx_export.quantisation_for(isa)
+
+
+@needs_bf16
+def test_auto_embeds_in_bf16_on_openvino_and_queries_and_small_updates_stay_on_onnx_runtime(spec, tmp_path):
+    index = tmp_path / "index"
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for f in CORPUS.glob("*.txt"):
+        (corpus / f.name).write_bytes(f.read_bytes())
+    stats = semsearch.build_index(corpus, index, model=str(spec.path))
+    from semsearch.index import store
+
+    gen = store.open_generation(index)
+    info = gen.commit.model["backend_info"]
+    assert info == {"backend": "onnx", "quantisation": "bf16", "isa": devices.bf16_isa(), "device": "cpu"}
+    assert gen.commit.settings["embedding"] == BF16
+    assert gen.commit.model["backend"] == ["onnx-fp32"]  # corpus/ is a small build: no graph compilation for 20 chunks
+    queried = Embedder(spec, backend=info)
+    bulk = queried.embed_passages(TEXTS, progress=False, bulk=True)
+    assert queried.last_backend == "onnx-bf16"
+    assert np.sum(bulk * queried.embed_passages(TEXTS, progress=False), axis=1).min() >= 0.999  # small: fp32
+    assert queried.last_backend == "onnx-fp32"
+    queried.embed_queries(["Hva sa Lavrov?"])
+    assert sorted(queried._encoders) == [("bf16", False), ("fp32", True)]  # the query ran on the fp32 session
+    (corpus / "new.txt").write_text(" date 2023-05 Strømprisene steg kraftig i Sør-Norge. Regjeringen lover tiltak.\n")
+    again = semsearch.build_index(corpus, index)
+    assert again.added == ["new"] and 1 <= again.embedded_chunks < stats.chunks  # the settings held: nothing re-embedded
+
+
+def test_a_bf16_index_on_a_cpu_without_bf16_embeds_in_fp32_saying_so(spec, monkeypatch):
+    monkeypatch.setattr(devices, "bf16_isa", lambda: "none")
+    lines = []
+    embedder = Embedder(spec, backend=BF16, log=lines.append)
+    vectors = embedder.embed_passages(TEXTS, progress=False, bulk=True)
+    assert embedder.last_backend == "onnx-fp32" and embedder.backend_info["quantisation"] == "bf16"  # recorded stays
+    reference = Embedder(spec, backend="torch").model.encode(["passage: " + t for t in TEXTS], normalize_embeddings=True)
+    assert np.sum(vectors * reference, axis=1).min() >= 0.9999
+    embedder.embed_passages(TEXTS, progress=False, bulk=True)
+    assert len([line for line in lines if "cannot run natively" in line]) == 1
+
+
+def test_cpu_flags_name_the_bf16_instructions(monkeypatch, tmp_path):
+    info = tmp_path / "cpuinfo"
+    cases = (("fpu avx2 avx512_bf16 amx_bf16", "amx_bf16"), ("avx512f avx512_bf16", "avx512_bf16"), ("avx2", "none"))
+    for flags, expected in cases:
+        info.write_text(f"processor : 0\nflags\t\t: {flags}\n")
+        monkeypatch.setattr(devices, "CPUINFO", info)
+        devices.cpu_flags.cache_clear()
+        assert devices.bf16_isa() == expected
+    devices.cpu_flags.cache_clear()
 
 
 def test_an_export_failure_falls_back_to_torch_saying_so(spec, monkeypatch):

@@ -1,4 +1,6 @@
-"""Embedding with one model, on one of two backends: ONNX Runtime (default on CPU) or torch.
+"""Embedding with one model, on one of two backends: the ONNX export (default on CPU) or torch.
+
+The export runs on ONNX Runtime in fp32 or int8, or on OpenVINO in bf16 where the CPU computes bf16 natively.
 
 Prompts are applied here and only here; vectors are L2-normalised float32 in input order.
 """
@@ -25,9 +27,10 @@ SMALL_BATCH = 64  # up to this many passages on the torch backend, its ONNX fp32
 BATCH_SIZE = {"onnx": 16, "torch": 32}
 # What "auto" embeds with on CPU. ONNX int8 misses the bar (NorQuAD validation within 0.5 point of torch in
 # every mode): with the SmoothQuant / per-token graph of int8.py, dense hit@1 -1.6 and hybrid -0.8 points
-# (the dynamic-quantisation graph before it: -2.9 and -1.2). ONNX fp32 computes torch's vectors (cosine
-# >= 0.9999, checked at export), at 2.6-3.1x torch's speed here; `--backend onnx` gives int8 (1.6x more).
-AUTO_CPU_QUANTISATION = "fp32"
+# (the dynamic-quantisation graph before it: -2.9 and -1.2); `--backend onnx` gives it. Where the CPU has
+# native bf16 (AMX or AVX512-BF16), the export in bf16 on OpenVINO: cosine >= 0.9999 to torch and the same
+# NorQuAD figures (dense hit@1 +0.5), at 2.3-2.8x ONNX fp32 on a Xeon with AMX. Elsewhere ONNX fp32 (torch's vectors).
+AUTO_CPU_QUANTISATION = ("bf16", "fp32")  # the first one this machine can run
 BULK_THREADS = 0  # ONNX Runtime: one thread per physical core
 QUERY_THREADS = 1  # a short question gains nothing from two threads, and loses much when another process holds a core
 
@@ -53,13 +56,15 @@ class Embedder:
 
     Args:
         spec: the resolved model.
-        backend: "auto" (ONNX fp32 on CPU, torch on CUDA), "onnx" (int8 where the CPU has AVX2), "torch", or
-            the `backend_info` an index recorded, so that queries are embedded as the index was.
+        backend: "auto" (ONNX bf16 on a CPU with native bf16, else ONNX fp32; torch fp16 on CUDA), "onnx" (int8
+            where the CPU has AVX2), "torch", or the `backend_info` an index recorded, so that queries and
+            updates are embedded as the index was.
         device: "auto" (CUDA through torch when available), "cpu" or "cuda".
         batch_size: passages per batch; default measured per backend (`BATCH_SIZE`).
         log: receives one-line notices (an export, a fallback); default stderr.
 
-    Queries always run on CPU through ONNX Runtime (int8 or fp32, as recorded), so a query never imports torch.
+    Queries always run on CPU through ONNX Runtime (int8 or fp32, as recorded; fp32 for a bf16 or torch index:
+    the same vectors), so a query never imports torch or compiles a graph.
     """
 
     def __init__(
@@ -87,6 +92,7 @@ class Embedder:
         self.prompts = prompts_for(spec)
         self.max_seq_length = max_seq_length(spec.path)
         self._encoders: dict[tuple[str, bool], object] = {}
+        self._warned_bf16 = False
 
     @cached_property
     def fingerprint(self) -> str:
@@ -130,23 +136,44 @@ class Embedder:
 
     @property
     def quantisation(self) -> str:
-        """What the bulk backend computes in: "int8" or "fp32" (ONNX), "fp32" or "fp16" (torch on CUDA)."""
+        """What the bulk backend computes in: "int8", "bf16" or "fp32" (ONNX), "fp32" or "fp16" (torch on CUDA)."""
         if self.backend == "torch":
             return "fp16" if self.device == "cuda" else "fp32"
         return self._onnx_quantisation()
 
     def _onnx_quantisation(self) -> str:
         available = {"fp32", self.export[1]["quantisation"]}
-        default = AUTO_CPU_QUANTISATION if self.requested_backend == "auto" else self.export[1]["quantisation"]
+        if self.requested_quantisation == "bf16" or self.requested_backend == "auto":
+            available.add("bf16")  # recorded, it stays recorded: `_runtime_precision` runs fp32 where bf16 cannot run
+        if self.requested_backend == "auto":
+            default = next(q for q in AUTO_CPU_QUANTISATION if q != "bf16" or _bf16_runs())
+        else:
+            default = self.export[1]["quantisation"]
         wanted = self.requested_quantisation or default
         return wanted if wanted in available else "fp32"
+
+    def _runtime_precision(self, quantisation: str) -> str:
+        """What actually runs for `quantisation`: bf16 needs a CPU with native bf16 and OpenVINO; without them,
+        fp32 computes the same vectors (cosine >= 0.9999), slower, and says so once."""
+        if quantisation != "bf16" or _bf16_runs():
+            return quantisation
+        if not self._warned_bf16:
+            self._warned_bf16 = True
+            self.log(
+                "semsearch: this index embeds in bf16, which this machine cannot run natively (needs AMX or "
+                "AVX512-BF16 and OpenVINO): embedding in fp32 instead, the same vectors, slower"
+            )
+        return "fp32"
 
     @property
     def backend_info(self) -> dict:
         """What the index manifest records: backend, quantisation, isa and device of the bulk path."""
         from semsearch.embedding.onnx_export import cpu_isa
 
-        isa = self.export[1]["isa"] if self.backend == "onnx" else cpu_isa()
+        if self.backend == "onnx" and self.quantisation == "bf16":
+            isa = devices.bf16_isa()
+        else:
+            isa = self.export[1]["isa"] if self.backend == "onnx" else cpu_isa()
         return {"backend": self.backend, "quantisation": self.quantisation, "isa": isa, "device": self.device}
 
     @property
@@ -170,19 +197,21 @@ class Embedder:
     def onnx_encoder(self, quantisation: str, for_queries: bool):
         """The ONNX Runtime encoder of the export in `quantisation`; a damaged export is rebuilt once."""
         from semsearch.embedding import onnx_export
-        from semsearch.embedding.onnx_encoder import OnnxEncoder
 
+        quantisation = self._runtime_precision(quantisation)
         key = (quantisation, for_queries)
         if key not in self._encoders:
             threads = QUERY_THREADS if for_queries else BULK_THREADS
             folder, marker = self.export
             try:
-                self._encoders[key] = OnnxEncoder(folder, marker, quantisation, threads, fast_tokenizer_load=for_queries)
-            except Exception as e:  # onnxruntime raises its own exception types for an unreadable model
+                self._encoders[key] = _encoder_class(quantisation)(folder, marker, quantisation, threads, for_queries)
+            except SemsearchError:
+                raise
+            except Exception as e:  # onnxruntime and OpenVINO raise their own exception types for an unreadable model
                 self.log(f"semsearch: the ONNX export in {folder} does not load ({type(e).__name__}): rebuilding it")
                 folder = onnx_export.ensure_exported(self.spec.path, self.fingerprint, rebuild=True, log=self.log)
                 self.export = (folder, onnx_export.read_marker(folder))
-                self._encoders[key] = OnnxEncoder(folder, self.export[1], quantisation, threads, for_queries)
+                self._encoders[key] = _encoder_class(quantisation)(folder, self.export[1], quantisation, threads, for_queries)
         return self._encoders[key]
 
     @cached_property
@@ -215,20 +244,21 @@ class Embedder:
     def embed_passages(self, texts: Sequence[str], progress: bool | None = None, bulk: bool = False) -> np.ndarray:
         """L2-normalised float32 vectors for passages, in input order, in batches of similar token length.
 
-        A progress bar shows on a terminal (or when `progress`). On the torch CPU backend, a handful of
-        passages (an incremental update, unless `bulk` says they are part of a larger build) goes through the
-        ONNX fp32 export instead: the same vectors (cosine >= 0.9999, checked at export) without seconds of
-        torch start-up. `last_backend` says what ran.
+        A progress bar shows on a terminal (or when `progress`). On the torch CPU backend and in bf16, a
+        handful of passages (an incremental update, unless `bulk` says they are part of a larger build) goes
+        through ONNX Runtime fp32 instead: the same vectors (cosine >= 0.9999, checked at export) without
+        seconds of torch start-up or graph compilation. `last_backend` says what ran.
         """
         prompted = self.with_prompt("passage", texts)
         show = sys.stderr.isatty() if progress is None else progress
         t0 = time.perf_counter()
-        small = not bulk and len(texts) <= SMALL_BATCH and self.backend == "torch" and self.device == "cpu"
+        slow_start = self.device == "cpu" and (self.backend == "torch" or self.quantisation == "bf16")
+        small = not bulk and len(texts) <= SMALL_BATCH and slow_start
         if self.backend == "onnx" or (small and self.export is not None):
-            quantisation = self.quantisation if self.backend == "onnx" else "fp32"
+            quantisation = "fp32" if small else self.quantisation
             encoder = self.onnx_encoder(quantisation, for_queries=small)
             self.load_seconds = time.perf_counter() - t0
-            self.last_backend = f"onnx-{quantisation}"
+            self.last_backend = f"onnx-{encoder.quantisation}"
             with _progress_bar(len(texts), show) as bar:
                 vectors = encoder.encode(prompted, batch_size=self.batch_size, on_batch=bar.update)
         else:
@@ -243,17 +273,37 @@ class Embedder:
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         """L2-normalised float32 vectors for questions, on CPU through ONNX Runtime (torch only if the export fails).
 
-        An index built with torch is queried with the fp32 export (torch's vectors); one built with ONNX int8, with int8.
+        An index built with torch or in bf16 is queried with the fp32 export (the same vectors); one built with
+        ONNX int8, with int8.
         """
         prompted = self.with_prompt("query", texts)
         if self.export is None:
             return _normalised(self.model.encode(prompted, convert_to_numpy=True, normalize_embeddings=True))
         quantisation = "fp32" if self.requested_backend == "torch" else self._onnx_quantisation()
+        quantisation = "fp32" if quantisation == "bf16" else quantisation
         return _normalised(self.onnx_encoder(quantisation, for_queries=True).encode(prompted))
 
     def prepare_query_encoder(self) -> bool:
         """Make the ONNX export now (done at index time); True when the model has one."""
         return self.export is not None
+
+
+def _bf16_runs() -> bool:
+    """Whether bf16 runs natively here: a CPU with AMX or AVX512-BF16, and OpenVINO installed."""
+    from semsearch.embedding import openvino_encoder
+
+    return devices.bf16_isa() != "none" and openvino_encoder.available()
+
+
+def _encoder_class(quantisation: str):
+    """The encoder that runs the export in `quantisation`: OpenVINO for bf16, ONNX Runtime otherwise."""
+    if quantisation == "bf16":
+        from semsearch.embedding.openvino_encoder import OpenVinoEncoder
+
+        return OpenVinoEncoder
+    from semsearch.embedding.onnx_encoder import OnnxEncoder
+
+    return OnnxEncoder
 
 
 def _normalised(vectors) -> np.ndarray:

@@ -16,31 +16,39 @@ from semsearch.embedding import fast_tokenizer
 from semsearch.embedding.onnx_export import FILES, WORDS
 
 WINDOW = 4096  # texts tokenized and length-sorted at a time: bounds the padded id arrays in memory
+GRAPHS = {"bf16": "fp32"}  # the graph file a runtime reads for a precision it computes in (bf16: the fp32 graph)
 
 
 class OnnxEncoder:
     """An ONNX Runtime session over one export folder, with its tokenizer and token embedding table."""
 
     def __init__(self, folder: Path, info: dict, quantisation: str = "fp32", threads: int = 0, fast_tokenizer_load: bool = True):
-        """Open `folder` (an export, `info` its marker) with the `quantisation` file ("fp32" or "int8").
+        """Open `folder` (an export, `info` its marker) with the `quantisation` file ("fp32" or "int8"; "bf16" in
+        `OpenVinoEncoder`).
 
         `threads` is ONNX Runtime's intra-op thread count (0: one per physical core). With
         `fast_tokenizer_load`, the lazy form of the tokenizer is used when the export has one (loads in
         milliseconds: for queries); else the full tokenizer (faster per text: for bulk work).
         """
-        import onnxruntime as ort
-
         self.folder = Path(folder)
         self.quantisation = quantisation
         lazy = info.get("lazy_tokenizer") if fast_tokenizer_load else None
         self._tokenize = fast_tokenizer.load(self.folder, info["tokenizer"], lazy)
         self._words = fast_tokenizer.load_npy(self.folder / WORDS)
+        self._open(self.folder / FILES[GRAPHS.get(quantisation, quantisation)], int(threads))
+
+    def _open(self, graph: Path, threads: int) -> None:
+        import onnxruntime as ort
+
         options = ort.SessionOptions()
-        options.intra_op_num_threads = int(threads)
+        options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # optimised at export
-        self.session = ort.InferenceSession(str(self.folder / FILES[quantisation]), options, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+
+    def _infer(self, embeds: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {"inputs_embeds": embeds, "attention_mask": mask})[0]
 
     @property
     def dim(self) -> int:
@@ -54,8 +62,7 @@ class OnnxEncoder:
 
     def run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """L2-normalised vectors of one padded batch of token ids."""
-        embeds = np.asarray(self._words[ids], dtype=np.float32)
-        out = self.session.run(None, {"inputs_embeds": embeds, "attention_mask": mask})[0]
+        out = self._infer(np.asarray(self._words[ids], dtype=np.float32), mask)
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
 
     def encode(self, texts: Sequence[str], batch_size: int = 32, on_batch=None) -> np.ndarray:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from semsearch.embedding import fast_tokenizer
+from semsearch.embedding import devices, fast_tokenizer
 from semsearch.embedding.folders import replace_dir
 from semsearch.embedding.pypi_model import cache_root
 
@@ -67,15 +67,7 @@ class ExportError(Exception):
 
 def cpu_isa() -> str:
     """The best int8 instruction set of this CPU: "avx512_vnni", "avx2" or "none" (from /proc/cpuinfo)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return "none"
-    flags: set[str] = set()
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            flags = set(line.partition(":")[2].split())
-            break
+    flags = devices.cpu_flags()
     if "avx512_vnni" in flags or "avx_vnni" in flags:
         return "avx512_vnni"
     return "avx2" if "avx2" in flags else "none"
