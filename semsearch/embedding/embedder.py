@@ -236,10 +236,18 @@ class Embedder:
 
     def load_bulk(self) -> None:
         """Open the ONNX session `embed_passages` will run on, ahead of the first batch (a build does it while
-        it reads and chunks). Nothing for torch: a small update on that backend embeds with its ONNX twin,
-        so loading torch ahead could cost seconds for nothing."""
-        if self.backend == "onnx":
+        it reads and chunks). For torch and bf16, whose start-up takes seconds (torch's import, OpenVINO's
+        graph compilation), the ONNX Runtime fp32 session that a small update embeds with: the slow one is
+        loaded only when a batch is large enough to need it."""
+        if self.backend == "onnx" and not self._slow_start:
             self.onnx_encoder(self.quantisation, for_queries=False)
+        elif self.device == "cpu" and self.export is not None:
+            self.onnx_encoder("fp32", for_queries=True)
+
+    @property
+    def _slow_start(self) -> bool:
+        """Whether the bulk path takes seconds to start (torch on CPU, or bf16), so small work goes to ONNX fp32."""
+        return self.device == "cpu" and (self.backend == "torch" or self.quantisation == "bf16")
 
     def embed_passages(self, texts: Sequence[str], progress: bool | None = None, bulk: bool = False) -> np.ndarray:
         """L2-normalised float32 vectors for passages, in input order, in batches of similar token length.
@@ -252,8 +260,7 @@ class Embedder:
         prompted = self.with_prompt("passage", texts)
         show = sys.stderr.isatty() if progress is None else progress
         t0 = time.perf_counter()
-        slow_start = self.device == "cpu" and (self.backend == "torch" or self.quantisation == "bf16")
-        small = not bulk and len(texts) <= SMALL_BATCH and slow_start
+        small = not bulk and len(texts) <= SMALL_BATCH and self._slow_start
         if self.backend == "onnx" or (small and self.export is not None):
             quantisation = "fp32" if small else self.quantisation
             encoder = self.onnx_encoder(quantisation, for_queries=small)
