@@ -170,10 +170,12 @@ class Embedder:
         """What the index manifest records: backend, quantisation, isa and device of the bulk path."""
         from semsearch.embedding.onnx_export import cpu_isa
 
-        if self.backend == "onnx" and self.quantisation == "bf16":
+        if self.backend == "torch":
+            isa = cpu_isa()
+        elif self.quantisation == "bf16":
             isa = devices.bf16_isa()
         else:
-            isa = self.export[1]["isa"] if self.backend == "onnx" else cpu_isa()
+            isa = self.export[1]["isa"]
         return {"backend": self.backend, "quantisation": self.quantisation, "isa": isa, "device": self.device}
 
     @property
@@ -286,8 +288,8 @@ class Embedder:
         prompted = self.with_prompt("query", texts)
         if self.export is None:
             return _normalised(self.model.encode(prompted, convert_to_numpy=True, normalize_embeddings=True))
-        quantisation = "fp32" if self.requested_backend == "torch" else self._onnx_quantisation()
-        quantisation = "fp32" if quantisation == "bf16" else quantisation
+        recorded = "fp32" if self.requested_backend == "torch" else self._onnx_quantisation()
+        quantisation = "fp32" if recorded == "bf16" else recorded
         return _normalised(self.onnx_encoder(quantisation, for_queries=True).encode(prompted))
 
     def prepare_query_encoder(self) -> bool:
