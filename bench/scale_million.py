@@ -8,8 +8,8 @@ and the tiny model's question vectors fall among them (sigma 0.015 per dimension
 centre). Segments of `segment_rows` are written with
 `SegmentWriter` and committed one by one, as the builder commits batches; then the merge policy runs.
 
-`store_update` times the store's side of an update on such an index (embedding excluded): find the
-document in the catalog, chunk it, write a one-document segment plus delete marks, commit, merge.
+`store_update` times the store's side of an update on such an index (embedding excluded): look the
+document up by id (as `update_index` does), chunk it, write a one-document segment plus delete marks, commit, merge.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import numpy as np
 from semsearch.chunking import ChunkParams, chunk_id
 from semsearch.embedding import Embedder
 from semsearch.embedding.models import ModelSpec
+from semsearch.embedding.token_counter import token_counter
 from semsearch.index import store
 from semsearch.index.chunk_terms import chunk_entries
 from semsearch.index.commit import Commit, latest_commit, new_commit
@@ -49,6 +50,7 @@ def chunk_reviews(reviews, embedder: Embedder, params: ChunkParams, prompt: str)
     from scale_data import review_text
 
     interned: dict[str, str] = {}
+    counter = token_counter(embedder)  # the builder's own
 
     def intern(terms):
         return tuple(interned.setdefault(t, t) for t in terms)
@@ -58,7 +60,7 @@ def chunk_reviews(reviews, embedder: Embedder, params: ChunkParams, prompt: str)
         text = review_text(review)
         doc_id = review["id"]
         article = parse_article(doc_id, text, Path(f"{doc_id}.txt"), fingerprint_bytes(text.encode()))
-        entries, _ = chunk_entries(article, embedder.count_tokens, params, prompt)
+        entries, _ = chunk_entries(article, counter, params, prompt)
         if not entries:
             continue
         entries = [replace(e, terms=intern(e.terms), sentence_terms=tuple(intern(s) for s in e.sentence_terms)) for e in entries]
@@ -137,6 +139,21 @@ def build_million(
             "seconds": time.perf_counter() - t0}  # fmt: skip
 
 
+def _pick(gen, n: int, seed: int) -> list[str]:
+    """n live documents spread over the archive, chosen without reading the catalog (by position)."""
+    picked: list[str] = []
+    for i in range(n * 4):
+        seg = (seed + i) % len(gen.segments)
+        total = gen.segments[seg].db.execute("SELECT max(ord) FROM docs").fetchone()[0]
+        ord_ = (seed * 7919 + i * 104729) % (total + 1)
+        row = gen.segments[seg].db.execute("SELECT doc_id FROM docs WHERE ord >= ? LIMIT 1", (ord_,)).fetchone()
+        if row and row[0] in gen.lookup([row[0]]) and row[0] not in picked:
+            picked.append(row[0])
+        if len(picked) == n:
+            break
+    return picked
+
+
 def store_update(index: str, kind: str, seed: int = 1) -> dict:
     """One update of the store as the builder makes it, embedding excluded: change1, add10, delete1 or unchanged."""
     root, times = Path(index), {}
@@ -144,12 +161,14 @@ def store_update(index: str, kind: str, seed: int = 1) -> dict:
     with store.lock(root):
         base, _ = latest_commit(root)
         writer = store.Writer(root, base)
-        known = {d.doc_id: d for d in writer.generation.catalog()}
-        times["catalog_s"] = time.perf_counter() - t0
-        ids = sorted(known)
-        picked = [ids[(seed * 7919 + i * 104729) % len(ids)] for i in range(10 if kind == "add10" else 1)]
-        if kind == "unchanged":
+        if kind == "unchanged":  # a folder build's check: the whole catalog, against the files' sizes and times
+            known = {d.doc_id: d for d in writer.generation.catalog()}
+            times["catalog_s"] = time.perf_counter() - t0
             return {"seconds": time.perf_counter() - t0, **times, "documents": len(known)}
+        picked = _pick(writer.generation, 10 if kind == "add10" else 1, seed)  # the ids a caller would upsert
+        t = time.perf_counter()
+        known = writer.generation.lookup(picked)  # as `update_index` finds them: by id, never the whole catalog
+        times["lookup_s"] = time.perf_counter() - t
         t = time.perf_counter()
         if kind in ("change1", "delete1"):
             d = known[picked[0]]

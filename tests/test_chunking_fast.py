@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import pickle
 from itertools import islice
 from pathlib import Path
 
@@ -18,8 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from semsearch.chunking import ChunkParams, TokenizerCounter, chunk_article, chunk_many, split_sentences
-from semsearch.embedding import Embedder
+from semsearch.embedding import Embedder, fast_tokenizer
 from semsearch.embedding.models import resolve_model
+from semsearch.embedding.token_counter import LazyTokenizerCounter
 from semsearch.reading.articles import parse_article, read_corpus
 
 DATA = ROOT.parent / "shared" / "data"
@@ -178,6 +180,48 @@ def test_metaspace_tokenizer_takes_the_string_method_path(metaspace_tokenizer):
     from tokenizers import Tokenizer
 
     assert counter(texts) == [len(e.ids) for e in Tokenizer.from_file(str(metaspace_tokenizer)).encode_batch(texts)]
+
+
+@pytest.fixture(scope="module")
+def lazy_export(metaspace_tokenizer, tmp_path_factory) -> tuple[Path, dict]:
+    """The lazy Unigram form of the metaspace tokenizer, as an ONNX export writes it."""
+    out = tmp_path_factory.mktemp("lazy")
+    info = fast_tokenizer.write(metaspace_tokenizer, out, {"max_seq_length": 512, "pad_token": "<pad>", "do_lower_case": False})
+    assert info is not None
+    return out, info
+
+
+@pytest.mark.parametrize("switch_after", [1, 40, 10**9])
+def test_lazy_counter_counts_as_the_whole_tokenizer_and_loads_it_only_past_its_threshold(
+    lazy_export, metaspace_tokenizer, switch_after
+):
+    from tokenizers import Tokenizer
+
+    texts = _texts_of(read_corpus(CORPUS)) + ["▁▁ a", "a▁b", " \u3000x\u2003y ", "", "É" * 300, "ﬁne … ¨x"]
+    expected = [len(e.ids) for e in Tokenizer.from_file(str(metaspace_tokenizer)).encode_batch(texts)]
+    counter = LazyTokenizerCounter(*lazy_export, switch_after=switch_after)
+    assert counter(texts) == expected
+    assert counter.loaded_whole == (switch_after < 10**9) and counter.lazy_words == min(switch_after, counter.lazy_words)
+    assert pickle.loads(pickle.dumps(counter))(texts[::7]) == expected[::7]
+
+
+def test_lazy_counter_hands_a_text_with_an_added_token_to_the_whole_tokenizer(lazy_export, metaspace_tokenizer):
+    from tokenizers import Tokenizer
+
+    counter = LazyTokenizerCounter(*lazy_export)
+    assert counter(["hei på deg"]) and not counter.loaded_whole
+    texts = ["<mask> hei", "x</s>y", "hei"]
+    assert counter(texts) == [len(e.ids) for e in Tokenizer.from_file(str(metaspace_tokenizer)).encode_batch(texts)]
+    assert counter.loaded_whole
+
+
+@settings(max_examples=100, deadline=None)
+@given(texts=st.lists(st.text(max_size=60) | _article_text, min_size=1, max_size=5))
+def test_lazy_counter_matches_encode_on_any_text(lazy_export, metaspace_tokenizer, texts):
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(metaspace_tokenizer))
+    assert LazyTokenizerCounter(*lazy_export, switch_after=10**9)(texts) == [len(e.ids) for e in tok.encode_batch(texts)]
 
 
 @pytest.mark.slow

@@ -68,6 +68,20 @@ def test_updates_and_deletes_survive_merges(tmp_path):
     assert _lexical_top(store.open_generation(fresh), "Lavrov Moskva fjord") == _lexical_top(one, "Lavrov Moskva fjord")
 
 
+def test_lookup_by_id_finds_what_the_catalog_lists_across_segments_deletes_and_merges(tmp_path):
+    for step in range(6):  # overlapping ids: each step replaces one document of the last and deletes another
+        commit_docs(tmp_path, {f"d{i}": _doc(i, step) for i in range(step * 3, step * 3 + 4)}, (f"d{step * 3 - 4}",))
+    for merged in (False, True):
+        gen = store.open_generation(tmp_path)
+        assert len(gen.segments) > 1 or merged
+        catalog = {d.doc_id: d for d in gen.catalog()}
+        ids = [f"d{i}" for i in range(25)] + ["nowhere", "d3", "d3"]  # live, deleted, replaced, absent, repeated
+        assert gen.lookup(ids) == {i: catalog[i] for i in ids if i in catalog}
+        assert set(catalog) - set(gen.lookup(ids)) == set() and "d2" not in gen.lookup(["d2"])  # d2: deleted
+        with store.lock(tmp_path):
+            maybe_merge(store.Writer(tmp_path, gen.commit), force=True)
+
+
 def test_merge_policy_keeps_the_segment_count_logarithmic():
     policy = MergePolicy(factor=8, floor_rows=100)
     refs: list[SegmentRef] = []

@@ -60,19 +60,18 @@ class TokenizerCounter:
         self._tokenizer = None
         self._words: dict[str, int] = {}
 
-    def _load(self) -> None:
+    def _load(self, path: Path | None = None) -> None:
         import re
 
         from tokenizers import Tokenizer
 
-        tok = Tokenizer.from_file(str(self.path))
+        tok = Tokenizer.from_file(str(path or self.path))
         tok.no_truncation()
         tok.no_padding()
         self._tokenizer = tok
         self._specials = tok.num_special_tokens_to_add(False)
         added = sorted({t.content for t in tok.get_added_tokens_decoder().values() if t.content})
         self._added = re.compile("|".join(map(re.escape, added))) if added else None
-        self._words: dict[str, int] = {}
         self._metaspace = _plain_metaspace(tok)
 
     def forget(self) -> None:
@@ -99,7 +98,7 @@ class TokenizerCounter:
         for text in texts:
             normalized = normalize(text)
             if added is not None and (added.search(text) or added.search(normalized)):
-                counts.append(len(tok.encode(text).ids))
+                counts.append(self._encoded_count(text))
             elif self._metaspace:
                 counts.append(specials + self._metaspace_count(normalized))
             else:
@@ -120,6 +119,10 @@ class TokenizerCounter:
             return sum(map(self._words.__getitem__, words))
         except KeyError:
             return sum(self._word(w, _METASPACE) for w in words)
+
+    def _encoded_count(self, text: str) -> int:
+        """Tokens of a text holding an added token, by the tokenizer's own `encode`."""
+        return len(self._tokenizer.encode(text).ids)
 
     def _word(self, word: str, prefix: str = "") -> int:
         n = self._words.get(word)

@@ -13,6 +13,7 @@ import json
 import math
 import mmap
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +119,42 @@ class _FullTokenizer:
         return _to_arrays(_encode(self.tok, texts))
 
 
+class UnigramPieces:
+    """The vocabulary of a lazy Unigram export (memory-mapped), and Unigram models of just the pieces that
+    some words can be cut into: each segments those words exactly as the whole vocabulary does."""
+
+    def __init__(self, export_dir: Path, info: dict[str, Any]):
+        self._pieces = load_npy(export_dir / _PIECES_NPY)
+        self._piece_ids = load_npy(export_dir / _PIECE_IDS_NPY)
+        self._scores = load_npy(export_dir / _SCORES_NPY)
+        self._max_chars = int(info["max_piece_chars"])
+        self._unk_id = int(info["unk_id"])
+        self._always = {int(k): v for k, v in info["always_pieces"].items()}  # id -> piece
+
+    def model_for(self, words: Iterable[str]) -> tuple[Any, dict[str, int]]:
+        """A Unigram model holding the vocabulary pieces that are substrings of `words` (and the unknown
+        and lowest-scoring pieces), and those pieces' vocabulary ids."""
+        from tokenizers.models import Unigram
+
+        longest = self._max_chars
+        subs: set[str] = set()
+        for w in words:
+            n = len(w)
+            for i in range(n):
+                subs.update(w[i:j] for j in range(i + 1, min(n, i + longest) + 1))
+        found: dict[str, int] = {}
+        if subs:
+            query = np.array(sorted(subs))
+            pos = np.searchsorted(self._pieces, query)
+            pos[pos >= len(self._pieces)] = 0
+            hit = self._pieces[pos] == query
+            found = dict(zip(query[hit].tolist(), self._piece_ids[pos[hit]].tolist(), strict=True))
+        by_id = {**self._always, **{i: p for p, i in found.items()}}
+        order = sorted(by_id)
+        vocab = [(by_id[i], float(self._scores[i])) for i in order]
+        return Unigram(vocab, order.index(self._unk_id), False), found
+
+
 class _LazyUnigramTokenizer:
     """Exactly the tokenizer.json Unigram tokenizer, without building its whole vocabulary.
 
@@ -135,12 +172,8 @@ class _LazyUnigramTokenizer:
 
         self._lock = threading.Lock()
         self.tok = shell
-        self._pieces = load_npy(export_dir / _PIECES_NPY)
-        self._piece_ids = load_npy(export_dir / _PIECE_IDS_NPY)
-        self._scores = load_npy(export_dir / _SCORES_NPY)
-        self._max_chars = int(info["max_piece_chars"])
+        self.vocab = UnigramPieces(export_dir, info)
         self._unk_id = int(info["unk_id"])
-        self._always = {int(k): v for k, v in info["always_pieces"].items()}  # id -> piece
         self._fixed = {str(k): int(v) for k, v in info["token_ids"].items()}  # special token -> id
         pad = shell.padding
         if pad and pad.get("pad_token") is not None and pad["pad_token"] not in self._fixed:
@@ -172,26 +205,7 @@ class _LazyUnigramTokenizer:
             return self._tokenize(texts)
 
     def _tokenize(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        from tokenizers.models import Unigram
-
-        longest = self._max_chars
-        subs: set[str] = set()
-        for text in texts:
-            for w in self._words(text):
-                n = len(w)
-                for i in range(n):
-                    subs.update(w[i:j] for j in range(i + 1, min(n, i + longest) + 1))
-        found: dict[str, int] = {}
-        if subs:
-            query = np.array(sorted(subs))
-            pos = np.searchsorted(self._pieces, query)
-            pos[pos >= len(self._pieces)] = 0
-            hit = self._pieces[pos] == query
-            found = dict(zip(query[hit].tolist(), self._piece_ids[pos[hit]].tolist(), strict=True))
-        by_id = {**self._always, **{i: p for p, i in found.items()}}
-        order = sorted(by_id)
-        vocab = [(by_id[i], float(self._scores[i])) for i in order]
-        self.tok.model = Unigram(vocab, order.index(self._unk_id), False)
+        self.tok.model, found = self.vocab.model_for(w for text in texts for w in self._words(text))
         encs = _encode(self.tok, texts)
         fixed, unk = self._fixed, self._unk_id
         ids = [[fixed[t] if t in fixed else found.get(t, unk) for t in e.tokens] for e in encs]

@@ -12,18 +12,20 @@ import sys
 import time
 import warnings
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
 
 from semsearch.analysis import ANALYZER
-from semsearch.chunking import ChunkParams, TokenizerCounter
+from semsearch.chunking import ChunkParams
 from semsearch.embedding import Embedder
 from semsearch.embedding.models import ENV_VAR, ModelSpec, canonical_name, resolve_model
+from semsearch.embedding.token_counter import token_counter
 from semsearch.errors import SemsearchError
 from semsearch.index import store
 from semsearch.index.chunk_terms import chunk_entries
@@ -37,6 +39,7 @@ from semsearch.reading import DEFAULT_MAX_FILE_SIZE, FieldMap, ReadOptions, Read
 BATCH_CHUNKS = 2048
 LOOKAHEAD_DOCS = 256  # documents chunked ahead of the batch being embedded
 EMBED_STEP = 128  # passages handed to the embedding thread at a time, so the model runs while the rest is chunked
+LOOKUP_GROUP = 512  # upserted documents looked up in the index at a time
 API_SOURCE = "api:"  # documents added through the API: a corpus build never removes them
 
 
@@ -182,19 +185,29 @@ def update_index(
     log = log or (lambda _msg: None)
     root = Path(index)
     with _running(root, model, ChunkParams(), log, batch_chunks, keep_settings=True) as run:
-        known = {d.doc_id: d for d in run.writer.generation.catalog()}
+        start = run.writer.generation  # every lookup sees the index as the update found it
         upserted = set()
-        for doc in docs(run.options) if callable(docs) else docs:
-            upserted.add(doc.doc_id)
-            old = known.get(doc.doc_id)
-            if old is None or old.fingerprint != doc.entry.fingerprint:
-                _queue(run, doc, old)
-        for doc_id in dict.fromkeys(delete):
-            d = known.get(doc_id)
-            if d is not None and doc_id not in upserted:
-                run.writer.delete_doc(d)
+        for group in _groups(docs(run.options) if callable(docs) else docs, LOOKUP_GROUP):
+            known = start.lookup([doc.doc_id for doc in group])
+            for doc in group:
+                upserted.add(doc.doc_id)
+                old = known.get(doc.doc_id)
+                if old is None or old.fingerprint != doc.entry.fingerprint:
+                    _queue(run, doc, old)
+        removed = [doc_id for doc_id in dict.fromkeys(delete) if doc_id not in upserted]
+        known = start.lookup(removed)
+        for doc_id in removed:
+            if doc_id in known:
+                run.writer.delete_doc(known[doc_id])
                 run.stats["removed"].append(doc_id)
     return _stats(run, t0)
+
+
+def _groups(items: Iterable, size: int) -> Iterator[list]:
+    """Consecutive lists of at most `size` items (a stream is never held whole)."""
+    it = iter(items)
+    while group := list(islice(it, size)):
+        yield group
 
 
 def compact_index(index: str | Path, log: Callable[[str], None] | None = None) -> int:
@@ -283,14 +296,8 @@ def _start(
         log(f"repairing: {line}")
     run = _Run(root, embedder, params, writer, log, batch_chunks, dict(base.model or model_info), repairs)
     run.options = ReadOptions(fields)
-    run.counter = _token_counter(embedder)
+    run.counter = token_counter(embedder)
     return run
-
-
-def _token_counter(embedder: Embedder):
-    """The fastest exact token counter for the model: word counts cached over the model's own tokenizer."""
-    tokenizer = embedder.spec.path / "tokenizer.json"
-    return TokenizerCounter(tokenizer) if tokenizer.is_file() else embedder.count_tokens
 
 
 def _index_changes(run: _Run, sources, known: dict) -> set[str]:

@@ -85,6 +85,10 @@ class StoredChunk:
     sentence_spans: tuple[tuple[int, int], ...]
 
 
+_CATALOG_SQL = "SELECT doc_id, ord, first_row, n_chunks, source, size, mtime_ns, fingerprint FROM docs"
+_LOOKUP_GROUP = 500  # ids per `IN (...)` query: well under SQLite's bound on parameters
+
+
 class StoredDoc(NamedTuple):
     """A live document's entry: where it is stored and how it was read (a tuple: catalogs hold every document)."""
 
@@ -213,14 +217,28 @@ class Generation:
 
     def catalog(self) -> Iterator[StoredDoc]:
         """Every live document (a document's rows live or die together)."""
-        sql = "SELECT doc_id, ord, first_row, n_chunks, source, size, mtime_ns, fingerprint FROM docs"
         for i, segment in enumerate(self.segments):
-            rows = segment.db.execute(sql).fetchall()
+            rows = segment.db.execute(_CATALOG_SQL).fetchall()
             alive = self.alive[i]
             keep = alive[np.fromiter((r[2] for r in rows), dtype=np.int64, count=len(rows))] if alive is not None else None
             for n, (doc_id, ord_, first, count, source, size, mtime, fp) in enumerate(rows):
                 if keep is None or keep[n]:
                     yield StoredDoc(doc_id, i, ord_, first, count, source, size, mtime, fp)
+
+    def lookup(self, doc_ids: Sequence[str]) -> dict[str, StoredDoc]:
+        """The live entries of these documents (absent ids are left out), found through the doc_id index:
+        an update of a few documents costs a few lookups, not a read of the whole catalog."""
+        wanted = list(dict.fromkeys(doc_ids))
+        found: dict[str, StoredDoc] = {}
+        for at in range(0, len(wanted), _LOOKUP_GROUP):
+            group = wanted[at : at + _LOOKUP_GROUP]
+            sql = f"{_CATALOG_SQL} WHERE doc_id IN ({','.join('?' * len(group))})"
+            for i, segment in enumerate(self.segments):
+                alive = self.alive[i]
+                for doc_id, ord_, first, count, source, size, mtime, fp in segment.db.execute(sql, group):
+                    if alive is None or alive[first]:
+                        found[doc_id] = StoredDoc(doc_id, i, ord_, first, count, source, size, mtime, fp)
+        return found
 
     def document(self, doc_id: str) -> dict | None:
         """A live document's stored fields and text, or None."""
