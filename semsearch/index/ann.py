@@ -50,22 +50,28 @@ class QuantisedScan:
     def __init__(self, vectors: np.ndarray, index, depth: int):
         self.vectors, self.index, self.depth = vectors, index, depth
 
-    def candidates(self, q: np.ndarray, depth: int) -> np.ndarray:
-        """The `depth` rows with the best approximate scores, best first."""
-        depth = min(depth, self.index.ntotal)
-        _, found = self.index.search(np.ascontiguousarray(q[None], dtype=np.float32), depth)
-        rows = found[0]
-        return rows[rows >= 0]
+    def rerank_depth(self, n: int) -> int:
+        """How many approximate candidates to re-rank exactly for n results."""
+        return max(self.depth, RERANK_PER_RESULT * n)
 
-    def search(self, q: np.ndarray, n: int, mask: np.ndarray | None = None):
-        """The n best rows that `mask` allows (local rows, exact scores), best first."""
-        depth = max(self.depth, RERANK_PER_RESULT * n)
+    def candidates(self, q: np.ndarray, depth: int, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Up to `depth` rows that `mask` allows with the best approximate scores, and those scores, best first
+        (the search goes deeper by the share of rows the mask removes)."""
         if mask is not None:
             share = np.count_nonzero(mask) / max(len(mask), 1)
             depth = int(depth / share) if share > 0 else 0
-        rows = self.candidates(q, depth) if depth else np.zeros(0, np.int64)
+        depth = min(depth, self.index.ntotal)
+        if depth <= 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        approx, found = self.index.search(np.ascontiguousarray(q[None], dtype=np.float32), depth)
+        keep = found[0] >= 0
         if mask is not None:
-            rows = rows[mask[rows]]
+            keep[keep] = mask[found[0][keep]]
+        return found[0][keep], approx[0][keep]
+
+    def search(self, q: np.ndarray, n: int, mask: np.ndarray | None = None):
+        """The n best rows that `mask` allows (local rows, exact scores), best first."""
+        rows, _ = self.candidates(q, self.rerank_depth(n), mask)
         rows = np.sort(rows)  # ascending reads from the memory map
         scores = self.vectors[rows] @ q
         n = min(n, len(rows))
