@@ -32,10 +32,15 @@ class SourceFile:
     The builder skips a file whose size and mtime_ns are unchanged without reading it.
     """
 
-    path: Path
+    location: str  # the file's path: a Path is made only for the files that are read (`path`)
     name: str
     size: int
     mtime_ns: int
+
+    @property
+    def path(self) -> Path:
+        """The file's path."""
+        return Path(self.location)
 
     @property
     def suffix(self) -> str:
