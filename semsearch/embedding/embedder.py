@@ -24,7 +24,8 @@ DEVICES = ("auto", "cpu", "cuda")
 ALIASES = {"sentence-transformers": "torch", "numpy": "torch"}  # names older indexes recorded
 SMALL_BATCH = 64  # up to this many passages on the torch backend, its ONNX fp32 twin skips torch's start-up
 # Measured on 2 Zen 4 cores (bench/speed.py): ONNX int8 is fastest at batch 16 and all cores; torch at 32.
-BATCH_SIZE = {"onnx": 16, "torch": 32}
+# bf16 on OpenVINO, one batch per core's stream: 4 and 8 within noise, 16 ~8% slower (2-core Xeon with AMX).
+BATCH_SIZE = {"onnx": 16, "torch": 32, "bf16": 8}
 # What "auto" embeds with on CPU. ONNX int8 misses the bar (NorQuAD validation within 0.5 point of torch in
 # every mode): with the SmoothQuant / per-token graph of int8.py, dense hit@1 -1.6 and hybrid -0.8 points
 # (the dynamic-quantisation graph before it: -2.9 and -1.2); `--backend onnx` gives it. Where the CPU has
@@ -181,7 +182,11 @@ class Embedder:
     @property
     def batch_size(self) -> int:
         """Passages per batch for the bulk backend."""
-        return self._batch_size or BATCH_SIZE[self.backend]
+        return self._batch_for("torch" if self.backend == "torch" else self._runtime_precision(self.quantisation))
+
+    def _batch_for(self, runtime: str) -> int:
+        """Passages per batch for an encoder of `runtime` ("torch" or an ONNX precision), unless one was given."""
+        return self._batch_size or BATCH_SIZE.get(runtime, BATCH_SIZE["onnx"])
 
     # ------------------------------------------------------------------------------------ models
 
@@ -269,7 +274,7 @@ class Embedder:
             self.load_seconds = time.perf_counter() - t0
             self.last_backend = f"onnx-{encoder.quantisation}"
             with _progress_bar(len(texts), show) as bar:
-                vectors = encoder.encode(prompted, batch_size=self.batch_size, on_batch=bar.update)
+                vectors = encoder.encode(prompted, batch_size=self._batch_for(encoder.quantisation), on_batch=bar.update)
         else:
             model = self.model
             self.load_seconds = time.perf_counter() - t0

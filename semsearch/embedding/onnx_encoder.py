@@ -74,14 +74,20 @@ class OnnxEncoder:
             raise TypeError("encode() takes a list of strings, not a single string")
         texts = list(texts)
         out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for rows, ids, mask in self.batches(texts, batch_size):
+            out[rows] = self.run(ids, mask)
+            if on_batch is not None:
+                on_batch(len(rows))
+        return out
+
+    def batches(self, texts: list[str], batch_size: int):
+        """(positions in `texts`, ids, mask) of each padded batch, longest texts first within each window."""
+        batch_size = max(1, batch_size)
         for start in range(0, len(texts), WINDOW):
             ids, mask = self.tokenize(texts[start : start + WINDOW])
             lengths = mask.sum(axis=1)
             order = np.argsort(-lengths, kind="stable")
-            for b in range(0, len(order), max(1, batch_size)):
+            for b in range(0, len(order), batch_size):
                 rows = order[b : b + batch_size]
                 longest = max(1, int(lengths[rows].max()))
-                out[start + rows] = self.run(ids[rows, :longest], mask[rows, :longest])
-                if on_batch is not None:
-                    on_batch(len(rows))
-        return out
+                yield start + rows, ids[rows, :longest], mask[rows, :longest]

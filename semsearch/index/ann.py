@@ -69,18 +69,6 @@ class QuantisedScan:
             keep[keep] = mask[found[0][keep]]
         return found[0][keep], approx[0][keep]
 
-    def search(self, q: np.ndarray, n: int, mask: np.ndarray | None = None):
-        """The n best rows that `mask` allows (local rows, exact scores), best first."""
-        rows, _ = self.candidates(q, self.rerank_depth(n), mask)
-        rows = np.sort(rows)  # ascending reads from the memory map
-        scores = self.vectors[rows] @ q
-        n = min(n, len(rows))
-        if n <= 0:
-            return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        best = np.argpartition(-scores, n - 1)[:n]
-        best = best[np.argsort(-scores[best], kind="stable")]
-        return rows[best].astype(np.int64), scores[best]
-
 
 def sub_quantisers(dim: int) -> int:
     """Codes per row: one 4-bit code for every two dimensions (one per dimension when `dim` is odd)."""

@@ -65,7 +65,7 @@ def _rerank_pool(gen: Generation, q: np.ndarray, pool: list) -> tuple[np.ndarray
     local = np.concatenate([r for _, r, _, _ in pool]).astype(np.int64)
     best = top_rows(np.concatenate([a for _, _, a, _ in pool]), depth)
     seg, local = seg[best], local[best]
-    out_rows, out_scores = [], []
+    out_rows, out_scores = [np.zeros(0, np.int64)], [np.zeros(0, np.float32)]
     for i in np.unique(seg):
         rows = np.sort(local[seg == i])  # ascending reads from the memory map
         out_rows.append(rows + gen.offsets[i])
