@@ -259,11 +259,12 @@ def test_the_model_embeds_a_batch_in_parts_while_the_rest_is_chunked(tiny_model,
         return real(self, texts, progress, bulk)
 
     monkeypatch.setattr(Embedder, "embed_passages", recording)
+    monkeypatch.setattr(builder, "FIRST_STEP", 2)
     monkeypatch.setattr(builder, "EMBED_STEP", 3)
     split = tmp_path / "split"
     stats = semsearch.build_index(corpus_copy, split, model=str(tiny_model))
     assert len(parts) >= 3 and sum(n for n, _ in parts) == stats.chunks and stats.segments == 1
-    assert all(bulk for _, bulk in parts)
+    assert all(bulk for _, bulk in parts) and all(n >= 3 for n, _ in parts[1:-1])
     a, b = store.open_generation(whole), store.open_generation(split)
     by_id = {c.id: b.segments[0].vectors[c.row] for c in b.chunks(np.arange(b.rows))}
     for c in a.chunks(np.arange(a.rows)):

@@ -241,12 +241,12 @@ class Embedder:
 
     # ------------------------------------------------------------------------------------ embedding
 
-    def load_bulk(self) -> None:
+    def load_bulk(self, large: bool = False) -> None:
         """Open the ONNX session `embed_passages` will run on, ahead of the first batch (a build does it while
         it reads and chunks). For torch and bf16, whose start-up takes seconds (torch's import, OpenVINO's
         graph compilation), the ONNX Runtime fp32 session that a small update embeds with: the slow one is
-        loaded only when a batch is large enough to need it."""
-        if self.backend == "onnx" and not self._slow_start:
+        loaded only when a batch is large enough to need it, or now for bf16 when `large` says it will be."""
+        if self.backend == "onnx" and (not self._slow_start or large):
             self.onnx_encoder(self.quantisation, for_queries=False)
         elif self.device == "cpu" and self.export is not None:
             self.onnx_encoder("fp32", for_queries=True)

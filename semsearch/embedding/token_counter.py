@@ -16,19 +16,21 @@ from typing import TYPE_CHECKING, Any
 from semsearch.chunking import TokenizerCounter
 from semsearch.embedding.fast_tokenizer import SHELL_JSON, TOKENIZER_JSON, UnigramPieces
 
-# Words cut lazily before the whole tokenizer is loaded: ~80 µs a word against ~0.6 s for the load (e5, on
-# this project's 2-core VMs), so 6,000 words cost about one load; one news article holds 200-600 distinct words.
-SWITCH_AFTER = 6_000
+# Words cut lazily before the whole tokenizer is loaded: ~80-130 µs a word against ~0.6-1.5 s for the load
+# (e5, this project's 2-core VMs, quiet to busy), so 4,000 words cost at most about one load; one news
+# article holds 200-600 distinct words.
+SWITCH_AFTER = 4_000
 
 if TYPE_CHECKING:
     from semsearch.chunking.counting import TokenCounter
     from semsearch.embedding.embedder import Embedder
 
 
-def token_counter(embedder: Embedder) -> TokenCounter:
+def token_counter(embedder: Embedder, bulk: bool = False) -> TokenCounter:
     """The fastest exact token counter for the embedder's model: the lazy one where its ONNX export (already
-    made for an ONNX build) has the lazy tokenizer, else the model's tokenizer.json, else the model's own."""
-    export = embedder.export if embedder.backend == "onnx" else None
+    made for an ONNX build) has the lazy tokenizer, unless `bulk` says much text is to come; else the model's
+    tokenizer.json; else the model's own tokenizer."""
+    export = embedder.export if embedder.backend == "onnx" and not bulk else None
     if export is not None and export[1].get("lazy_tokenizer"):
         return LazyTokenizerCounter(export[0], export[1]["lazy_tokenizer"])
     tokenizer = embedder.spec.path / TOKENIZER_JSON

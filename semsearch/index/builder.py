@@ -38,7 +38,10 @@ from semsearch.reading import DEFAULT_MAX_FILE_SIZE, FieldMap, ReadOptions, Read
 
 BATCH_CHUNKS = 2048
 LOOKAHEAD_DOCS = 256  # documents chunked ahead of the batch being embedded
-EMBED_STEP = 128  # passages handed to the embedding thread at a time, so the model runs while the rest is chunked
+# Passages handed to the embedding thread at a time, so the model runs while the rest is chunked: the first
+# part small, so the model starts early; later ones long, since each part ends with a core idle.
+FIRST_STEP, EMBED_STEP = 128, 512
+BULK_BYTES = 1 << 18  # changed files past this size (~60 news articles, 300+ chunks) make a bulk build
 LOOKUP_GROUP = 512  # upserted documents looked up in the index at a time
 API_SOURCE = "api:"  # documents added through the API: a corpus build never removes them
 
@@ -104,6 +107,7 @@ class _Run:
     chunker: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="semsearch-chunk"))
     ray: str | bool | None = None  # embed on Ray Data: True for a local cluster, or its address
     loader: Future | None = None  # the bulk encoder loading while the first batch is read and chunked
+    large: bool = False  # much to embed (changed files past BULK_BYTES): the slow-starting bulk path loads at once
     embedding: list = field(default_factory=list)  # futures of the batch's passages handed to the embedding thread
     unsent: list = field(default_factory=list)  # the batch's passages not handed over yet
     embedder_thread: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="semsearch-emb"))
@@ -308,10 +312,15 @@ def _index_changes(run: _Run, sources, known: dict) -> set[str]:
     by_source: dict[str, list] = {}
     for d in known.values():
         by_source.setdefault(d.source, []).append(d)
-    for src in tqdm(sources, desc="reading and chunking", unit="file", disable=not run.progress, leave=False):
-        stored = by_source.get(src.name, [])
-        if stored and all(d.size == src.size and d.mtime_ns == src.mtime_ns for d in stored):
-            seen.update((d.doc_id, d.source) for d in stored)  # unchanged file: not even read
+    unchanged = [bool(stored) and all(d.size == s.size and d.mtime_ns == s.mtime_ns for d in stored)
+                 for s, stored in ((s, by_source.get(s.name, [])) for s in sources)]  # fmt: skip
+    if sum(s.size for s, same in zip(sources, unchanged) if not same) > BULK_BYTES:
+        run.large = True  # so much to read that the whole tokenizer, and the bulk encoder's start-up, pay
+        run.counter = token_counter(run.embedder, bulk=True)
+    for src, same in tqdm(zip(sources, unchanged), total=len(sources), desc="reading and chunking", unit="file",
+                          disable=not run.progress, leave=False):  # fmt: skip
+        if same:
+            seen.update((d.doc_id, d.source) for d in by_source[src.name])  # unchanged file: not even read
             continue
         t = time.perf_counter()
         with _reporting(run):
@@ -340,21 +349,21 @@ def _queue(run: _Run, doc: SourceDoc, old) -> None:
     """Hand one document to the chunking thread; finished ones join the batch in order.
 
     Three stages overlap: this thread reads, a chunking thread cuts documents up to `LOOKAHEAD_DOCS`
-    ahead, and an embedding thread embeds the batch `EMBED_STEP` passages at a time as they come
+    ahead, and an embedding thread embeds the batch in parts (`FIRST_STEP`, then `EMBED_STEP` passages) as they come
     (the model's native code releases the GIL), so the model is fed from the first documents on.
     """
     prompt = run.embedder.prompts.get("passage", "")
     future = run.chunker.submit(chunk_entries, doc.article, run.counter, run.params, prompt)
     run.pending.append((doc, old, future))
     if run.loader is None and not run.ray:
-        run.loader = _load_encoder(run.embedder)
+        run.loader = _load_encoder(run.embedder, run.large)
     _drain(run, LOOKAHEAD_DOCS)
 
 
-def _load_encoder(embedder: Embedder) -> Future:
+def _load_encoder(embedder: Embedder, large: bool) -> Future:
     """`Embedder.load_bulk` in a thread of its own, so the first batch does not wait for the session."""
     loader = ThreadPoolExecutor(1, thread_name_prefix="semsearch-load")
-    future = loader.submit(embedder.load_bulk)
+    future = loader.submit(embedder.load_bulk, large)
     loader.shutdown(wait=False)
     return future
 
@@ -379,7 +388,7 @@ def _drain(run: _Run, keep: int) -> None:
             run.unsent.extend(passages)
         if run.batch_size >= run.batch_chunks:
             _flush(run)
-        elif len(run.unsent) >= EMBED_STEP:
+        elif len(run.unsent) >= (EMBED_STEP if run.embedding or run.stats["embedded"] else FIRST_STEP):
             _send(run)
 
 
@@ -394,7 +403,7 @@ def _send(run: _Run) -> None:
             run.bar = tqdm(total=0, unit="chunk", desc="embedding", file=sys.stderr)
         run.bar.total += len(passages)
         run.bar.refresh()
-    bulk = len(run.embedding) > 0 or len(passages) >= EMBED_STEP  # part of a larger batch, never a small update
+    bulk = len(run.embedding) > 0 or len(passages) >= FIRST_STEP  # part of a larger batch, never a small update
     run.embedding.append(run.embedder_thread.submit(_embed, run, passages, bulk))
 
 
