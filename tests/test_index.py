@@ -269,3 +269,31 @@ def test_the_model_embeds_a_batch_in_parts_while_the_rest_is_chunked(tiny_model,
     by_id = {c.id: b.segments[0].vectors[c.row] for c in b.chunks(np.arange(b.rows))}
     for c in a.chunks(np.arange(a.rows)):
         assert float(a.segments[0].vectors[c.row] @ by_id[c.id]) > 0.9999, c.id
+
+
+def test_a_bulk_build_parses_the_tokenizer_once_for_the_counter_and_the_encoder(corpus_copy, tmp_path, monkeypatch):
+    """Past BULK_BYTES of changed files, the chunker's counter and the bulk encoder share one parsed
+    tokenizer.json (the encoder takes the shell plus that vocabulary): the same chunks and vectors."""
+    from pathlib import Path
+
+    from tiny_model import build_tiny_model
+
+    from semsearch.embedding import Embedder, fast_tokenizer
+    from semsearch.index import builder
+
+    model = build_tiny_model(tmp_path / "xlmr", arch="xlm-roberta")  # a Unigram tokenizer: the export has a shell
+    separate = tmp_path / "separate"
+    semsearch.build_index(corpus_copy, separate, model=str(model), backend="onnx")  # corpus/ is under BULK_BYTES
+    parsed, shared = [], []
+    real_load, real_whole = fast_tokenizer._load_tokenizer, Embedder.whole_tokenizer
+    monkeypatch.setattr(
+        fast_tokenizer, "_load_tokenizer", lambda path, meta: parsed.append(Path(path).name) or real_load(path, meta)
+    )
+    monkeypatch.setattr(Embedder, "whole_tokenizer", lambda self: shared.append(1) or real_whole(self))
+    monkeypatch.setattr(builder, "BULK_BYTES", 0)
+    semsearch.build_index(corpus_copy, tmp_path / "bulk", model=str(model), backend="onnx")
+    assert len(shared) >= 2 and fast_tokenizer.TOKENIZER_JSON not in parsed and fast_tokenizer.SHELL_JSON in parsed
+    a, b = store.open_generation(separate), store.open_generation(tmp_path / "bulk")
+    chunks_a, chunks_b = a.chunks(np.arange(a.rows)), b.chunks(np.arange(b.rows))
+    assert [(c.id, c.tokens) for c in chunks_a] == [(c.id, c.tokens) for c in chunks_b]
+    np.testing.assert_allclose(np.asarray(a.segments[0].vectors), np.asarray(b.segments[0].vectors), atol=1e-5)

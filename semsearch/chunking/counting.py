@@ -54,9 +54,10 @@ class TokenizerCounter:
     (17 MB for e5, ~0.5 s) is loaded on the first count, so a build with nothing to chunk never pays for it.
     """
 
-    def __init__(self, path: str | Path, cache_size: int = 500_000):
+    def __init__(self, path: str | Path, cache_size: int = 500_000, loaded: Callable[[], object] | None = None):
         self.path = Path(path)
         self.cache_size = cache_size
+        self._loaded = loaded  # gives the file's tokenizer already loaded and shared elsewhere (not pickled)
         self._tokenizer = None
         self._words: dict[str, int] = {}
 
@@ -65,8 +66,8 @@ class TokenizerCounter:
 
         from tokenizers import Tokenizer
 
-        tok = Tokenizer.from_file(str(path or self.path))
-        tok.no_truncation()
+        tok = self._loaded() if self._loaded is not None and path is None else Tokenizer.from_file(str(path or self.path))
+        tok.no_truncation()  # the sharer uses the vocabulary only, never these settings
         tok.no_padding()
         self._tokenizer = tok
         self._specials = tok.num_special_tokens_to_add(False)

@@ -286,8 +286,16 @@ def write(tokenizer_json: Path, out_dir: Path, meta: dict[str, Any]) -> dict[str
     return _write_lazy_unigram(out_dir / TOKENIZER_JSON, out_dir, meta)
 
 
-def load(folder: Path, meta: dict[str, Any], lazy: dict[str, Any] | None):
-    """The tokenizer callable of a folder written by :func:`write` (lazy when ``lazy`` info is given)."""
+def load(folder: Path, meta: dict[str, Any], lazy: dict[str, Any] | None, whole: Any = None):
+    """The tokenizer callable of a folder written by :func:`write` (lazy when ``lazy`` info is given).
+
+    ``whole``: the folder's ``tokenizer.json`` already loaded elsewhere (a ``tokenizers.Tokenizer``); where the
+    folder has the shell (a Unigram tokenizer), its model is shared instead of parsing the file again.
+    """
     if lazy:
         return _LazyUnigramTokenizer(_load_tokenizer(folder / SHELL_JSON, meta), folder, lazy)
+    if whole is not None and (folder / SHELL_JSON).is_file():
+        tok = _load_tokenizer(folder / SHELL_JSON, meta)
+        tok.model = whole.model  # the same vocabulary, not a copy: read-only use from several threads is safe
+        return _FullTokenizer(tok)
     return _FullTokenizer(_load_tokenizer(folder / TOKENIZER_JSON, meta))

@@ -22,18 +22,21 @@ GRAPHS = {"bf16": "fp32"}  # the graph file a runtime reads for a precision it c
 class OnnxEncoder:
     """An ONNX Runtime session over one export folder, with its tokenizer and token embedding table."""
 
-    def __init__(self, folder: Path, info: dict, quantisation: str = "fp32", threads: int = 0, fast_tokenizer_load: bool = True):
+    def __init__(
+        self, folder: Path, info: dict, quantisation: str = "fp32", threads: int = 0, fast_tokenizer_load: bool = True, whole=None
+    ):
         """Open `folder` (an export, `info` its marker) with the `quantisation` file ("fp32" or "int8"; "bf16" in
         `OpenVinoEncoder`).
 
         `threads` is ONNX Runtime's intra-op thread count (0: one per physical core). With
         `fast_tokenizer_load`, the lazy form of the tokenizer is used when the export has one (loads in
-        milliseconds: for queries); else the full tokenizer (faster per text: for bulk work).
+        milliseconds: for queries); else the full tokenizer (faster per text: for bulk work), sharing the
+        vocabulary of `whole` (the export's tokenizer.json already loaded) when given.
         """
         self.folder = Path(folder)
         self.quantisation = quantisation
         lazy = info.get("lazy_tokenizer") if fast_tokenizer_load else None
-        self._tokenize = fast_tokenizer.load(self.folder, info["tokenizer"], lazy)
+        self._tokenize = fast_tokenizer.load(self.folder, info["tokenizer"], lazy, whole)
         self._words = fast_tokenizer.load_npy(self.folder / WORDS)
         self._open(self.folder / FILES[GRAPHS.get(quantisation, quantisation)], int(threads))
 

@@ -27,10 +27,12 @@ if TYPE_CHECKING:
 
 
 def token_counter(embedder: Embedder, bulk: bool = False) -> TokenCounter:
-    """The fastest exact token counter for the embedder's model: the lazy one where its ONNX export (already
-    made for an ONNX build) has the lazy tokenizer, unless `bulk` says much text is to come; else the model's
-    tokenizer.json; else the model's own tokenizer."""
-    export = embedder.export if embedder.backend == "onnx" and not bulk else None
+    """The fastest exact token counter for the embedder's model: where its ONNX export (already made for an ONNX
+    build) exists, the bulk encoder's own tokenizer when `bulk` says much text is to come, else the lazy one;
+    otherwise the model's tokenizer.json, or the model's own tokenizer."""
+    export = embedder.export if embedder.backend == "onnx" else None
+    if export is not None and bulk:  # the bulk encoder's tokenizer, loaded once for both
+        return TokenizerCounter(export[0] / TOKENIZER_JSON, loaded=embedder.whole_tokenizer)
     if export is not None and export[1].get("lazy_tokenizer"):
         return LazyTokenizerCounter(export[0], export[1]["lazy_tokenizer"])
     tokenizer = embedder.spec.path / TOKENIZER_JSON
