@@ -59,3 +59,30 @@ def test_a_folder_of_every_format_in_one_index(tiny_model, tmp_path):
     for question, doc_id in expected.items():
         assert semsearch.query(question, k=1, index=tmp_path / "index", mode="lexical")[0].doc_id == doc_id
     assert semsearch.document("b", index=tmp_path / "index").title == "Notat om strøm"
+
+
+def test_a_small_upsert_looks_documents_up_by_id_and_never_parses_the_whole_tokenizer(corpus_copy, tmp_path, monkeypatch):
+    """An upsert of one record reads neither the whole catalog nor the 17 MB-class tokenizer.json: the lazy
+    counter cuts its words, and the existing document is found by id (then replaced, not duplicated)."""
+    from tiny_model import build_tiny_model
+
+    from semsearch.embedding import Embedder
+    from semsearch.embedding.token_counter import LazyTokenizerCounter
+    from semsearch.index import store
+    from semsearch.index.generation import Generation
+
+    model = build_tiny_model(tmp_path / "xlmr", arch="xlm-roberta")  # a Unigram tokenizer: the export is lazy
+    index = tmp_path / "index"
+    semsearch.build_index(corpus_copy, index, model=str(model))
+    before = store.open_generation(index).commit.documents
+    whole, catalogs = [], []
+    monkeypatch.setattr(LazyTokenizerCounter, "_load_whole", lambda self: whole.append(1))
+    monkeypatch.setattr(Embedder, "whole_tokenizer", lambda self: whole.append(1))
+    real_catalog = Generation.catalog
+    monkeypatch.setattr(Generation, "catalog", lambda self: catalogs.append(1) or real_catalog(self))
+    record = {"id": "lavrov", "text": "Lavrov snakket om Syria i Moskva. Tillerson svarte i Lucca.", "title": "Ny"}
+    stats = semsearch.add([record], index=index)
+    again = semsearch.add([{**record, "text": record["text"] + " Oppdatert."}], index=index)
+    assert stats.added == ["lavrov"] and again.changed == ["lavrov"] and not whole and not catalogs
+    assert store.open_generation(index).commit.documents == before + 1
+    assert semsearch.query("Tillerson Lucca", index=index, k=1)[0].doc_id == "lavrov"
