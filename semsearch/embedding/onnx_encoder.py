@@ -65,8 +65,11 @@ class OnnxEncoder:
 
     def run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """L2-normalised vectors of one padded batch of token ids."""
-        out = self._infer(np.asarray(self._words[ids], dtype=np.float32), mask)
-        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return normalised(self._infer(self._embeds(ids), mask))
+
+    def _embeds(self, ids: np.ndarray) -> np.ndarray:
+        """The graph's input: the token embeddings of a batch of ids, gathered from the memory-mapped table."""
+        return np.asarray(self._words[ids], dtype=np.float32)
 
     def encode(self, texts: Sequence[str], batch_size: int = 32, on_batch=None) -> np.ndarray:
         """Vectors of `texts` (prompts already prepended), in batches of similar token length.
@@ -77,11 +80,15 @@ class OnnxEncoder:
             raise TypeError("encode() takes a list of strings, not a single string")
         texts = list(texts)
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        for rows, ids, mask in self.batches(texts, batch_size):
+        self._run_batches(self.batches(texts, batch_size), out, on_batch)
+        return out
+
+    def _run_batches(self, batches, out: np.ndarray, on_batch) -> None:
+        """Each batch's vectors into its rows of `out`, one batch after another."""
+        for rows, ids, mask in batches:
             out[rows] = self.run(ids, mask)
             if on_batch is not None:
                 on_batch(len(rows))
-        return out
 
     def batches(self, texts: list[str], batch_size: int):
         """(positions in `texts`, ids, mask) of each padded batch, longest texts first within each window."""
@@ -94,3 +101,8 @@ class OnnxEncoder:
                 rows = order[b : b + batch_size]
                 longest = max(1, int(lengths[rows].max()))
                 yield start + rows, ids[rows, :longest], mask[rows, :longest]
+
+
+def normalised(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (a zero row stays zero)."""
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)

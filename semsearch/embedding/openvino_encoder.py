@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from semsearch.embedding.onnx_encoder import OnnxEncoder
+from semsearch.embedding.onnx_encoder import OnnxEncoder, normalised
 from semsearch.errors import SemsearchError
 
 
@@ -54,29 +53,23 @@ class OpenVinoEncoder(OnnxEncoder):
         outputs = self._requests[0].infer({"inputs_embeds": embeds, "attention_mask": mask})
         return np.asarray(next(iter(outputs.values())), dtype=np.float32)
 
-    def encode(self, texts: Sequence[str], batch_size: int = 8, on_batch=None) -> np.ndarray:
-        """Vectors of `texts` (prompts already prepended), one batch in flight per stream."""
-        if isinstance(texts, str):
-            raise TypeError("encode() takes a list of strings, not a single string")
-        texts = list(texts)
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
+    def _run_batches(self, batches, out: np.ndarray, on_batch) -> None:
+        """Each batch's vectors into its rows of `out`, one batch in flight per stream."""
         free, running = list(self._requests), deque()
-        for rows, ids, mask in self.batches(texts, batch_size):
+        for rows, ids, mask in batches:
             if not free:
                 free.append(self._collect(*running.popleft(), out, on_batch))
             request = free.pop()
-            request.start_async({"inputs_embeds": np.asarray(self._words[ids], dtype=np.float32), "attention_mask": mask})
+            request.start_async({"inputs_embeds": self._embeds(ids), "attention_mask": mask})
             running.append((request, rows))
         while running:
             self._collect(*running.popleft(), out, on_batch)
-        return out
 
     @staticmethod
     def _collect(request, rows: np.ndarray, out: np.ndarray, on_batch):
         """Wait for a request, put its normalised vectors at their rows; the request is free again."""
         request.wait()
-        vectors = np.array(request.get_output_tensor(0).data, dtype=np.float32)  # a copy: the buffer is reused
-        out[rows] = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        out[rows] = normalised(np.array(request.get_output_tensor(0).data, dtype=np.float32))  # a copy: the buffer is reused
         if on_batch is not None:
             on_batch(len(rows))
         return request
