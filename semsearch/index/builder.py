@@ -312,8 +312,7 @@ def _index_changes(run: _Run, sources, known: dict) -> set[str]:
     by_source: dict[str, list] = {}
     for d in known.values():
         by_source.setdefault(d.source, []).append(d)
-    unchanged = [bool(stored) and all(d.size == s.size and d.mtime_ns == s.mtime_ns for d in stored)
-                 for s, stored in ((s, by_source.get(s.name, [])) for s in sources)]  # fmt: skip
+    unchanged = [_unchanged(src, by_source.get(src.name, [])) for src in sources]
     if sum(s.size for s, same in zip(sources, unchanged) if not same) > BULK_BYTES:
         run.large = True  # so much to read that the whole tokenizer, and the bulk encoder's start-up, pay
         run.counter = token_counter(run.embedder, bulk=True)
@@ -331,6 +330,11 @@ def _index_changes(run: _Run, sources, known: dict) -> set[str]:
                 _queue(run, doc, old)
         run.timings["read_and_chunk"] += time.perf_counter() - t
     return set(seen)
+
+
+def _unchanged(src, stored: list) -> bool:
+    """Whether a file is as its stored documents were read from (same size and mtime): it is not read again."""
+    return bool(stored) and all(d.size == src.size and d.mtime_ns == src.mtime_ns for d in stored)
 
 
 @contextmanager

@@ -29,7 +29,8 @@ def dense_top(gen: Generation, q: np.ndarray, n: int, masks: list[np.ndarray | N
     for i in range(len(gen.segments)):
         ann = _approximate(gen, i, masks[i])
         if ann is not None:
-            pool.append((i, *ann.candidates(q, ann.rerank_depth(n), masks[i]), ann.rerank_depth(n)))
+            depth = ann.rerank_depth(n)
+            pool.append((i, *ann.candidates(q, depth, masks[i]), depth))
             continue
         local, found = _segment_top(gen, i, q, n, masks[i])
         rows.append(local.astype(np.int64) + gen.offsets[i])
