@@ -99,6 +99,34 @@ def test_an_unchanged_file_is_not_read_again(tiny_model, corpus_copy, tmp_path, 
     assert semsearch.build_index(corpus_copy, index).unchanged
 
 
+def test_a_skipped_file_is_remembered_and_warned_about_unread_until_it_changes(tiny_model, corpus_copy, tmp_path, monkeypatch):
+    from semsearch.index import builder
+    from semsearch.reading import ReadWarning
+
+    index = tmp_path / "index"
+    bad = corpus_copy / "zz_title_only.txt"
+    bad.write_text("Bare en tittel\n", encoding="utf-8")
+    with pytest.warns(ReadWarning, match="zz_title_only"):
+        first = semsearch.build_index(corpus_copy, index, model=str(tiny_model))
+    assert len(first.skipped) == 1 and first.documents == 5
+    assert set(store.open_generation(index).commit.skipped) == {"zz_title_only.txt"}
+
+    real = builder.source_docs
+    monkeypatch.setattr(builder, "source_docs", lambda *a, **k: pytest.fail("read an unchanged file"))
+    with pytest.warns(ReadWarning, match="zz_title_only") as again:
+        second = semsearch.build_index(corpus_copy, index)
+    assert second.unchanged and second.skipped == first.skipped  # the same warning, so the CLI still exits 1
+    assert [str(w.message) for w in again if w.category is ReadWarning] == first.skipped
+
+    monkeypatch.setattr(builder, "source_docs", real)
+    with pytest.warns(ReadWarning, match="zz_title_only"):  # other read options: the skip is decided again
+        assert semsearch.build_index(corpus_copy, index, max_file_size=10**7).skipped == first.skipped
+    bad.write_text("Bare en tittel\n\nNå har filen fått tekst om Lavrov, og den skal med.\n", encoding="utf-8")
+    fixed = semsearch.build_index(corpus_copy, index, max_file_size=10**7)
+    assert fixed.added == ["zz_title_only"] and not fixed.skipped
+    assert store.open_generation(index).commit.skipped == {}
+
+
 def test_a_touched_but_equal_file_is_not_embedded_again(tiny_model, corpus_copy, tmp_path):
     index = tmp_path / "index"
     semsearch.build_index(corpus_copy, index, model=str(tiny_model))

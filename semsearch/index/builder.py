@@ -28,6 +28,7 @@ from semsearch.embedding.models import ENV_VAR, ModelSpec, canonical_name, resol
 from semsearch.embedding.token_counter import token_counter
 from semsearch.errors import SemsearchError
 from semsearch.index import store
+from semsearch.index.changes import SkippedFiles, StoredCatalog, repeat
 from semsearch.index.chunk_terms import chunk_entries
 from semsearch.index.commit import FORMAT_VERSION, Commit, latest_commit, new_commit
 from semsearch.index.compaction import maybe_merge
@@ -112,6 +113,7 @@ class _Run:
     unsent: list = field(default_factory=list)  # the batch's passages not handed over yet
     embedder_thread: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="semsearch-emb"))
     bar: object | None = None  # the embedding progress bar on a terminal
+    skipped_files: SkippedFiles | None = None  # a folder build's files skipped whole (None: an update keeps the base's)
 
 
 def build_index(
@@ -160,14 +162,14 @@ def build_index(
         run.progress = sys.stderr.isatty() if progress is None else progress
         run.options = replace(run.options, max_file_size=max_file_size)
         run.ray = ray
-        known = {d.doc_id: d for d in run.writer.generation.catalog()}
+        known = StoredCatalog(run.writer.generation)
+        run.skipped_files = SkippedFiles(run.writer.base.skipped, run.options)
         seen = _index_changes(run, sources, known)
-        if not seen and not known:
+        if not seen and not known.rows:
             raise SemsearchError(f"no readable document in '{corpus}': fix the files named above")
-        gone = sorted(d for d in set(known) - seen if not known[d].source.startswith(API_SOURCE))
+        gone = sorted(d for d in known.rows.keys() - seen if not known.source_of(d).startswith(API_SOURCE))
         for doc_id in gone:
-            d = known[doc_id]
-            run.writer.delete_doc(d)
+            run.writer.delete_doc(known.get(doc_id))
         run.stats["removed"].extend(gone)
     return _stats(run, t0)
 
@@ -304,48 +306,50 @@ def _start(
     return run
 
 
-def _index_changes(run: _Run, sources, known: dict) -> set[str]:
+def _index_changes(run: _Run, sources, known: StoredCatalog) -> set[str]:
     """Read changed files, queue new or changed documents; return the ids of every document seen."""
     from tqdm import tqdm
 
     seen: dict[str, str] = {}  # doc_id -> where it was read
-    by_source: dict[str, list] = {}
-    for d in known.values():
-        by_source.setdefault(d.source, []).append(d)
-    unchanged = [_unchanged(src, by_source.get(src.name, [])) for src in sources]
+    unchanged = [known.unchanged(src) for src in sources]
     if sum(s.size for s, same in zip(sources, unchanged) if not same) > BULK_BYTES:
         run.large = True  # so much to read that the whole tokenizer, and the bulk encoder's start-up, pay
         run.counter = token_counter(run.embedder, bulk=True)
     for src, same in tqdm(zip(sources, unchanged), total=len(sources), desc="reading and chunking", unit="file",
                           disable=not run.progress, leave=False):  # fmt: skip
         if same:
-            seen.update((d.doc_id, d.source) for d in by_source[src.name])  # unchanged file: not even read
+            seen.update(dict.fromkeys(known.by_source[src.name], src.name))  # unchanged file: not even read
+            continue
+        if src.name not in known.by_source and (messages := run.skipped_files.unchanged(src)) is not None:
+            run.stats["skipped"].extend(messages)  # skipped before and unchanged: its warnings again, unread
+            repeat(messages)
             continue
         t = time.perf_counter()
-        with _reporting(run):
+        before = len(seen)
+        with _reporting(run) as messages:
             for doc in source_docs(src, run.options, seen):
                 old = known.get(doc.doc_id)
                 if old is not None and old.fingerprint == doc.entry.fingerprint and old.source == src.name:
                     continue
                 _queue(run, doc, old)
+        if len(seen) == before and messages:
+            run.skipped_files.record(src, messages)  # nothing read from it: not read again while unchanged
         run.timings["read_and_chunk"] += time.perf_counter() - t
     return set(seen)
 
 
-def _unchanged(src, stored: list) -> bool:
-    """Whether a file is as its stored documents were read from (same size and mtime): it is not read again."""
-    return bool(stored) and all(d.size == src.size and d.mtime_ns == src.mtime_ns for d in stored)
-
-
 @contextmanager
 def _reporting(run: _Run):
-    """Collect the reading layer's warnings while a file is read; each is counted as skipped and shown once."""
+    """Collect the reading layer's warnings while a file is read; each is counted as skipped and shown once.
+    Yields the list that receives the file's warning lines."""
+    messages: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        yield
+        yield messages
     for w in caught:
         if issubclass(w.category, ReadWarning):
             run.stats["skipped"].append(str(w.message))
+            messages.append(str(w.message))
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
@@ -466,6 +470,7 @@ def _flush(run: _Run) -> None:
         run.timings["write"] += time.perf_counter() - t
         backends = set(run.model.get("backend", [])) | {run.embedder.last_backend or "sentence-transformers"}
         run.model.update(dim=int(vectors.shape[1]), backend=sorted(backends), backend_info=run.embedder.backend_info)
-    if run.writer.pending:
-        run.writer.commit(model=dict(run.model))
+    skipped = run.skipped_files
+    if run.writer.pending or (skipped is not None and skipped.changed):
+        run.writer.commit(model=dict(run.model), **({"skipped": skipped.now} if skipped is not None else {}))
         run.merged += maybe_merge(run.writer, log=run.log)

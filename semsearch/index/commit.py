@@ -53,6 +53,7 @@ class Commit:
     created: str = ""
     model: dict = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+    skipped: dict = field(default_factory=dict)  # corpus files read and skipped whole (see changes.SkippedFiles)
 
     @property
     def chunks(self) -> int:
@@ -82,7 +83,9 @@ class Commit:
         for ref in segments:
             if not all(isinstance(f, dict) and isinstance(f.get("size"), int) for f in ref.files.values()):
                 raise ValueError(f"segment {ref.name} lists its files in an unknown form")
-        return cls(body["generation"], body["settings"], segments, body["created"], body["model"], body["format_version"])
+        skipped = body.get("skipped") or {}  # absent from commits written before files were remembered
+        fields = (body["generation"], body["settings"], segments, body["created"], body["model"], body["format_version"])
+        return cls(*fields, skipped)
 
     def next(self, segments: tuple[SegmentRef, ...], **changes) -> Commit:
         """The following generation with these segments."""

@@ -217,13 +217,20 @@ class Generation:
 
     def catalog(self) -> Iterator[StoredDoc]:
         """Every live document (a document's rows live or die together)."""
+        for i, rows in self.catalog_rows():
+            for row in rows:
+                yield StoredDoc(row[0], i, *row[1:])
+
+    def catalog_rows(self) -> Iterator[tuple[int, list[tuple]]]:
+        """Per segment, its live documents as plain rows in `StoredDoc`'s order less the segment: (doc_id, ord,
+        first_row, chunks, source, size, mtime_ns, fingerprint). A scan of every document without an object each."""
         for i, segment in enumerate(self.segments):
             rows = segment.db.execute(_CATALOG_SQL).fetchall()
             alive = self.alive[i]
-            keep = alive[np.fromiter((r[2] for r in rows), dtype=np.int64, count=len(rows))] if alive is not None else None
-            for n, (doc_id, ord_, first, count, source, size, mtime, fp) in enumerate(rows):
-                if keep is None or keep[n]:
-                    yield StoredDoc(doc_id, i, ord_, first, count, source, size, mtime, fp)
+            if alive is not None:
+                keep = alive[np.fromiter((r[2] for r in rows), dtype=np.int64, count=len(rows))]
+                rows = [r for r, k in zip(rows, keep.tolist()) if k]
+            yield i, rows
 
     def lookup(self, doc_ids: Sequence[str]) -> dict[str, StoredDoc]:
         """The live entries of these documents (absent ids are left out), found through the doc_id index:

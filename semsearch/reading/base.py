@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from semsearch.reading.document import Document
 from semsearch.reading.fields import FieldMap
@@ -25,11 +26,11 @@ class ReadOptions:
     max_line_chars: int = DEFAULT_MAX_LINE_CHARS
 
 
-@dataclass(frozen=True)
-class SourceFile:
+class SourceFile(NamedTuple):
     """One readable file: its path, its name relative to the folder given (POSIX, with suffix), size and mtime.
 
-    The builder skips a file whose size and mtime_ns are unchanged without reading it.
+    The builder skips a file whose size and mtime_ns are unchanged without reading it. (A named tuple: a corpus
+    walk makes one per file, and a frozen dataclass costs several times as much to make.)
     """
 
     location: str  # the file's path: a Path is made only for the files that are read (`path`)

@@ -40,15 +40,30 @@ def _source(path: str, name: str) -> SourceFile | None:
 
 
 def _walk(root: Path) -> Iterator[SourceFile]:
-    """Supported files below `root` in sorted order; hidden files and folders (".name") are left out."""
-    # Strings, not Paths, per file: at 20k files, pathlib alone cost more than the stat calls.
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and _good_name(os.path.join(folder, d), d))
-        rel = Path(folder).relative_to(root).as_posix()
-        for name in sorted(f for f in files if not f.startswith(".")):
-            source = _source(os.path.join(folder, name), name if rel == "." else f"{rel}/{name}")
-            if source is not None:
-                yield source
+    """Supported files below `root`; hidden files and folders (".name") are left out, and so are links to
+    folders (as os.walk leaves them); links to files are followed."""
+    # One scandir per folder and strings, not Paths: at 20k files the walk costs little more than its stat calls.
+    folders = [(str(root), "")]
+    while folders:
+        folder, rel = folders.pop()
+        try:
+            with os.scandir(folder) as entries:
+                listed = [e for e in entries if e.name[0] != "."]
+        except OSError:
+            continue  # an unreadable folder is left out, as os.walk leaves it
+        for entry in listed:
+            name = entry.name
+            if entry.is_dir(follow_symlinks=False):
+                if _good_name(entry.path, name):
+                    folders.append((entry.path, f"{rel}{name}/"))
+            elif reader_for(name) is not None and _good_name(entry.path, name):
+                try:
+                    info = entry.stat()
+                except OSError as e:
+                    warn(place(entry.path), f"cannot be read ({e.strerror or e}), so it is skipped: check the file or link")
+                    continue
+                if stat.S_ISREG(info.st_mode):
+                    yield SourceFile(entry.path, rel + name, info.st_size, info.st_mtime_ns)
 
 
 def list_sources(path: str | os.PathLike) -> list[SourceFile]:
