@@ -129,6 +129,13 @@ def test_auto_embeds_in_bf16_on_openvino_and_queries_and_small_updates_stay_on_o
     assert queried.last_backend == "onnx-fp32"
     queried.embed_queries(["Hva sa Lavrov?"])
     assert sorted(queried._encoders) == [("bf16", False), ("fp32", True)]  # the query ran on the fp32 session
+    from semsearch.embedding.openvino_encoder import CACHE_DIR
+
+    blobs = list((queried.export[0] / CACHE_DIR).iterdir())
+    assert blobs  # the compiled graph is kept beside the export; the next bulk encoder loads it
+    cached = Embedder(spec, backend=info)
+    np.testing.assert_allclose(cached.embed_passages(TEXTS, progress=False, bulk=True), bulk, atol=1e-6)
+    assert sorted(p.name for p in (queried.export[0] / CACHE_DIR).iterdir()) == sorted(p.name for p in blobs)
     (corpus / "new.txt").write_text(" date 2023-05 Strømprisene steg kraftig i Sør-Norge. Regjeringen lover tiltak.\n")
     again = semsearch.build_index(corpus, index)
     assert again.added == ["new"] and 1 <= again.embedded_chunks < stats.chunks  # the settings held: nothing re-embedded
@@ -212,3 +219,32 @@ def test_ray_without_ray_names_the_extra_and_a_dead_address_is_one_line(monkeypa
     monkeypatch.setitem(sys.modules, "ray", None)  # as if not installed
     with pytest.raises(SemsearchError, match=r"pip install 'semsearch\[ray\]'"):
         ray_backend.connect(None)
+
+
+def test_a_bulk_load_starts_the_tokenizer_parse_before_it_compiles_and_never_leaves_a_counter_waiting(spec, monkeypatch):
+    """The chunker's bulk counter waits for the loading encoder to start the tokenizer's parse (right before the
+    graph compiles, which releases the GIL), and goes on when the load fails instead."""
+    import threading
+
+    from semsearch.embedding.token_counter import token_counter
+
+    order = []
+    embedder = Embedder(spec, backend="onnx")
+    real_start = Embedder.start_whole_tokenizer
+    monkeypatch.setattr(Embedder, "start_whole_tokenizer", lambda self: order.append("parse") or real_start(self))
+    counter = token_counter(embedder, bulk=True, after_load=True)
+    counted = []
+    waiting = threading.Thread(target=lambda: counted.append(counter(["passage: Lavrov og Tillerson"])))
+    waiting.start()
+    waiting.join(0.5)
+    assert waiting.is_alive() and not counted  # no load has started the parse yet
+    embedder.load_bulk(large=True)
+    waiting.join(30)
+    assert order == ["parse"] and counted and counted[0][0] > 2
+
+    failing = Embedder(spec, backend="onnx")
+    monkeypatch.setattr(Embedder, "onnx_encoder", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("broken export")))
+    counter = token_counter(failing, bulk=True, after_load=True)
+    with pytest.raises(RuntimeError, match="broken export"):
+        failing.load_bulk(large=True)
+    assert counter(["passage: Lavrov"])[0] > 2  # the failed load let the counter parse for itself

@@ -97,6 +97,7 @@ class Embedder:
         self._warned_bf16 = False
         self._whole_lock = threading.Lock()
         self._whole = None
+        self._parse_allowed = threading.Event()  # see whole_tokenizer(after_load_starts=True)
 
     @cached_property
     def fingerprint(self) -> str:
@@ -213,9 +214,11 @@ class Embedder:
         if key not in self._encoders:
             threads = QUERY_THREADS if for_queries else BULK_THREADS
             folder, marker = self.export
-            whole = None if for_queries else self.whole_tokenizer()
+            whole, parse = (None, None) if for_queries else (self.whole_tokenizer, self.start_whole_tokenizer)
             try:
-                self._encoders[key] = _encoder_class(quantisation)(folder, marker, quantisation, threads, for_queries, whole)
+                self._encoders[key] = _encoder_class(quantisation)(
+                    folder, marker, quantisation, threads, for_queries, whole, parse
+                )
             except SemsearchError:
                 raise
             except Exception as e:  # onnxruntime and OpenVINO raise their own exception types for an unreadable model
@@ -225,10 +228,16 @@ class Embedder:
                 self._encoders[key] = _encoder_class(quantisation)(folder, self.export[1], quantisation, threads, for_queries)
         return self._encoders[key]
 
-    def whole_tokenizer(self):
+    def whole_tokenizer(self, after_load_starts: bool = False):
         """The export's tokenizer.json, loaded once for this embedder (None without an export): the chunker's
-        token counter and the bulk encoder share it. Parsing e5's 17 MB file takes ~0.8 s holding the GIL, and
-        freeing it ~0.3 s; a build paid both twice."""
+        token counter and the bulk encoder share it. Parsing e5's 17 MB file takes ~0.6-0.8 s holding the GIL,
+        and freeing it ~0.3 s; a build paid both twice.
+
+        `after_load_starts`: first wait until the bulk encoder being loaded (`load_bulk`, in another thread)
+        starts the parse right before it compiles its graph, so that the parse does not hold up the compilation.
+        """
+        if after_load_starts:
+            self._parse_allowed.wait()
         if self.export is None:
             return None
         with self._whole_lock:
@@ -237,6 +246,12 @@ class Embedder:
 
                 self._whole = Tokenizer.from_file(str(self.export[0] / "tokenizer.json"))
             return self._whole
+
+    def start_whole_tokenizer(self) -> None:
+        """Parse the whole tokenizer in a thread of its own (once), and let callers waiting to parse go on."""
+        if not self._parse_allowed.is_set():
+            self._parse_allowed.set()
+            threading.Thread(target=self.whole_tokenizer, name="semsearch-tokenizer", daemon=True).start()
 
     @cached_property
     def _tokenizer(self):
@@ -262,11 +277,16 @@ class Embedder:
         """Open the ONNX session `embed_passages` will run on, ahead of the first batch (a build does it while
         it reads and chunks). For torch and bf16, whose start-up takes seconds (torch's import, OpenVINO's
         graph compilation), the ONNX Runtime fp32 session that a small update embeds with: the slow one is
-        loaded only when a batch is large enough to need it, or now for bf16 when `large` says it will be."""
-        if self.backend == "onnx" and (not self._slow_start or large):
-            self.onnx_encoder(self.quantisation, for_queries=False)
-        elif self.device == "cpu" and self.export is not None:
-            self.onnx_encoder("fp32", for_queries=True)
+        loaded only when a batch is large enough to need it, or now for bf16 when `large` says it will be.
+        Callers waiting to parse the whole tokenizer (`whole_tokenizer(after_load_starts=True)`) go on once the
+        bulk encoder starts the parse, or when this returns or fails."""
+        try:
+            if self.backend == "onnx" and (not self._slow_start or large):
+                self.onnx_encoder(self.quantisation, for_queries=False)
+            elif self.device == "cpu" and self.export is not None:
+                self.onnx_encoder("fp32", for_queries=True)
+        finally:
+            self._parse_allowed.set()
 
     @property
     def _slow_start(self) -> bool:

@@ -23,7 +23,14 @@ class OnnxEncoder:
     """An ONNX Runtime session over one export folder, with its tokenizer and token embedding table."""
 
     def __init__(
-        self, folder: Path, info: dict, quantisation: str = "fp32", threads: int = 0, fast_tokenizer_load: bool = True, whole=None
+        self,
+        folder: Path,
+        info: dict,
+        quantisation: str = "fp32",
+        threads: int = 0,
+        fast_tokenizer_load: bool = True,
+        whole=None,
+        before_compile=None,
     ):
         """Open `folder` (an export, `info` its marker) with the `quantisation` file ("fp32" or "int8"; "bf16" in
         `OpenVinoEncoder`).
@@ -31,14 +38,19 @@ class OnnxEncoder:
         `threads` is ONNX Runtime's intra-op thread count (0: one per physical core). With
         `fast_tokenizer_load`, the lazy form of the tokenizer is used when the export has one (loads in
         milliseconds: for queries); else the full tokenizer (faster per text: for bulk work), sharing the
-        vocabulary of `whole` (the export's tokenizer.json already loaded) when given.
+        vocabulary of `whole` (the export's tokenizer.json already loaded, or a function that gives it) when given.
+
+        The graph is opened first, and `before_compile()` is called right before the runtime compiles it: OpenVINO
+        compiles without the GIL (~0.5-1 s for e5), so a tokenizer parse started there (~0.6-0.8 s, holding the
+        GIL) runs meanwhile instead of before or after it.
         """
         self.folder = Path(folder)
         self.quantisation = quantisation
-        lazy = info.get("lazy_tokenizer") if fast_tokenizer_load else None
-        self._tokenize = fast_tokenizer.load(self.folder, info["tokenizer"], lazy, whole)
-        self._words = fast_tokenizer.load_npy(self.folder / WORDS)
+        self._before_compile = before_compile or (lambda: None)
         self._open(self.folder / FILES[GRAPHS.get(quantisation, quantisation)], int(threads))
+        lazy = info.get("lazy_tokenizer") if fast_tokenizer_load else None
+        self._tokenize = fast_tokenizer.load(self.folder, info["tokenizer"], lazy, whole() if callable(whole) else whole)
+        self._words = fast_tokenizer.load_npy(self.folder / WORDS)
 
     def _open(self, graph: Path, threads: int) -> None:
         import onnxruntime as ort
@@ -48,6 +60,7 @@ class OnnxEncoder:
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # optimised at export
+        self._before_compile()
         self.session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
 
     def _infer(self, embeds: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ documents pays milliseconds, a large build loses ~one load's worth of time.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,13 +27,17 @@ if TYPE_CHECKING:
     from semsearch.embedding.embedder import Embedder
 
 
-def token_counter(embedder: Embedder, bulk: bool = False) -> TokenCounter:
+def token_counter(embedder: Embedder, bulk: bool = False, after_load: bool = False) -> TokenCounter:
     """The fastest exact token counter for the embedder's model: where its ONNX export (already made for an ONNX
     build) exists, the bulk encoder's own tokenizer when `bulk` says much text is to come, else the lazy one;
-    otherwise the model's tokenizer.json, or the model's own tokenizer."""
+    otherwise the model's tokenizer.json, or the model's own tokenizer.
+
+    `after_load`: the bulk encoder is being loaded in another thread (`Embedder.load_bulk`); the first count
+    waits until that load starts the tokenizer's parse (see `Embedder.whole_tokenizer`)."""
     export = embedder.export if embedder.backend == "onnx" else None
     if export is not None and bulk:  # the bulk encoder's tokenizer, loaded once for both
-        return TokenizerCounter(export[0] / TOKENIZER_JSON, loaded=embedder.whole_tokenizer)
+        loaded = partial(embedder.whole_tokenizer, after_load_starts=after_load)
+        return TokenizerCounter(export[0] / TOKENIZER_JSON, loaded=loaded)
     if export is not None and export[1].get("lazy_tokenizer"):
         return LazyTokenizerCounter(export[0], export[1]["lazy_tokenizer"])
     tokenizer = embedder.spec.path / TOKENIZER_JSON

@@ -314,7 +314,7 @@ def _index_changes(run: _Run, sources, known: StoredCatalog) -> set[str]:
     unchanged = [known.unchanged(src) for src in sources]
     if sum(s.size for s, same in zip(sources, unchanged) if not same) > BULK_BYTES:
         run.large = True  # so much to read that the whole tokenizer, and the bulk encoder's start-up, pay
-        run.counter = token_counter(run.embedder, bulk=True)
+        run.counter = token_counter(run.embedder, bulk=True, after_load=not run.ray)  # `_queue` starts the load first
     for src, same in tqdm(zip(sources, unchanged), total=len(sources), desc="reading and chunking", unit="file",
                           disable=not run.progress, leave=False):  # fmt: skip
         if same:
@@ -360,11 +360,11 @@ def _queue(run: _Run, doc: SourceDoc, old) -> None:
     ahead, and an embedding thread embeds the batch in parts (`FIRST_STEP`, then `EMBED_STEP` passages) as they come
     (the model's native code releases the GIL), so the model is fed from the first documents on.
     """
+    if run.loader is None and not run.ray:  # first, so that a slow compilation starts before the tokenizer's parse
+        run.loader = _load_encoder(run.embedder, run.large)
     prompt = run.embedder.prompts.get("passage", "")
     future = run.chunker.submit(chunk_entries, doc.article, run.counter, run.params, prompt)
     run.pending.append((doc, old, future))
-    if run.loader is None and not run.ray:
-        run.loader = _load_encoder(run.embedder, run.large)
     _drain(run, LOOKAHEAD_DOCS)
 
 
