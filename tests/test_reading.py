@@ -273,6 +273,22 @@ def test_list_sources_walks_sorted_with_size_and_mtime(tmp_path):
         list_sources(tmp_path / "empty")
 
 
+def test_the_walk_follows_links_to_files_not_to_folders_and_warns_about_a_dangling_one(tmp_path):
+    corpus, elsewhere = tmp_path / "corpus", tmp_path / "elsewhere"
+    (elsewhere / "deep").mkdir(parents=True)
+    (elsewhere / "deep" / "far.txt").write_text("Tekst her.", "utf-8")
+    (elsewhere / "one.txt").write_text("Annen tekst.", "utf-8")
+    corpus.mkdir()
+    (corpus / "own.txt").write_text("Egen tekst.", "utf-8")
+    (corpus / "linked.txt").symlink_to(elsewhere / "one.txt")
+    (corpus / "folder").symlink_to(elsewhere / "deep", target_is_directory=True)  # as os.walk: not entered
+    (corpus / "gone.txt").symlink_to(tmp_path / "missing.txt")
+    with pytest.warns(ReadWarning, match="gone.txt.*cannot be read"):
+        sources = list_sources(corpus)
+    assert [s.name for s in sources] == ["linked.txt", "own.txt"]
+    assert sources[0].size == (elsewhere / "one.txt").stat().st_size  # the link's target, not the link
+
+
 def test_a_file_name_with_invalid_utf8_is_named_escaped_and_skipped(tmp_path):
     data = (CORPUS / "000_d62e217e901e70a7.txt").read_bytes()
     (tmp_path / "good.txt").write_bytes(data)

@@ -25,12 +25,13 @@ def _good_name(path: str | Path, name: str) -> bool:
         return False
 
 
-def _source(path: str, name: str) -> SourceFile | None:
-    """A SourceFile for a supported regular file (links followed), or None."""
+def _source(path: str, name: str, stat_of=os.stat) -> SourceFile | None:
+    """A SourceFile for a supported regular file (links followed), or None; `stat_of(path)` gives its status
+    (a scandir entry's own `stat` saves building the path again)."""
     if reader_for(name) is None or not _good_name(path, name):
         return None
     try:
-        info = os.stat(path)
+        info = stat_of(path)
     except OSError as e:
         warn(place(path), f"cannot be read ({e.strerror or e}), so it is skipped: check the file or link")
         return None
@@ -56,14 +57,8 @@ def _walk(root: Path) -> Iterator[SourceFile]:
             if entry.is_dir(follow_symlinks=False):
                 if _good_name(entry.path, name):
                     folders.append((entry.path, f"{rel}{name}/"))
-            elif reader_for(name) is not None and _good_name(entry.path, name):
-                try:
-                    info = entry.stat()
-                except OSError as e:
-                    warn(place(entry.path), f"cannot be read ({e.strerror or e}), so it is skipped: check the file or link")
-                    continue
-                if stat.S_ISREG(info.st_mode):
-                    yield SourceFile(entry.path, rel + name, info.st_size, info.st_mtime_ns)
+            elif (source := _source(entry.path, rel + name, lambda _path, entry=entry: entry.stat())) is not None:
+                yield source
 
 
 def list_sources(path: str | os.PathLike) -> list[SourceFile]:
