@@ -127,6 +127,24 @@ def test_a_skipped_file_is_remembered_and_warned_about_unread_until_it_changes(t
     assert store.open_generation(index).commit.skipped == {}
 
 
+def test_a_skipped_file_past_the_bounds_is_read_again_instead_of_remembered(tiny_model, corpus_copy, tmp_path, monkeypatch):
+    from semsearch.index import builder, changes
+    from semsearch.reading import ReadWarning
+
+    monkeypatch.setattr(changes, "MAX_WARNINGS", 0)  # every skipped file has more warnings than commits keep
+    (corpus_copy / "zz_title_only.txt").write_text("Bare en tittel\n", encoding="utf-8")
+    index = tmp_path / "index"
+    with pytest.warns(ReadWarning):
+        semsearch.build_index(corpus_copy, index, model=str(tiny_model))
+    assert store.open_generation(index).commit.skipped == {}
+    read = []
+    real = builder.source_docs
+    monkeypatch.setattr(builder, "source_docs", lambda src, *a: read.append(src.name) or real(src, *a))
+    with pytest.warns(ReadWarning, match="zz_title_only"):
+        assert len(semsearch.build_index(corpus_copy, index).skipped) == 1
+    assert read == ["zz_title_only.txt"]
+
+
 def test_a_touched_but_equal_file_is_not_embedded_again(tiny_model, corpus_copy, tmp_path):
     index = tmp_path / "index"
     semsearch.build_index(corpus_copy, index, model=str(tiny_model))

@@ -53,6 +53,12 @@ def options_key(options: ReadOptions) -> str:
     return repr((options.fields.to_dict(), options.max_file_size, options.max_line_chars))
 
 
+# Bounds on what a commit remembers (every commit file carries it): past them, skipped files are read again
+# each build, as before. 10,000 entries of a few warnings are ~2 MB of JSON.
+MAX_REMEMBERED = 10_000
+MAX_WARNINGS = 20  # a file with more (a JSONL of bad lines) is read again rather than stored in every commit
+
+
 class SkippedFiles:
     """Files read and skipped whole (every document unreadable or without text): {name: {size, mtime_ns,
     options, warnings}}. Carried from the base commit while they are unchanged, so they are not read again."""
@@ -70,8 +76,9 @@ class SkippedFiles:
         return list(entry["warnings"])
 
     def record(self, src: SourceFile, messages: list[str]) -> None:
-        """Remember a file that was read and gave no document, with its warnings."""
-        self.now[src.name] = {"size": src.size, "mtime_ns": src.mtime_ns, "options": self.key, "warnings": messages}
+        """Remember a file that was read and gave no document, with its warnings (within the bounds above)."""
+        if len(messages) <= MAX_WARNINGS and len(self.now) < MAX_REMEMBERED:
+            self.now[src.name] = {"size": src.size, "mtime_ns": src.mtime_ns, "options": self.key, "warnings": messages}
 
     @property
     def changed(self) -> bool:
