@@ -78,6 +78,9 @@ def test_lookup_by_id_finds_what_the_catalog_lists_across_segments_deletes_and_m
         ids = [f"d{i}" for i in range(25)] + ["nowhere", "d3", "d3"]  # live, deleted, replaced, absent, repeated
         assert gen.lookup(ids) == {i: catalog[i] for i in ids if i in catalog}
         assert set(catalog) - set(gen.lookup(ids)) == set() and "d2" not in gen.lookup(["d2"])  # d2: deleted
+        from semsearch.index.segment import DB_MMAP_BYTES
+
+        assert {s.db.execute("PRAGMA mmap_size").fetchone()[0] for s in gen.segments} == {DB_MMAP_BYTES}  # read mapped
         with store.lock(tmp_path):
             maybe_merge(store.Writer(tmp_path, gen.commit), force=True)
 

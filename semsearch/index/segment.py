@@ -69,6 +69,9 @@ def new_name() -> str:
     return uuid.uuid4().hex[:16]
 
 
+DB_MMAP_BYTES = 1 << 30  # the most of a segment's database a reader maps (SQLite maps up to the file's size)
+
+
 def read_only_uri(path: Path) -> str:
     """SQLite's URI for reading an immutable file (percent-encoded: a '#' or '?' in a folder name is safe)."""
     return Path(path).resolve().as_uri() + "?mode=ro&immutable=1"
@@ -276,7 +279,12 @@ class Segment:
         if not path.is_file():
             raise FileNotFoundError(str(path))
         try:
-            return sqlite3.connect(read_only_uri(path), uri=True, check_same_thread=False)
+            db = sqlite3.connect(read_only_uri(path), uri=True, check_same_thread=False)
+            # Pages read through a memory map, not read() into SQLite's small page cache: a hybrid query reads the
+            # sentences of ~200 candidates scattered over every segment (20k NoReC reviews, 12 segments: 0.9 ->
+            # 0.7 ms a query). The file is immutable, as the vectors mapped beside it are.
+            db.execute(f"PRAGMA mmap_size = {DB_MMAP_BYTES}")
+            return db
         except sqlite3.Error as e:
             raise SegmentDamaged(f"segment {self.name}: {DB} cannot be opened ({e})") from e
 
