@@ -111,7 +111,7 @@ def test_a_skipped_file_is_remembered_and_warned_about_unread_until_it_changes(t
     assert len(first.skipped) == 1 and first.documents == 5
     assert set(store.open_generation(index).commit.skipped) == {"zz_title_only.txt"}
 
-    real = builder.source_docs
+    real, real_counter, real_bulk = builder.source_docs, builder.token_counter, builder.BULK_BYTES
     monkeypatch.setattr(builder, "source_docs", lambda *a, **k: pytest.fail("read an unchanged file"))
     with pytest.warns(ReadWarning, match="zz_title_only") as again:
         second = semsearch.build_index(corpus_copy, index)
@@ -119,6 +119,15 @@ def test_a_skipped_file_is_remembered_and_warned_about_unread_until_it_changes(t
     assert [str(w.message) for w in again if w.category is ReadWarning] == first.skipped
 
     monkeypatch.setattr(builder, "source_docs", real)
+    bulk = []  # a remembered skip is not read, so its size never makes a build a bulk one
+    monkeypatch.setattr(builder, "BULK_BYTES", bad.stat().st_size - 1)
+    monkeypatch.setattr(builder, "token_counter", lambda e, bulk_=False, **k: bulk.append(bulk_) or real_counter(e, bulk_, **k))
+    (corpus_copy / "small.txt").write_text("Ny.", encoding="utf-8")
+    with pytest.warns(ReadWarning, match="zz_title_only"):
+        assert semsearch.build_index(corpus_copy, index).added == ["small"]
+    assert True not in bulk
+    monkeypatch.setattr(builder, "BULK_BYTES", real_bulk)
+    (corpus_copy / "small.txt").unlink()
     with pytest.warns(ReadWarning, match="zz_title_only"):  # other read options: the skip is decided again
         assert semsearch.build_index(corpus_copy, index, max_file_size=10**7).skipped == first.skipped
     bad.write_text("Bare en tittel\n\nNå har filen fått tekst om Lavrov, og den skal med.\n", encoding="utf-8")

@@ -312,7 +312,12 @@ def _index_changes(run: _Run, sources, known: StoredCatalog) -> set[str]:
 
     seen: dict[str, str] = {}  # doc_id -> where it was read
     unchanged = [known.unchanged(src) for src in sources]
-    if sum(s.size for s, same in zip(sources, unchanged) if not same) > BULK_BYTES:
+    remembered = {  # files skipped whole before and unchanged since: their warnings again, unread
+        src.name: messages
+        for src, same in zip(sources, unchanged)
+        if not same and src.name not in known.by_source and (messages := run.skipped_files.unchanged(src)) is not None
+    }
+    if sum(s.size for s, same in zip(sources, unchanged) if not same and s.name not in remembered) > BULK_BYTES:
         run.large = True  # so much to read that the whole tokenizer, and the bulk encoder's start-up, pay
         run.counter = token_counter(run.embedder, bulk=True, after_load=not run.ray)  # `_queue` starts the load first
     for src, same in tqdm(zip(sources, unchanged), total=len(sources), desc="reading and chunking", unit="file",
@@ -320,9 +325,9 @@ def _index_changes(run: _Run, sources, known: StoredCatalog) -> set[str]:
         if same:
             seen.update(dict.fromkeys(known.by_source[src.name], src.name))  # unchanged file: not even read
             continue
-        if src.name not in known.by_source and (messages := run.skipped_files.unchanged(src)) is not None:
-            run.stats["skipped"].extend(messages)  # skipped before and unchanged: its warnings again, unread
-            repeat(messages)
+        if src.name in remembered:
+            run.stats["skipped"].extend(remembered[src.name])
+            repeat(remembered[src.name])
             continue
         t = time.perf_counter()
         before = len(seen)

@@ -37,7 +37,7 @@ class StoredCatalog:
     def get(self, doc_id: str) -> StoredDoc | None:
         """A live document's entry, or None."""
         found = self.rows.get(doc_id)
-        return None if found is None else StoredDoc(found[1][0], found[0], *found[1][1:])
+        return None if found is None else StoredDoc.of(*found)
 
     def unchanged(self, src: SourceFile) -> bool:
         """Whether documents were stored from this file as it is now (same size and mtime)."""

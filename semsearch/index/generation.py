@@ -102,6 +102,11 @@ class StoredDoc(NamedTuple):
     mtime_ns: int
     fingerprint: str
 
+    @classmethod
+    def of(cls, segment: int, row: tuple) -> StoredDoc:
+        """The entry of a `Generation.catalog_rows` row found in segment `segment`."""
+        return cls(row[0], segment, *row[1:])
+
 
 class Generation:
     """The segments of one commit, opened; `alive[i]` is None when segment i has no deleted rows.
@@ -219,7 +224,7 @@ class Generation:
         """Every live document (a document's rows live or die together)."""
         for i, rows in self.catalog_rows():
             for row in rows:
-                yield StoredDoc(row[0], i, *row[1:])
+                yield StoredDoc.of(i, row)
 
     def catalog_rows(self) -> Iterator[tuple[int, list[tuple]]]:
         """Per segment, its live documents as plain rows in `StoredDoc`'s order less the segment: (doc_id, ord,
