@@ -61,9 +61,10 @@ def make_scenarios(tiny_model: Path, base: Path) -> dict[str, Scenario]:
     ref_new = _fresh(new_corpus, base / "ref-new", model)
     old_index = base / "old-index"
     semsearch.build_index(old_corpus, old_index, model=model, batch_chunks=8)
-    both = base / "updated-index"
-    shutil.copytree(old_index, both)
-    semsearch.build_index(new_corpus, both, batch_chunks=8)  # leaves delete marks and several segments
+    both = base / "updated-index"  # the new corpus in two segments, one with delete marks: work for `compact`
+    mid = write_corpus(base / "mid", {d: 0 if d == 6 else v for d, v in NEW.items() if d < 21})
+    semsearch.build_index(mid, both, model=model)
+    semsearch.build_index(new_corpus, both, batch_chunks=8)  # changes one document, adds three
     spec = write_update(base / "update.json", RECORDS, DELETED)
     after_update = base / "after-update"
     shutil.copytree(old_index, after_update)

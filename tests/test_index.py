@@ -163,6 +163,24 @@ def test_a_touched_but_equal_file_is_not_embedded_again(tiny_model, corpus_copy,
     assert stats.unchanged and stats.embedded_chunks == 0
 
 
+def test_a_build_ends_with_its_batches_merged_into_one_segment_and_leaves_older_ones_alone(tiny_model, corpus_copy, tmp_path):
+    index = tmp_path / "index"
+    first = semsearch.build_index(corpus_copy, index, model=str(tiny_model), batch_chunks=10)
+    assert first.chunks > 30 and first.merged >= 1  # several batches were committed, then merged
+    old = store.open_generation(index).commit.segments
+    assert len(old) == 1 and old[0].rows == first.chunks
+    for name in ("extra1", "extra2"):
+        text = f"Ny artikkel {name} om strømpriser i Sør-Norge og Lavrov.\n" * 8
+        (corpus_copy / f"{name}.txt").write_text(text, encoding="utf-8")
+    added = semsearch.build_index(corpus_copy, index, batch_chunks=1)  # one batch per document at least
+    segments = store.open_generation(index).commit.segments
+    assert added.added == ["extra1", "extra2"] and added.merged >= 1
+    assert len(segments) == 2 and segments[0] == old[0]  # the older segment is not rewritten
+    assert segments[1].rows == added.embedded_chunks
+    hits = semsearch.query("strømpriser Sør-Norge", k=2, index=index, mode="lexical")
+    assert {r.doc_id for r in hits} == {"extra1", "extra2"}
+
+
 def test_batches_commit_as_they_go_and_a_killed_build_keeps_them(tiny_model, corpus_copy, tmp_path, monkeypatch):
     """A build that dies after two batches keeps them; the next build embeds only the rest."""
     from semsearch.embedding import Embedder

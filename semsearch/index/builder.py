@@ -230,15 +230,17 @@ def compact_index(index: str | Path, log: Callable[[str], None] | None = None) -
 
 @contextmanager
 def _running(root: Path, model: str | None, params: ChunkParams, log, batch_chunks: int, keep_settings: bool = False, **opts):
-    """A build under the writer lock: yields its state; on normal exit, the last batch is committed and merged.
+    """A build under the writer lock: yields its state; on normal exit, the last batch is committed, the segments
+    the build wrote are merged into one, and the merge policy runs.
     `opts`: the `fields`, `backend` and `device` keywords of `_start`."""
     with store.lock(root):
         run = _start(root, model, params, log, batch_chunks, keep_settings, **opts)
+        before = {ref.name for ref in run.writer.base.segments}
         try:
             yield run
             _drain(run, 0)
             _flush(run)
-            run.merged += maybe_merge(run.writer, log=run.log)
+            run.merged += maybe_merge(run.writer, log=run.log, closing=before)
             store.collect_garbage(root)  # also when nothing was committed: leftovers of a killed run go now
         finally:
             run.chunker.shutdown(cancel_futures=True)

@@ -10,14 +10,23 @@ from semsearch.index.store import Writer
 
 
 def maybe_merge(
-    writer: Writer, policy: MergePolicy | None = None, force: bool = False, log: Callable[[str], None] | None = None
+    writer: Writer,
+    policy: MergePolicy | None = None,
+    force: bool = False,
+    log: Callable[[str], None] | None = None,
+    closing: set[str] | None = None,
 ) -> int:
     """Merge the groups of segments the policy picks (all of them into one when `force`); returns how many merges ran.
 
-    Each merge is committed on its own: a crash during a merge leaves the state before it.
+    `closing`: the segments a build started from; those written since are merged into one first (the build's
+    closing merge). Each merge is committed on its own: a crash during a merge leaves the state before it.
     """
     policy = policy or MergePolicy()
     merges = 0
+    if closing is not None:
+        for names in policy.plan_closing(writer.base.segments, closing):
+            _merge_one(writer, names, log)
+            merges += 1
     while True:
         groups = policy.plan(writer.base.segments, force=force and merges == 0)
         if not groups:

@@ -5,6 +5,12 @@ Policy (after Tantivy's LogMergePolicy): a segment's level is 0 below `floor_row
 1 + log_factor(live / floor_rows). When a level holds `factor` segments, they merge into one, so each
 row is rewritten about once per level. A segment with more than `max_dead_share` of its rows deleted is
 rewritten alone, so deletes do not pile up.
+
+A build's closing merge (`plan_closing`): the segments one build wrote (its batches, and what the policy
+merged them into) become one, as a bulk load ends with a merge in Lucene's practice. A query pays per
+segment searched (each has its own quantised scan, posting lookups and SQLite reads), so a fresh 20k-document
+build ends as one segment instead of ten; the cost is one more copy of the build's own rows, never of rows
+it did not write beyond those the policy had merged them with.
 """
 
 from __future__ import annotations
@@ -29,6 +35,11 @@ class MergePolicy:
         if live < self.floor_rows:
             return 0
         return 1 + int(math.log(live / self.floor_rows, self.factor))
+
+    def plan_closing(self, refs: tuple[SegmentRef, ...], before: set[str]) -> list[list[str]]:
+        """The closing merge of a build: every segment not named in `before` (so written since), into one."""
+        written = [r.name for r in refs if r.name not in before]
+        return [written] if len(written) > 1 else []
 
     def plan(self, refs: tuple[SegmentRef, ...], force: bool = False) -> list[list[str]]:
         """Groups of segment names to merge now. `force` merges every segment into one (compact)."""
