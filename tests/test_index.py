@@ -154,13 +154,28 @@ def test_a_skipped_file_past_the_bounds_is_read_again_instead_of_remembered(tiny
     assert read == ["zz_title_only.txt"]
 
 
-def test_a_touched_but_equal_file_is_not_embedded_again(tiny_model, corpus_copy, tmp_path):
+def test_a_touched_but_equal_file_is_read_once_and_then_left_alone(tiny_model, corpus_copy, tmp_path, monkeypatch):
+    from semsearch.index import builder, restamps
+
     index = tmp_path / "index"
     semsearch.build_index(corpus_copy, index, model=str(tiny_model))
-    path = next(corpus_copy.glob("*.txt"))
+    path = sorted(corpus_copy.glob("*.txt"))[0]
     os.utime(path, ns=(1, 1))
+    read = []
+    real = builder.source_docs
+    monkeypatch.setattr(builder, "source_docs", lambda src, *a, **k: read.append(src.name) or real(src, *a, **k))
     stats = semsearch.build_index(corpus_copy, index)
-    assert stats.unchanged and stats.embedded_chunks == 0
+    assert stats.unchanged and stats.embedded_chunks == 0 and read == [path.name]
+    assert semsearch.build_index(corpus_copy, index).unchanged and read == [path.name]  # not read again
+    path.write_text(path.read_text(encoding="utf-8") + "\nEt nytt avsnitt om Lavrov.\n", encoding="utf-8")
+    os.utime(path, ns=(1, 1))  # the touched stamp again, but another size: read and re-indexed
+    changed = semsearch.build_index(corpus_copy, index)
+    assert changed.changed == [path.stem] and read == [path.name] * 2
+    assert semsearch.build_index(corpus_copy, index).unchanged and read == [path.name] * 2
+    (index / restamps.FILE).write_bytes(b"not a database")  # damaged: the touched files are read once more
+    os.utime(path, ns=(2, 2))
+    assert semsearch.build_index(corpus_copy, index).unchanged and read == [path.name] * 3
+    assert semsearch.build_index(corpus_copy, index).unchanged and read == [path.name] * 3
 
 
 def test_a_build_ends_with_its_batches_merged_into_one_segment_and_leaves_older_ones_alone(tiny_model, corpus_copy, tmp_path):

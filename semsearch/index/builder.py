@@ -33,6 +33,7 @@ from semsearch.index.chunk_terms import chunk_entries
 from semsearch.index.commit import FORMAT_VERSION, Commit, latest_commit, new_commit
 from semsearch.index.compaction import maybe_merge
 from semsearch.index.records import ChunkEntry, DocEntry
+from semsearch.index.restamps import Restamps
 from semsearch.index.segment import SegmentWriter
 from semsearch.index.sources import SourceDoc, list_sources, source_docs
 from semsearch.reading import DEFAULT_MAX_FILE_SIZE, FieldMap, ReadOptions, ReadWarning
@@ -162,9 +163,10 @@ def build_index(
         run.progress = sys.stderr.isatty() if progress is None else progress
         run.options = replace(run.options, max_file_size=max_file_size)
         run.ray = ray
-        known = StoredCatalog(run.writer.generation)
+        known = StoredCatalog(run.writer.generation, Restamps(root))
         run.skipped_files = SkippedFiles(run.writer.base.skipped, run.options)
         seen = _index_changes(run, sources, known)
+        known.restamps.save(known.stamps)
         if not seen and not known.rows:
             raise SemsearchError(f"no readable document in '{corpus}': fix the files named above")
         gone = sorted(d for d in known.rows.keys() - seen if not known.source_of(d).startswith(API_SOURCE))
@@ -333,14 +335,19 @@ def _index_changes(run: _Run, sources, known: StoredCatalog) -> set[str]:
             continue
         t = time.perf_counter()
         before = len(seen)
+        equal, changed = [], False  # the file's documents stored as they are; whether any is not
         with _reporting(run) as messages:
             for doc in source_docs(src, run.options, seen):
                 old = known.get(doc.doc_id)
                 if old is not None and old.fingerprint == doc.entry.fingerprint and old.source == src.name:
+                    equal.append(doc.doc_id)
                     continue
+                changed = True
                 _queue(run, doc, old)
         if len(seen) == before and messages:
             run.skipped_files.record(src, messages)  # nothing read from it: not read again while unchanged
+        elif equal and not changed and not messages:
+            known.read_back(src, equal)  # touched, not changed: not read again while it keeps this stamp
         run.timings["read_and_chunk"] += time.perf_counter() - t
     return set(seen)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import warnings
 
 from semsearch.index.generation import Generation, StoredDoc
+from semsearch.index.restamps import Restamps
 from semsearch.reading import ReadOptions, ReadWarning, SourceFile
 
 
@@ -17,7 +18,8 @@ class StoredCatalog:
     """The live documents of a generation as plain rows (an object per document costs more than the whole
     comparison at 20k documents): each document's row, and each source file's documents and stamp."""
 
-    def __init__(self, gen: Generation):
+    def __init__(self, gen: Generation, restamps: Restamps | None = None):
+        self.restamps = restamps
         self.rows: dict[str, tuple[int, tuple]] = {}  # doc_id -> (segment, catalog row)
         self.by_source: dict[str, list[str]] = {}  # source -> ids of the documents read from it
         self.stamps: dict[str, tuple[int, int] | None] = {}  # source -> (size, mtime_ns); None when they disagree
@@ -40,8 +42,17 @@ class StoredCatalog:
         return None if found is None else StoredDoc.of(*found)
 
     def unchanged(self, src: SourceFile) -> bool:
-        """Whether documents were stored from this file as it is now (same size and mtime)."""
-        return self.stamps.get(src.name) == (src.size, src.mtime_ns)
+        """Whether documents were stored from this file as it is now (same size and mtime, or a stamp it was
+        seen with since and found to hold the same documents)."""
+        stamp, stored = (src.size, src.mtime_ns), self.stamps.get(src.name)
+        return stamp == stored or (self.restamps is not None and self.restamps.alias(src.name, stamp, stored))
+
+    def read_back(self, src: SourceFile, doc_ids: list[str]) -> None:
+        """Note a file that was read and gave exactly its stored documents, all equal: it is not read again while
+        it keeps this stamp."""
+        stored = self.stamps.get(src.name)
+        if self.restamps is not None and stored is not None and sorted(doc_ids) == sorted(self.by_source[src.name]):
+            self.restamps.record(src.name, (src.size, src.mtime_ns), stored)
 
     def source_of(self, doc_id: str) -> str:
         """Where a live document was read from."""

@@ -1,0 +1,68 @@
+"""Files touched but not changed: the stamp (size, mtime) each was last seen with, so builds stop reading it.
+
+A folder build skips a file whose size and mtime are those its stored documents record. A copy, checkout or
+`touch` gives a file a new mtime with the same content: the build reads it, finds every document equal and
+embeds nothing, but the segments keep the old stamp (they are immutable), so every later build read it again
+(20k touched NoReC files: 8.9 s a build instead of 0.5 s). Such a file is noted here as an alias:
+"seen as (size, mtime), it holds what is stored under (stored size, stored mtime)".
+
+    <index>/restamps.sqlite   source -> size, mtime_ns, stored_size, stored_mtime_ns
+
+An alias only counts while the catalog still records the stored stamp for that source, so it checks itself:
+a file re-indexed since, or an index rebuilt, leaves it stale and it is dropped. Nothing else depends on
+it, so it needs no commit: a build killed before writing it reads the files once more, and a damaged file
+is removed and started again.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+FILE = "restamps.sqlite"
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS restamps (source TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, "
+    "stored_size INTEGER, stored_mtime_ns INTEGER)"
+)
+Stamp = tuple[int, int]
+
+
+class Restamps:
+    """The aliases of one index: read at the start of a build, written at its end."""
+
+    def __init__(self, root: Path):
+        self.path = Path(root) / FILE
+        self.seen: dict[str, tuple[Stamp, Stamp]] = {}  # source -> (seen stamp, stored stamp)
+        self.new: dict[str, tuple[Stamp, Stamp]] = {}
+        if self.path.is_file():
+            try:
+                with closing(sqlite3.connect(self.path)) as db:
+                    rows = db.execute("SELECT source, size, mtime_ns, stored_size, stored_mtime_ns FROM restamps").fetchall()
+                self.seen = {r[0]: ((r[1], r[2]), (r[3], r[4])) for r in rows}
+            except sqlite3.Error:
+                self.path.unlink(missing_ok=True)  # damaged: the files it named are read once more
+
+    def alias(self, source: str, stamp: Stamp, stored: Stamp | None) -> bool:
+        """Whether `source`, seen with `stamp`, was found to hold what is stored under `stored`."""
+        return stored is not None and self.seen.get(source) == (stamp, stored)
+
+    def record(self, source: str, stamp: Stamp, stored: Stamp) -> None:
+        """Note a file read with `stamp` whose documents all equal those stored under `stored`."""
+        self.new[source] = (stamp, stored)
+
+    def save(self, stored_stamps: dict[str, Stamp | None]) -> None:
+        """Write the new aliases and drop those whose stored stamp the catalog no longer records."""
+        stale = [s for s, (_, stored) in self.seen.items() if s not in self.new and stored_stamps.get(s) != stored]
+        if not self.new and not stale:
+            return
+        try:
+            with closing(sqlite3.connect(self.path)) as db, db:
+                db.execute(_SCHEMA)
+                db.executemany("DELETE FROM restamps WHERE source = ?", [(s,) for s in stale])
+                db.executemany(
+                    "INSERT OR REPLACE INTO restamps VALUES (?, ?, ?, ?, ?)",
+                    [(s, *seen, *stored) for s, (seen, stored) in self.new.items()],
+                )
+        except sqlite3.Error:
+            self.path.unlink(missing_ok=True)
