@@ -184,6 +184,8 @@ def test_a_build_ends_with_its_batches_merged_into_one_segment_and_leaves_older_
     assert first.chunks > 30 and first.merged >= 1  # several batches were committed, then merged
     old = store.open_generation(index).commit.segments
     assert len(old) == 1 and old[0].rows == first.chunks
+    # the batch commits are gone with their segments: the rows are not held twice on disk
+    assert [p.name for p in (index / "segments").iterdir()] == [old[0].name] and len(list((index / "meta").iterdir())) == 1
     for name in ("extra1", "extra2"):
         text = f"Ny artikkel {name} om strømpriser i Sør-Norge og Lavrov.\n" * 8
         (corpus_copy / f"{name}.txt").write_text(text, encoding="utf-8")
@@ -192,6 +194,7 @@ def test_a_build_ends_with_its_batches_merged_into_one_segment_and_leaves_older_
     assert added.added == ["extra1", "extra2"] and added.merged >= 1
     assert len(segments) == 2 and segments[0] == old[0]  # the older segment is not rewritten
     assert segments[1].rows == added.embedded_chunks
+    assert sorted(p.name for p in (index / "segments").iterdir()) == sorted(s.name for s in segments)
     hits = semsearch.query("strømpriser Sør-Norge", k=2, index=index, mode="lexical")
     assert {r.doc_id for r in hits} == {"extra1", "extra2"}
 

@@ -31,7 +31,7 @@ from semsearch.index import store
 from semsearch.index.changes import SkippedFiles, StoredCatalog, repeat
 from semsearch.index.chunk_terms import chunk_entries
 from semsearch.index.commit import FORMAT_VERSION, Commit, latest_commit, new_commit
-from semsearch.index.compaction import maybe_merge
+from semsearch.index.compaction import maybe_merge, merge_closing
 from semsearch.index.records import ChunkEntry, DocEntry
 from semsearch.index.restamps import Restamps
 from semsearch.index.segment import SegmentWriter
@@ -237,13 +237,16 @@ def _running(root: Path, model: str | None, params: ChunkParams, log, batch_chun
     `opts`: the `fields`, `backend` and `device` keywords of `_start`."""
     with store.lock(root):
         run = _start(root, model, params, log, batch_chunks, keep_settings, **opts)
-        before = {ref.name for ref in run.writer.base.segments}
+        before, base = {ref.name for ref in run.writer.base.segments}, run.writer.base.generation
         try:
             yield run
             _drain(run, 0)
             _flush(run)
-            run.merged += maybe_merge(run.writer, log=run.log, closing=before)
-            store.collect_garbage(root)  # also when nothing was committed: leftovers of a killed run go now
+            superseded = range(base + 1, run.writer.base.generation + 1)  # the build's batch commits, merged below
+            closed = merge_closing(run.writer, before, log=run.log)
+            run.merged += closed + maybe_merge(run.writer, log=run.log)
+            # also when nothing was committed: leftovers of a killed run go now
+            store.collect_garbage(root, superseded=superseded if closed else ())
         finally:
             run.chunker.shutdown(cancel_futures=True)
             run.embedder_thread.shutdown(cancel_futures=True)

@@ -10,23 +10,14 @@ from semsearch.index.store import Writer
 
 
 def maybe_merge(
-    writer: Writer,
-    policy: MergePolicy | None = None,
-    force: bool = False,
-    log: Callable[[str], None] | None = None,
-    closing: set[str] | None = None,
+    writer: Writer, policy: MergePolicy | None = None, force: bool = False, log: Callable[[str], None] | None = None
 ) -> int:
     """Merge the groups of segments the policy picks (all of them into one when `force`); returns how many merges ran.
 
-    `closing`: the segments a build started from; those written since are merged into one first (the build's
-    closing merge). Each merge is committed on its own: a crash during a merge leaves the state before it.
+    Each merge is committed on its own: a crash during a merge leaves the state before it.
     """
     policy = policy or MergePolicy()
     merges = 0
-    if closing is not None:
-        for names in policy.plan_closing(writer.base.segments, closing):
-            _merge_one(writer, names, log)
-            merges += 1
     while True:
         groups = policy.plan(writer.base.segments, force=force and merges == 0)
         if not groups:
@@ -36,6 +27,15 @@ def maybe_merge(
             merges += 1
         if force:
             return merges
+
+
+def merge_closing(writer: Writer, before: set[str], log: Callable[[str], None] | None = None) -> bool:
+    """A build's closing merge: the segments written since the build started from `before` (the names of its base's
+    segments) are merged into one and committed; False when there were fewer than two."""
+    groups = MergePolicy().plan_closing(writer.base.segments, before)
+    for names in groups:
+        _merge_one(writer, names, log)
+    return bool(groups)
 
 
 def _merge_one(writer: Writer, names: list[str], log: Callable[[str], None] | None) -> None:

@@ -14,6 +14,7 @@ finds its files gone (a writer committed twice while it was opening) retries on 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
@@ -186,13 +187,24 @@ def _segment_named_in(error: Exception, refs: list[SegmentRef]) -> SegmentRef:
     raise error
 
 
-def collect_garbage(root: Path) -> list[str]:
+def collect_garbage(root: Path, superseded: Iterable[int] = ()) -> list[str]:
     """Remove commits older than the last KEEP_GENERATIONS, and every segment, delete-mark file or
-    temporary folder that none of the kept commits names. Call it holding the writer lock."""
+    temporary folder that none of the kept commits names. Call it holding the writer lock.
+
+    `superseded`: commits to remove although recent: a build's batch commits once its closing merge has
+    committed their rows in one segment. Readers that opened them keep their files open; one that is opening
+    one retries on the newest; what is lost is only the fallback to a batch commit if the newest is damaged
+    (the commit before the build stays). Without this, a fresh build would hold its rows twice on disk.
+    """
     from semsearch.index.commit import read_commit
 
     root = Path(root)
     kept, removed = [], []
+    newest = latest_generation_number(root)
+    for gen in superseded:
+        if gen != newest and meta_path(root, gen).is_file():
+            meta_path(root, gen).unlink()
+            removed.append(f"{META}/{gen}")
     for gen in generations(root):
         if len(kept) >= KEEP_GENERATIONS:
             meta_path(root, gen).unlink(missing_ok=True)
