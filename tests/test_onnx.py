@@ -248,3 +248,19 @@ def test_a_bulk_load_starts_the_tokenizer_parse_before_it_compiles_and_never_lea
     with pytest.raises(RuntimeError, match="broken export"):
         failing.load_bulk(large=True)
     assert counter(["passage: Lavrov"])[0] > 2  # the failed load let the counter parse for itself
+
+
+def test_batches_padded_to_a_multiple_of_tokens_give_the_same_vectors(spec):
+    """OpenVINO's bf16 encoder pads each batch to a multiple of 16 tokens (AMX tiles, fewer shapes to prepare)."""
+    from semsearch.embedding.openvino_encoder import OpenVinoEncoder
+
+    assert OpenVinoEncoder.PAD_TO == 16
+    encoder = Embedder(spec, backend="onnx").onnx_encoder("fp32", for_queries=False)
+    texts = ["passage: " + t for t in TEXTS] + ["passage: kort", "passage: " + " ".join(TEXTS) * 3]
+    plain = encoder.encode(texts, batch_size=2)
+    encoder.PAD_TO = 16
+    widths = {ids.shape[1] for _, ids, _ in encoder.batches(texts, 2)}
+    longest = int(encoder.tokenize(texts)[1].sum(axis=1).max())
+    assert all(w % 16 == 0 or w == longest for w in widths) and len(widths) > 1
+    padded = encoder.encode(texts, batch_size=2)
+    assert np.sum(plain * padded, axis=1).min() >= 0.99999

@@ -22,6 +22,8 @@ GRAPHS = {"bf16": "fp32"}  # the graph file a runtime reads for a precision it c
 class OnnxEncoder:
     """An ONNX Runtime session over one export folder, with its tokenizer and token embedding table."""
 
+    PAD_TO = 1  # batches padded to a multiple of this many tokens (fewer shapes for a runtime that compiles per shape)
+
     def __init__(
         self,
         folder: Path,
@@ -112,7 +114,7 @@ class OnnxEncoder:
             order = np.argsort(-lengths, kind="stable")
             for b in range(0, len(order), batch_size):
                 rows = order[b : b + batch_size]
-                longest = max(1, int(lengths[rows].max()))
+                longest = min(ids.shape[1], -(-max(1, int(lengths[rows].max())) // self.PAD_TO) * self.PAD_TO)
                 yield start + rows, ids[rows, :longest], mask[rows, :longest]
 
 

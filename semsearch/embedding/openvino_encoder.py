@@ -35,6 +35,12 @@ class OpenVinoEncoder(OnnxEncoder):
     with AMX, 8-11% more chunks/s than one stream spreading each batch over both cores (bench/speed.py).
     """
 
+    # Batches padded to a multiple of 16 tokens: AMX's bf16 tiles are 16 rows deep, and OpenVINO prepares each new
+    # input shape on first sight. 250 NorQuAD articles (957 passages), fresh process, model loaded: 123-131
+    # passages/s against 107-119 unpadded, and the first pass no slower than later ones (it was ~6% slower);
+    # 32 or 64 were slower than 16. Vectors: cosine >= 0.999995 to unpadded (the mask hides the padding).
+    PAD_TO = 16
+
     def _open(self, graph: Path, threads: int) -> None:
         try:
             import openvino
