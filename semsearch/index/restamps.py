@@ -3,7 +3,7 @@
 A folder build skips a file whose size and mtime are those its stored documents record. A copy, checkout or
 `touch` gives a file a new mtime with the same content: the build reads it, finds every document equal and
 embeds nothing, but the segments keep the old stamp (they are immutable), so every later build read it again
-(20k touched NoReC files: 8.9 s a build instead of 0.5 s). Such a file is noted here as an alias:
+(20k touched NoReC files: 4.3 s a build instead of 0.22 s). Such a file is noted here as an alias:
 "seen as (size, mtime), it holds what is stored under (stored size, stored mtime)".
 
     <index>/restamps.sqlite   source -> size, mtime_ns, stored_size, stored_mtime_ns
@@ -29,7 +29,7 @@ Stamp = tuple[int, int]
 
 
 class Restamps:
-    """The aliases of one index: read at the start of a build, written at its end."""
+    """The aliases of one index: read when a folder build starts, written once it has read the corpus."""
 
     def __init__(self, root: Path):
         self.path = Path(root) / FILE
