@@ -194,8 +194,8 @@ def collect_garbage(root: Path, superseded: Iterable[int] = ()) -> list[str]:
     `superseded`: commits to remove although recent: a build's batch commits once its closing merge has
     committed their rows in one segment. Readers that opened them keep their files open; one that is opening
     one retries on the newest; what is lost is the fallback to a batch commit should the newest be damaged
-    (then `semsearch index` re-embeds the build's documents). Without this, a fresh build would hold its rows
-    twice on disk until two more commits.
+    (then `semsearch index` rebuilds from the corpus, since a build of three or more commits has already let
+    the one before it go). Without this, a fresh build would hold its rows twice on disk until two more commits.
     """
     from semsearch.index.commit import read_commit
 
