@@ -18,7 +18,7 @@ class StoredCatalog:
     """The live documents of a generation as plain rows (an object per document costs more than the whole
     comparison at 20k documents): each document's row, and each source file's documents and stamp."""
 
-    def __init__(self, gen: Generation, restamps: Restamps | None = None):
+    def __init__(self, gen: Generation, restamps: Restamps):
         self.restamps = restamps
         self.rows: dict[str, tuple[int, tuple]] = {}  # doc_id -> (segment, catalog row)
         self.by_source: dict[str, list[str]] = {}  # source -> ids of the documents read from it
@@ -45,13 +45,13 @@ class StoredCatalog:
         """Whether documents were stored from this file as it is now (same size and mtime, or a stamp it was
         seen with since and found to hold the same documents)."""
         stamp, stored = (src.size, src.mtime_ns), self.stamps.get(src.name)
-        return stamp == stored or (self.restamps is not None and self.restamps.alias(src.name, stamp, stored))
+        return stamp == stored or self.restamps.alias(src.name, stamp, stored)
 
     def read_back(self, src: SourceFile, doc_ids: list[str]) -> None:
         """Note a file that was read and gave exactly its stored documents, all equal: it is not read again while
         it keeps this stamp."""
         stored = self.stamps.get(src.name)
-        if self.restamps is not None and stored is not None and sorted(doc_ids) == sorted(self.by_source[src.name]):
+        if stored is not None and sorted(doc_ids) == sorted(self.by_source[src.name]):
             self.restamps.record(src.name, (src.size, src.mtime_ns), stored)
 
     def source_of(self, doc_id: str) -> str:
