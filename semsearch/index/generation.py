@@ -247,9 +247,9 @@ class Generation:
             sql = f"{_CATALOG_SQL} WHERE doc_id IN ({','.join('?' * len(group))})"
             for i, segment in enumerate(self.segments):
                 alive = self.alive[i]
-                for doc_id, ord_, first, count, source, size, mtime, fp in segment.db.execute(sql, group):
-                    if alive is None or alive[first]:
-                        found[doc_id] = StoredDoc(doc_id, i, ord_, first, count, source, size, mtime, fp)
+                for row in segment.db.execute(sql, group):
+                    if alive is None or alive[row[2]]:  # its first row
+                        found[row[0]] = StoredDoc.of(i, row)
         return found
 
     def document(self, doc_id: str) -> dict | None:
