@@ -28,7 +28,7 @@ from semsearch.embedding.models import ENV_VAR, ModelSpec, canonical_name, resol
 from semsearch.embedding.token_counter import token_counter
 from semsearch.errors import SemsearchError
 from semsearch.index import store
-from semsearch.index.changes import SkippedFiles, StoredCatalog, repeat
+from semsearch.index.changes import SeenIds, SkippedFiles, StoredCatalog, repeat
 from semsearch.index.chunk_terms import chunk_entries
 from semsearch.index.commit import FORMAT_VERSION, Commit, latest_commit, new_commit
 from semsearch.index.compaction import maybe_merge, merge_closing
@@ -163,15 +163,15 @@ def build_index(
         run.progress = sys.stderr.isatty() if progress is None else progress
         run.options = replace(run.options, max_file_size=max_file_size)
         run.ray = ray
-        known = StoredCatalog(run.writer.generation, Restamps(root))
         run.skipped_files = SkippedFiles(run.writer.base.skipped, run.options)
-        seen = _index_changes(run, sources, known)
+        known = StoredCatalog(run.writer.generation, Restamps(root))
+        read = _index_changes(run, sources, known, known.compare(sources))
         known.restamps.save(known.stamps)
-        if not seen and not known.rows:
+        if not read and not known.live:
             raise SemsearchError(f"no readable document in '{corpus}': fix the files named above")
-        gone = sorted(d for d in known.rows.keys() - seen if not known.source_of(d).startswith(API_SOURCE))
-        for doc_id in gone:
-            run.writer.delete_doc(known.get(doc_id))
+        gone = known.gone(read, keep=lambda source: source.startswith(API_SOURCE))
+        for entry in known.entries(gone):
+            run.writer.delete_doc(entry)
         run.stats["removed"].extend(gone)
     return _stats(run, t0)
 
@@ -313,46 +313,42 @@ def _start(
     return run
 
 
-def _index_changes(run: _Run, sources, known: StoredCatalog) -> set[str]:
-    """Read changed files, queue new or changed documents; return the ids of every document seen."""
+def _index_changes(run: _Run, sources, known: StoredCatalog, same: set[str]) -> dict[str, str]:
+    """Read changed files and queue new or changed documents; return the ids read (id -> where)."""
     from tqdm import tqdm
 
-    seen: dict[str, str] = {}  # doc_id -> where it was read
-    unchanged = [known.unchanged(src) for src in sources]
+    changed = [src for src in sources if src.name not in same]  # unchanged files are not even read
+    seen = SeenIds(known, same)
     remembered = {  # files skipped whole before and unchanged since: their warnings again, unread
         src.name: messages
-        for src, same in zip(sources, unchanged)
-        if not same and src.name not in known.by_source and (messages := run.skipped_files.unchanged(src)) is not None
+        for src in changed
+        if src.name not in known.by_source and (messages := run.skipped_files.unchanged(src)) is not None
     }
-    if sum(s.size for s, same in zip(sources, unchanged) if not same and s.name not in remembered) > BULK_BYTES:
+    if sum(s.size for s in changed if s.name not in remembered) > BULK_BYTES:
         run.large = True  # so much to read that the whole tokenizer, and the bulk encoder's start-up, pay
         run.counter = token_counter(run.embedder, bulk=True, after_load=not run.ray)  # `_queue` starts the load first
-    for src, same in tqdm(zip(sources, unchanged), total=len(sources), desc="reading and chunking", unit="file",
-                          disable=not run.progress, leave=False):  # fmt: skip
-        if same:
-            seen.update(dict.fromkeys(known.by_source[src.name], src.name))  # unchanged file: not even read
-            continue
+    for src in tqdm(changed, desc="reading and chunking", unit="file", disable=not run.progress, leave=False):
         if src.name in remembered:
             run.stats["skipped"].extend(remembered[src.name])
             repeat(remembered[src.name])
             continue
         t = time.perf_counter()
-        before = len(seen)
-        equal, changed = [], False  # the file's documents stored as they are; whether any is not
+        before, seen.current = len(seen), src.name
+        equal, changed_docs = [], False  # the file's documents stored as they are; whether any is not
         with _reporting(run) as messages:
             for doc in source_docs(src, run.options, seen):
                 old = known.get(doc.doc_id)
                 if old is not None and old.fingerprint == doc.entry.fingerprint and old.source == src.name:
                     equal.append(doc.doc_id)
                     continue
-                changed = True
+                changed_docs = True
                 _queue(run, doc, old)
         if len(seen) == before and messages:
             run.skipped_files.record(src, messages)  # nothing read from it: not read again while unchanged
-        elif equal and not changed and not messages:
+        elif equal and not changed_docs and not messages:
             known.read_back(src, equal)  # touched, not changed: not read again while it keeps this stamp
         run.timings["read_and_chunk"] += time.perf_counter() - t
-    return set(seen)
+    return seen.read
 
 
 @contextmanager

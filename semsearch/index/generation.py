@@ -11,6 +11,7 @@ import threading
 import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import compress
 from pathlib import Path
 from typing import NamedTuple
 
@@ -86,6 +87,7 @@ class StoredChunk:
 
 
 _CATALOG_SQL = "SELECT doc_id, ord, first_row, n_chunks, source, size, mtime_ns, fingerprint FROM docs"
+_STAMPS_SQL = "SELECT doc_id, source, size, mtime_ns, first_row FROM docs"
 _LOOKUP_GROUP = 500  # ids per `IN (...)` query: well under SQLite's bound on parameters
 
 
@@ -236,6 +238,19 @@ class Generation:
                 keep = alive[np.fromiter((r[2] for r in rows), dtype=np.int64, count=len(rows))]
                 rows = [r for r, k in zip(rows, keep.tolist()) if k]
             yield i, rows
+
+    def stamps(self) -> list[tuple]:
+        """Every live document as (doc_id, source, size, mtime_ns, first_row): what a folder build compares the
+        corpus with, fetched in bulk (at 20k documents a third of what `catalog_rows` costs)."""
+        out: list[tuple] = []
+        for i, segment in enumerate(self.segments):
+            rows = segment.db.execute(_STAMPS_SQL).fetchall()
+            alive = self.alive[i]
+            if alive is not None:
+                keep = alive[np.fromiter((r[4] for r in rows), dtype=np.int64, count=len(rows))]
+                rows = list(compress(rows, keep.tolist()))
+            out.extend(rows)
+        return out
 
     def lookup(self, doc_ids: Sequence[str]) -> dict[str, StoredDoc]:
         """The live entries of these documents (absent ids are left out), found through the doc_id index:

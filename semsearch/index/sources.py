@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from semsearch.index.records import DocEntry
 from semsearch.reading import Document, ReadOptions, SourceFile, dedupe, list_sources, read_source, record_document
+from semsearch.reading.sources import Seen
 
 __all__ = ["SourceDoc", "SourceFile", "api_doc", "list_sources", "record_docs", "source_docs"]
 
@@ -26,7 +27,7 @@ def _entry(doc: Document, source: str, size: int, mtime_ns: int) -> DocEntry:
     return DocEntry(doc.doc_id, source, size, mtime_ns, doc.fingerprint, doc.text, doc.title, doc.date, doc.url, meta)
 
 
-def source_docs(src: SourceFile, options: ReadOptions, seen: dict[str, str]) -> Iterator[SourceDoc]:
+def source_docs(src: SourceFile, options: ReadOptions, seen: Seen) -> Iterator[SourceDoc]:
     """The documents of one source file whose ids are not in `seen` (id -> where it was read; updated).
 
     Its problems, a repeated id among them, are `ReadWarning`s.

@@ -6,6 +6,7 @@ import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
 from semsearch.errors import SemsearchError
 from semsearch.reading.base import DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_LINE_CHARS, ReadOptions, SourceFile
@@ -112,7 +113,15 @@ def read_source(source: SourceFile, options: ReadOptions | None = None) -> Itera
         warn(source.where, f"stopped reading ({type(e).__name__}: {e}): check the file")
 
 
-def dedupe(docs: Iterator[Document], seen: dict[str, str]) -> Iterator[Document]:
+class Seen(Protocol):
+    """Where each document id was met first: a dict, or a view that also knows ids stored from unread files."""
+
+    def get(self, doc_id: str) -> str | None: ...
+
+    def __setitem__(self, doc_id: str, where: str) -> None: ...
+
+
+def dedupe(docs: Iterator[Document], seen: Seen) -> Iterator[Document]:
     """Documents whose id is not yet in `seen` (id -> source); a repeated id is warned about, naming both
     places, and skipped (the first one read wins). `seen` is updated."""
     for doc in docs:

@@ -1,0 +1,134 @@
+"""A folder build compares the corpus with the index in bulk and reads only what changed: whatever the edits,
+the index ends as a fresh build of the same corpus would leave it."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import warnings
+
+import pytest
+
+import semsearch
+from semsearch.index import builder, store
+
+WORDS = "Lavrov Syria Oslo strømpris Bergen regjeringen avtalen valget fotball Stortinget kommunen skolen".split()
+
+
+def _text(rng: random.Random, n: int = 30) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(n)) + "."
+
+
+def _stored(index) -> dict[str, tuple[str, str]]:
+    """doc_id -> (source, fingerprint) of every live document."""
+    return {d.doc_id: (d.source, d.fingerprint) for d in store.open_generation(index).catalog()}
+
+
+def _write_jsonl(path, records: dict[str, str]) -> None:
+    path.write_text("".join(json.dumps({"id": k, "text": v}, ensure_ascii=False) + "\n" for k, v in records.items()))
+
+
+class Corpus:
+    """A folder of txt files (one document each) and JSONL files (several), edited at random; ids never repeat
+    across files, so a fresh build of any state is well defined."""
+
+    def __init__(self, root, rng: random.Random):
+        self.root, self.rng = root, rng
+        self.txt: dict[str, str] = {}  # file stem -> text
+        self.jsonl: dict[str, dict[str, str]] = {}  # file stem -> id -> text
+        self.next = 0
+
+    def new_id(self) -> str:
+        self.next += 1
+        return f"d{self.next:04d}"
+
+    def write(self) -> None:
+        for f in self.root.iterdir():
+            f.unlink()
+        for stem, text in self.txt.items():
+            (self.root / f"{stem}.txt").write_text(text)
+        for stem, records in self.jsonl.items():
+            _write_jsonl(self.root / f"{stem}.jsonl", records)
+
+    def edit(self) -> None:
+        """One random edit of the files' contents (written by `write`)."""
+        rng = self.rng
+        kind = rng.choice(["add_txt", "add_jsonl", "change_txt", "remove_txt", "change_record", "add_record",
+                           "drop_record", "move_record", "remove_jsonl"])  # fmt: skip
+        records = [(stem, i) for stem, recs in self.jsonl.items() for i in recs]
+        if kind == "add_txt" or not self.txt and kind in ("change_txt", "remove_txt"):
+            self.txt[self.new_id()] = _text(rng)
+        elif kind == "change_txt":
+            stem = rng.choice(sorted(self.txt))
+            self.txt[stem] += " " + _text(rng, 5)
+        elif kind == "remove_txt":
+            del self.txt[rng.choice(sorted(self.txt))]
+        elif kind == "add_jsonl" or not records:
+            self.jsonl[f"batch{self.next}"] = {self.new_id(): _text(rng) for _ in range(rng.randint(1, 4))}
+        elif kind == "change_record":
+            stem, i = rng.choice(records)
+            self.jsonl[stem][i] = _text(rng)
+        elif kind == "add_record":
+            stem, _ = rng.choice(records)
+            self.jsonl[stem][self.new_id()] = _text(rng)
+        elif kind == "drop_record":
+            stem, i = rng.choice(records)
+            del self.jsonl[stem][i]
+        elif kind == "move_record":  # the same id, now read from another file
+            stem, i = rng.choice(records)
+            text = self.jsonl[stem].pop(i)
+            self.jsonl.setdefault(rng.choice([*self.jsonl, "moved"]), {})[i] = text
+        else:
+            del self.jsonl[rng.choice(sorted(self.jsonl))]
+        self.jsonl = {stem: recs for stem, recs in self.jsonl.items() if recs}
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_builds_after_random_edits_store_what_a_fresh_build_stores(tiny_model, tmp_path, seed):
+    rng = random.Random(seed)
+    folder, index = tmp_path / "corpus", tmp_path / "index"
+    folder.mkdir()
+    corpus = Corpus(folder, rng)
+    for _ in range(4):
+        corpus.jsonl.setdefault("base", {})[corpus.new_id()] = _text(rng)
+        corpus.txt[corpus.new_id()] = _text(rng)
+    corpus.write()
+    semsearch.build_index(folder, index, model=str(tiny_model))
+    for step in range(6):
+        for _ in range(rng.randint(1, 3)):
+            corpus.edit()
+        corpus.write()
+        if step % 2:  # a touch without a change too: a new mtime, the same bytes
+            victim = rng.choice(sorted(folder.iterdir()))
+            os.utime(victim, ns=(victim.stat().st_atime_ns, victim.stat().st_mtime_ns + 10**9))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no document is skipped or warned about
+            semsearch.build_index(folder, index)
+        fresh = tmp_path / f"fresh{step}"
+        semsearch.build_index(folder, fresh, model=str(tiny_model))
+        assert _stored(index) == _stored(fresh), f"step {step}"
+        assert semsearch.build_index(folder, index).unchanged
+
+
+def test_the_first_file_in_name_order_wins_a_repeated_id_whichever_file_changed(tiny_model, tmp_path, monkeypatch):
+    folder, index = tmp_path / "corpus", tmp_path / "index"
+    folder.mkdir()
+    _write_jsonl(folder / "b.jsonl", {"x": "Lavrov besøkte Syria.", "y": "Strømprisen steg i Bergen."})
+    semsearch.build_index(folder, index, model=str(tiny_model))
+    # A later file (unread before, so changed) repeats x: b.jsonl is unchanged and not read, yet it still wins.
+    _write_jsonl(folder / "c.jsonl", {"x": "En annen tekst om valget.", "z": "Fotball i Oslo."})
+    with pytest.warns(UserWarning, match="duplicate id 'x'"):
+        stats = semsearch.build_index(folder, index)
+    assert stats.added == ["z"] and _stored(index)["x"][0] == "b.jsonl"
+    # An earlier file repeats y: it comes first in name order, so it takes y over from the unchanged b.jsonl.
+    _write_jsonl(folder / "a.jsonl", {"y": "Regjeringen la fram avtalen."})
+    read = []
+    real = builder.source_docs
+    monkeypatch.setattr(builder, "source_docs", lambda src, *a: read.append(src.name) or real(src, *a))
+    stats = semsearch.build_index(folder, index)
+    assert read == ["a.jsonl"] and stats.changed == ["y"] and _stored(index)["y"][0] == "a.jsonl"
+    fresh = tmp_path / "fresh"
+    with pytest.warns(UserWarning, match="duplicate id"):
+        semsearch.build_index(folder, fresh, model=str(tiny_model))
+    assert _stored(index) == _stored(fresh)
