@@ -132,3 +132,87 @@ def test_the_first_file_in_name_order_wins_a_repeated_id_whichever_file_changed(
     with pytest.warns(UserWarning, match="duplicate id"):
         semsearch.build_index(folder, fresh, model=str(tiny_model))
     assert _stored(index) == _stored(fresh)
+
+
+def test_a_file_of_many_records_with_one_changed_is_read_once_and_then_left_alone(tiny_model, tmp_path, monkeypatch):
+    """Its documents now carry two stamps (the changed record the new one, the others the old); once an update
+    has read it whole and committed, later builds leave it unread until it changes again."""
+    folder, index = tmp_path / "corpus", tmp_path / "index"
+    folder.mkdir()
+    records = {f"r{i}": f"Sak {i}: {' '.join(WORDS[i % len(WORDS) :])}." for i in range(6)}
+    _write_jsonl(folder / "archive.jsonl", records)
+    semsearch.build_index(folder, index, model=str(tiny_model))
+    records["r2"] = "Strømprisen i Bergen steg igjen."
+    _write_jsonl(folder / "archive.jsonl", records)
+    assert semsearch.build_index(folder, index).changed == ["r2"]
+    monkeypatch.setattr(builder, "source_docs", lambda *a, **k: pytest.fail("read an unchanged file"))
+    assert semsearch.build_index(folder, index).unchanged
+    monkeypatch.undo()
+    records["r4"] = "Fotball i Oslo."  # changed again: read again, and only r4 embedded
+    _write_jsonl(folder / "archive.jsonl", records)
+    assert semsearch.build_index(folder, index).changed == ["r4"]
+    fresh = tmp_path / "fresh"
+    semsearch.build_index(folder, fresh, model=str(tiny_model))
+    assert _stored(index) == _stored(fresh)
+
+
+def test_a_build_killed_inside_a_file_of_many_records_reads_it_again(tiny_model, tmp_path, monkeypatch):
+    """A killed build keeps its finished batches: some records of a changed file are stored with its new stamp,
+    others not yet. The file is read again, so nothing it holds is lost."""
+    folder, index = tmp_path / "corpus", tmp_path / "index"
+    folder.mkdir()
+    records = {f"r{i}": f"Sak {i} om {WORDS[i % len(WORDS)]} og {WORDS[(i * 7) % len(WORDS)]}." for i in range(8)}
+    _write_jsonl(folder / "archive.jsonl", records)
+    semsearch.build_index(folder, index, model=str(tiny_model))
+    for i in range(8):
+        records[f"r{i}"] += f" Oppdatert {i}."
+    _write_jsonl(folder / "archive.jsonl", records)
+    real, flushed = builder._flush, []
+
+    def killed_after_one_batch(run):
+        if flushed:
+            raise KeyboardInterrupt
+        flushed.append(len(run.batch))
+        real(run)
+
+    monkeypatch.setattr(builder, "_flush", killed_after_one_batch)
+    with pytest.raises(KeyboardInterrupt):
+        semsearch.build_index(folder, index, batch_chunks=2)
+    monkeypatch.undo()
+    assert 0 < flushed[0] < 8  # some records committed with the new stamp, the rest not
+    again = semsearch.build_index(folder, index)
+    assert again.changed and len(again.changed) < 8  # the records committed before the kill are not embedded again
+    fresh = tmp_path / "fresh"
+    semsearch.build_index(folder, fresh, model=str(tiny_model))
+    assert _stored(index) == _stored(fresh)
+
+
+def test_a_file_whose_reading_stops_part_way_keeps_its_unread_documents(tiny_model, tmp_path, monkeypatch):
+    from semsearch.reading import sources as reading_sources
+
+    folder, index = tmp_path / "corpus", tmp_path / "index"
+    folder.mkdir()
+    records = {f"r{i}": f"Sak {i} om {WORDS[i]} og {WORDS[i + 3]}." for i in range(4)}
+    _write_jsonl(folder / "archive.jsonl", records)
+    semsearch.build_index(folder, index, model=str(tiny_model))
+    records["r0"] = "Strømprisen i Bergen steg igjen."
+    _write_jsonl(folder / "archive.jsonl", records)
+    real = reading_sources.reader_for
+
+    class Failing:
+        def __init__(self, fmt):
+            self.fmt = fmt
+
+        def read(self, source, options):
+            yield next(iter(self.fmt.read(source, options)))
+            raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(reading_sources, "reader_for", lambda name: Failing(real(name)))
+    with pytest.warns(UserWarning, match="stopped reading"):
+        stats = semsearch.build_index(folder, index)
+    assert stats.changed == ["r0"] and not stats.removed and set(_stored(index)) == set(records)
+    monkeypatch.undo()
+    semsearch.build_index(folder, index)  # read again, whole
+    fresh = tmp_path / "fresh"
+    semsearch.build_index(folder, fresh, model=str(tiny_model))
+    assert _stored(index) == _stored(fresh)

@@ -36,7 +36,7 @@ from semsearch.index.records import ChunkEntry, DocEntry
 from semsearch.index.restamps import Restamps
 from semsearch.index.segment import SegmentWriter
 from semsearch.index.sources import SourceDoc, list_sources, source_docs
-from semsearch.reading import DEFAULT_MAX_FILE_SIZE, FieldMap, ReadOptions, ReadWarning
+from semsearch.reading import DEFAULT_MAX_FILE_SIZE, FieldMap, ReadOptions, ReadStopped, ReadWarning
 
 BATCH_CHUNKS = 2048
 LOOKAHEAD_DOCS = 256  # documents chunked ahead of the batch being embedded
@@ -114,6 +114,7 @@ class _Run:
     unsent: list = field(default_factory=list)  # the batch's passages not handed over yet
     embedder_thread: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="semsearch-emb"))
     bar: object | None = None  # the embedding progress bar on a terminal
+    on_commit: list = field(default_factory=list)  # called once the build's last commit is made
     skipped_files: SkippedFiles | None = None  # a folder build's files skipped whole (None: an update keeps the base's)
 
 
@@ -166,7 +167,7 @@ def build_index(
         run.skipped_files = SkippedFiles(run.writer.base.skipped, run.options)
         known = StoredCatalog(run.writer.generation, Restamps(root))
         read = _index_changes(run, sources, known, known.compare(sources))
-        known.restamps.save(known.stamps)
+        run.on_commit.append(known.settle)
         if not read and not known.live:
             raise SemsearchError(f"no readable document in '{corpus}': fix the files named above")
         gone = known.gone(read, keep=lambda source: source.startswith(API_SOURCE))
@@ -247,6 +248,8 @@ def _running(root: Path, model: str | None, params: ChunkParams, log, batch_chun
             run.merged += closed + maybe_merge(run.writer, log=run.log)
             # also when nothing was committed: leftovers of a killed run go now
             store.collect_garbage(root, superseded=superseded if closed else ())
+            for settle in run.on_commit:
+                settle()
         finally:
             run.chunker.shutdown(cancel_futures=True)
             run.embedder_thread.shutdown(cancel_futures=True)
@@ -335,7 +338,7 @@ def _index_changes(run: _Run, sources, known: StoredCatalog, same: set[str]) -> 
         t = time.perf_counter()
         before, seen.current = len(seen), src.name
         equal, changed_docs = [], False  # the file's documents stored as they are; whether any is not
-        with _reporting(run) as messages:
+        with _reporting(run) as report:
             for doc in source_docs(src, run.options, seen):
                 old = known.get(doc.doc_id)
                 if old is not None and old.fingerprint == doc.entry.fingerprint and old.source == src.name:
@@ -343,26 +346,40 @@ def _index_changes(run: _Run, sources, known: StoredCatalog, same: set[str]) -> 
                     continue
                 changed_docs = True
                 _queue(run, doc, old)
-        if len(seen) == before and messages:
+        messages = report.messages
+        if report.stopped:
+            known.by_source.pop(src.name, None)  # read in part: its stored documents not read now are kept
+        elif len(seen) == before and messages:
             run.skipped_files.record(src, messages)  # nothing read from it: not read again while unchanged
         elif equal and not changed_docs and not messages:
             known.read_back(src, equal)  # touched, not changed: not read again while it keeps this stamp
+        elif changed_docs:
+            known.rewrote(src)  # once committed, not read again while it keeps this stamp (as any read file)
         run.timings["read_and_chunk"] += time.perf_counter() - t
     return seen.read
+
+
+@dataclass
+class _Report:
+    """The reading layer's warnings about one file, and whether reading it stopped part way."""
+
+    messages: list[str] = field(default_factory=list)
+    stopped: bool = False
 
 
 @contextmanager
 def _reporting(run: _Run):
     """Collect the reading layer's warnings while a file is read; each is counted as skipped and shown once.
-    Yields the list that receives the file's warning lines."""
-    messages: list[str] = []
+    Yields the `_Report` that receives them."""
+    report = _Report()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        yield messages
+        yield report
     for w in caught:
         if issubclass(w.category, ReadWarning):
             run.stats["skipped"].append(str(w.message))
-            messages.append(str(w.message))
+            report.messages.append(str(w.message))
+            report.stopped = report.stopped or issubclass(w.category, ReadStopped)
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 

@@ -11,7 +11,7 @@ import warnings
 from collections import Counter
 
 from semsearch.index.generation import Generation, StoredDoc
-from semsearch.index.restamps import Restamps
+from semsearch.index.restamps import Restamps, Stamp
 from semsearch.reading import ReadOptions, ReadWarning, SourceFile
 
 
@@ -30,18 +30,29 @@ class StoredCatalog:
         self.live = len(rows)
         doc_ids, sources, sizes, mtimes, _ = zip(*rows) if rows else ((),) * 5
         self.source_of_doc: dict[str, str] = dict(zip(doc_ids, sources))
-        self.stamps: dict[str, tuple[int, int] | None] = dict(zip(sources, zip(sizes, mtimes)))  # None: they disagree
+        self.stamps: dict[str, Stamp | None] = dict(zip(sources, zip(sizes, mtimes)))  # None: they disagree
+        self.newest: dict[str, Stamp] = {}  # the newest stamp of each source whose documents' stamps disagree
         if len(self.stamps) != len(rows):  # sources holding several documents: do their stamps agree?
-            for source, count in Counter(s for s, _, _ in set(zip(sources, sizes, mtimes))).items():
-                if count > 1:
+            distinct = set(zip(sources, sizes, mtimes))
+            counts = Counter(s for s, _, _ in distinct)
+            for source, size, mtime in distinct:
+                if counts[source] > 1:
                     self.stamps[source] = None
+                    if mtime >= self.newest.get(source, (0, -1))[1]:
+                        self.newest[source] = (size, mtime)
         self.by_source: dict[str, list[str]] = {}  # source -> ids, of the sources `compare` finds changed or gone
+        self.rewritten: list[tuple[str, Stamp]] = []  # files read whole with some documents stored anew
+
+    def signature(self, source: str) -> Stamp | None:
+        """What an alias of `source` is checked against: its documents' stamp, or the newest one where they
+        disagree (a file of several records of which some were stored again)."""
+        return self.stamps.get(source) or self.newest.get(source)
 
     def unchanged(self, src: SourceFile) -> bool:
         """Whether documents were stored from this file as it is now (same size and mtime, or a stamp it was
         seen with since and found to hold the same documents)."""
         stamp, stored = (src.size, src.mtime_ns), self.stamps.get(src.name)
-        return stamp == stored or self.restamps.alias(src.name, stamp, stored)
+        return stamp == stored or self.restamps.alias(src.name, stamp, stored or self.newest.get(src.name))
 
     def compare(self, sources: list[SourceFile]) -> set[str]:
         """The names of the unchanged sources; the ids of the documents stored from every other source (changed
@@ -66,9 +77,23 @@ class StoredCatalog:
     def read_back(self, src: SourceFile, doc_ids: list[str]) -> None:
         """Note a file that was read and gave exactly its stored documents, all equal: it is not read again while
         it keeps this stamp."""
-        stored = self.stamps.get(src.name)
+        stored = self.signature(src.name)
         if stored is not None and sorted(doc_ids) == sorted(self.by_source[src.name]):
             self.restamps.record(src.name, (src.size, src.mtime_ns), stored)
+
+    def rewrote(self, src: SourceFile) -> None:
+        """Note a file read whole, without a problem, whose changed documents are being stored again: once the
+        build has committed them (`settle`), its documents are what it holds, though their stamps disagree
+        where some were equal and kept."""
+        self.rewritten.append((src.name, (src.size, src.mtime_ns)))
+
+    def settle(self) -> None:
+        """After the build's last commit: write the aliases it found. A file `rewrote` noted is not read again
+        while it keeps its stamp (the newest of its documents'); a build killed before this point left none,
+        so such a file, perhaps stored in part, is read again."""
+        for source, stamp in self.rewritten:
+            self.restamps.record(source, stamp, stamp)
+        self.restamps.save(lambda source: self.signature(source) if source not in self.by_source else None)
 
     def gone(self, read: set[str] | dict[str, str], keep=lambda source: False) -> list[str]:
         """Stored documents of the changed or vanished sources that this build did not read again (sorted), less

@@ -17,6 +17,7 @@ is removed and started again.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
@@ -51,9 +52,9 @@ class Restamps:
         """Note a file read with `stamp` whose documents all equal those stored under `stored`."""
         self.new[source] = (stamp, stored)
 
-    def save(self, stored_stamps: dict[str, Stamp | None]) -> None:
-        """Write the new aliases and drop those whose stored stamp the catalog no longer records."""
-        stale = [s for s, (_, stored) in self.seen.items() if s not in self.new and stored_stamps.get(s) != stored]
+    def save(self, stored: Callable[[str], Stamp | None]) -> None:
+        """Write the new aliases and drop those whose stored stamp the catalog no longer records (`stored(source)`)."""
+        stale = [s for s, (_, was) in self.seen.items() if s not in self.new and stored(s) != was]
         if not self.new and not stale:
             return
         try:

@@ -10,6 +10,10 @@ class ReadWarning(UserWarning):
     """A file, record or line was skipped or read with a change; the message says which and what to do."""
 
 
+class ReadStopped(ReadWarning):
+    """Reading a file stopped part way (an I/O error): what came before was read, the rest of the file was not."""
+
+
 def shown(text: str, limit: int = 80) -> str:
     """`text` on one line: control characters, surrogates and other unprintables escaped, long text cut."""
     out = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
@@ -27,6 +31,6 @@ def place(path: str | os.PathLike, line: int | None = None) -> str:
     return shown_path(path) + (f":{line}" if line is not None else "")
 
 
-def warn(where: str, problem: str) -> None:
-    """Emit one `ReadWarning`: "'<where>': <problem>" (`where` from `place`), on one line."""
-    warnings.warn(f"'{shown(where, limit=400)}': {shown(problem, limit=600)}", ReadWarning, stacklevel=3)
+def warn(where: str, problem: str, category: type[ReadWarning] = ReadWarning) -> None:
+    """Emit one `ReadWarning` (or `category`): "'<where>': <problem>" (`where` from `place`), on one line."""
+    warnings.warn(f"'{shown(where, limit=400)}': {shown(problem, limit=600)}", category, stacklevel=3)

@@ -12,7 +12,7 @@ from semsearch.errors import SemsearchError
 from semsearch.reading.base import DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_LINE_CHARS, ReadOptions, SourceFile
 from semsearch.reading.document import Document
 from semsearch.reading.fields import FieldMap
-from semsearch.reading.messages import place, shown, shown_path, warn
+from semsearch.reading.messages import ReadStopped, place, shown, shown_path, warn
 from semsearch.reading.registry import reader_for, supported_suffixes
 
 
@@ -110,7 +110,7 @@ def read_source(source: SourceFile, options: ReadOptions | None = None) -> Itera
             if _checked(doc, options):
                 yield doc
     except (OSError, MemoryError) as e:
-        warn(source.where, f"stopped reading ({type(e).__name__}: {e}): check the file")
+        warn(source.where, f"stopped reading ({type(e).__name__}: {e}): check the file", ReadStopped)
 
 
 class Seen(Protocol):
