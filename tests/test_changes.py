@@ -216,3 +216,22 @@ def test_a_file_whose_reading_stops_part_way_keeps_its_unread_documents(tiny_mod
     fresh = tmp_path / "fresh"
     semsearch.build_index(folder, fresh, model=str(tiny_model))
     assert _stored(index) == _stored(fresh)
+
+
+def test_one_changed_record_of_a_big_file_is_a_small_update(tiny_model, tmp_path, monkeypatch):
+    """A changed file of many stored records may differ by one record: its size alone does not make the update a
+    bulk build (the bulk encoder's start-up and the whole tokenizer cost seconds); a new file of that size does."""
+    folder, index = tmp_path / "corpus", tmp_path / "index"
+    folder.mkdir()
+    rng = random.Random(3)
+    records = {f"r{i}": _text(rng, 700) for i in range(60)}  # ~5 KB each, past BULK_BYTES together
+    _write_jsonl(folder / "archive.jsonl", records)
+    assert (folder / "archive.jsonl").stat().st_size > builder.BULK_BYTES
+    loads = []
+    real = builder._load_encoder
+    monkeypatch.setattr(builder, "_load_encoder", lambda embedder, large: loads.append(large) or real(embedder, large))
+    semsearch.build_index(folder, index, model=str(tiny_model))
+    records["r7"] = "Strømprisen i Bergen steg igjen."
+    _write_jsonl(folder / "archive.jsonl", records)
+    assert semsearch.build_index(folder, index).changed == ["r7"]
+    assert loads == [True, False]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from functools import cached_property
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class FieldMap:
             raise ValueError(f"unknown field roles {unknown}: use id, text, title, date, url")
         return cls(**data)
 
-    @property
+    @cached_property
     def reserved(self) -> frozenset[str]:
-        """The field names that are not metadata."""
+        """The field names that are not metadata (asked for each field of each record: made once)."""
         return frozenset(self.to_dict().values())
