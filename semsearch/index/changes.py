@@ -2,7 +2,9 @@
 and the files that an earlier build read and skipped (no document to index), remembered in the commit.
 
 A file is unchanged when its size and mtime are those recorded for every document read from it, or for its
-skip: it is not read again, and a skipped one repeats its warnings without being read.
+skip, or an alias in restamps.sqlite says it was read since with that stamp (touched but equal, or a file of
+many records of which some were stored again): it is not read again, and a skipped one repeats its warnings
+without being read.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ class StoredCatalog:
     source, and the stamp (size, mtime_ns) each source's documents were read with.
 
     Made by C-level calls (`zip`, `dict`), with no Python step per document: at 20k documents ~20 ms, where a
-    row object and a loop step per document cost ~75 ms (bench/scale.py's one-file update). Entries (`get`)
-    are looked up only for the documents a build reads.
+    row object and a loop step per document cost ~75 ms (bench/scale.py's one-file update). Whole entries
+    (`lookup`) are fetched only for the documents of changed or vanished files and those a build reads.
     """
 
     def __init__(self, gen: Generation, restamps: Restamps):
@@ -86,9 +88,9 @@ class StoredCatalog:
             self.restamps.record(src.name, (src.size, src.mtime_ns), stored)
 
     def rewrote(self, src: SourceFile) -> None:
-        """Note a file read whole, without a problem, whose changed documents are being stored again: once the
-        build has committed them (`settle`), its documents are what it holds, though their stamps disagree
-        where some were equal and kept."""
+        """Note a file read to its end (any record it warned about skipped, as on every read) whose changed
+        documents are being stored again: once the build has committed them (`settle`), its documents are what
+        it holds, though their stamps disagree where some were equal and kept."""
         self.rewritten.append((src.name, (src.size, src.mtime_ns)))
 
     def settle(self) -> None:

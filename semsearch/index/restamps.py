@@ -4,7 +4,9 @@ A folder build skips a file whose size and mtime are those its stored documents 
 `touch` gives a file a new mtime with the same content: the build reads it, finds every document equal and
 embeds nothing, but the segments keep the old stamp (they are immutable), so every later build read it again
 (20k touched NoReC files: 4.3 s a build instead of 0.22 s). Such a file is noted here as an alias:
-"seen as (size, mtime), it holds what is stored under (stored size, stored mtime)".
+"seen as (size, mtime), it holds what is stored under (stored size, stored mtime)". A file of many records
+of which some changed is another case: its documents then carry two stamps, and once the build has committed
+it is noted against the newest (its own), so later builds do not read it whole again.
 
     <index>/restamps.sqlite   source -> size, mtime_ns, stored_size, stored_mtime_ns
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 MetadataValue = str | int | float | bool
 
 
-@dataclass(frozen=True)
-class Block:
-    """One line of a document: `kind` is "paragraph", "heading", "caption" or "boilerplate"."""
+class Block(NamedTuple):
+    """One line of a document: `kind` is "paragraph", "heading", "caption" or "boilerplate". (A named tuple: a
+    reader makes one per line, ~5x cheaper than a frozen dataclass.)"""
 
     kind: str
     start: int

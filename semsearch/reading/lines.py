@@ -23,7 +23,7 @@ def classify_line(line: str) -> str:
     """Classify one stripped line as paragraph, heading, caption or boilerplate."""
     if _BOILERPLATE.match(line):
         return "boilerplate"
-    if _CAPTION.search(line):
+    if "Foto:" in line and _CAPTION.search(line):  # the substring test first: ~20x cheaper than the search
         return "caption"
     core = line.rstrip(_CLOSERS)
     if len(line) <= HEADING_MAX_CHARS and core and core[-1] not in _FINAL_PUNCT:
