@@ -187,7 +187,10 @@ def test_a_build_killed_inside_a_file_of_many_records_reads_it_again(tiny_model,
     assert _stored(index) == _stored(fresh)
 
 
-def test_a_file_whose_reading_stops_part_way_keeps_its_unread_documents(tiny_model, tmp_path, monkeypatch):
+@pytest.mark.parametrize("changed", [["r0"], ["r0", "r1", "r2", "r3"]])
+def test_a_file_whose_reading_stops_part_way_keeps_its_unread_documents(tiny_model, tmp_path, monkeypatch, changed):
+    """Reading stops after the changed records; one added at the end is not reached. The unread records stay, and
+    the next build reads the file again and adds it, also when every stored record now carries the new stamp."""
     from semsearch.reading import sources as reading_sources
 
     folder, index = tmp_path / "corpus", tmp_path / "index"
@@ -195,7 +198,9 @@ def test_a_file_whose_reading_stops_part_way_keeps_its_unread_documents(tiny_mod
     records = {f"r{i}": f"Sak {i} om {WORDS[i]} og {WORDS[i + 3]}." for i in range(4)}
     _write_jsonl(folder / "archive.jsonl", records)
     semsearch.build_index(folder, index, model=str(tiny_model))
-    records["r0"] = "Strømprisen i Bergen steg igjen."
+    for doc_id in changed:
+        records[doc_id] += " Oppdatert."
+    records["r4"] = "Strømprisen i Bergen steg igjen."
     _write_jsonl(folder / "archive.jsonl", records)
     real = reading_sources.reader_for
 
@@ -204,15 +209,15 @@ def test_a_file_whose_reading_stops_part_way_keeps_its_unread_documents(tiny_mod
             self.fmt = fmt
 
         def read(self, source, options):
-            yield next(iter(self.fmt.read(source, options)))
+            yield from list(self.fmt.read(source, options))[: len(changed)]
             raise OSError(5, "Input/output error")
 
     monkeypatch.setattr(reading_sources, "reader_for", lambda name: Failing(real(name)))
     with pytest.warns(UserWarning, match="stopped reading"):
         stats = semsearch.build_index(folder, index)
-    assert stats.changed == ["r0"] and not stats.removed and set(_stored(index)) == set(records)
+    assert stats.changed == changed and not stats.removed and set(_stored(index)) == set(records) - {"r4"}
     monkeypatch.undo()
-    semsearch.build_index(folder, index)  # read again, whole
+    assert semsearch.build_index(folder, index).added == ["r4"]  # read again, to its end
     fresh = tmp_path / "fresh"
     semsearch.build_index(folder, fresh, model=str(tiny_model))
     assert _stored(index) == _stored(fresh)

@@ -354,7 +354,7 @@ def _index_changes(run: _Run, sources, known: StoredCatalog, same: set[str]) -> 
                     _queue(run, doc, old)
         messages = report.messages
         if report.stopped:
-            known.by_source.pop(src.name, None)  # read in part: its stored documents not read now are kept
+            known.stopped(src)  # read in part: its unread documents are kept, and it is read again next time
         elif len(seen) == before and messages:
             run.skipped_files.record(src, messages)  # nothing read from it: not read again while unchanged
         elif equal and not changed_docs and not messages:

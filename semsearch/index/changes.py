@@ -55,6 +55,8 @@ class StoredCatalog:
         """Whether documents were stored from this file as it is now (same size and mtime, or a stamp it was
         seen with since and found to hold the same documents)."""
         stamp, stored = (src.size, src.mtime_ns), self.stamps.get(src.name)
+        if self.restamps.must_read(src.name, stamp):
+            return False
         return stamp == stored or self.restamps.alias(src.name, stamp, stored or self.newest.get(src.name))
 
     def compare(self, sources: list[SourceFile]) -> set[str]:
@@ -86,6 +88,12 @@ class StoredCatalog:
         stored = self.signature(src.name)
         if stored is not None and sorted(doc_ids) == sorted(self.by_source[src.name]):
             self.restamps.record(src.name, (src.size, src.mtime_ns), stored)
+
+    def stopped(self, src: SourceFile) -> None:
+        """Note a file whose reading stopped part way: its stored documents not read now are kept (not taken for
+        gone), and the next build reads it again, even if the documents stored from it agree with its stamp."""
+        self.by_source.pop(src.name, None)
+        self.restamps.mark_unread(src.name, (src.size, src.mtime_ns))
 
     def rewrote(self, src: SourceFile) -> None:
         """Note a file read to its end (any record it warned about skipped, as on every read) whose changed

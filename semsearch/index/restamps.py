@@ -13,7 +13,8 @@ it is noted against the newest (its own), so later builds do not read it whole a
 An alias only counts while the catalog still records the stored stamp for that source, so it checks itself:
 a file re-indexed since, or an index rebuilt, leaves it stale and it is dropped. Nothing else depends on
 it, so it needs no commit: a build killed before writing it reads the files once more, and a damaged file
-is removed and started again.
+is removed and started again. A file whose reading stopped part way (an I/O error) is noted with no stored
+stamp, meaning "read it again", until a build reads it to its end.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ _SCHEMA = (
     "stored_size INTEGER, stored_mtime_ns INTEGER)"
 )
 Stamp = tuple[int, int]
+UNREAD = (-1, -1)  # in place of the stored stamp: the file was read in part and must be read again
 
 
 class Restamps:
@@ -45,6 +47,15 @@ class Restamps:
                 self.seen = {r[0]: ((r[1], r[2]), (r[3], r[4])) for r in rows}
             except sqlite3.Error:
                 self.path.unlink(missing_ok=True)  # damaged: the files it named are read once more
+
+    def must_read(self, source: str, stamp: Stamp) -> bool:
+        """Whether `source`, seen with `stamp`, was read only in part: it is read again whatever its documents say."""
+        return self.seen.get(source) == (stamp, UNREAD)
+
+    def mark_unread(self, source: str, stamp: Stamp) -> None:
+        """Note a file whose reading stopped part way at `stamp`: the documents stored from it may agree with
+        its stamp and still miss what it holds past that point."""
+        self.new[source] = (stamp, UNREAD)
 
     def alias(self, source: str, stamp: Stamp, stored: Stamp | None) -> bool:
         """Whether `source`, seen with `stamp`, was found to hold what is stored under `stored`."""
