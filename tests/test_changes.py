@@ -240,3 +240,19 @@ def test_one_changed_record_of_a_big_file_is_a_small_update(tiny_model, tmp_path
     _write_jsonl(folder / "archive.jsonl", records)
     assert semsearch.build_index(folder, index).changed == ["r7"]
     assert loads == [True, False]
+
+
+def test_only_files_whose_documents_end_with_two_stamps_are_noted(tiny_model, tmp_path):
+    """A changed one-document file agrees with its new stamp by itself: nothing is noted for it, so the notes
+    do not grow with every file ever changed."""
+    from semsearch.index.restamps import Restamps
+
+    folder, index = tmp_path / "corpus", tmp_path / "index"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Lavrov besøkte Syria.\n")
+    _write_jsonl(folder / "b.jsonl", {"x": "Strømprisen steg.", "y": "Fotball i Oslo."})
+    semsearch.build_index(folder, index, model=str(tiny_model))
+    (folder / "a.txt").write_text("Lavrov besøkte Syria igjen.\n")
+    _write_jsonl(folder / "b.jsonl", {"x": "Strømprisen steg.", "y": "Fotball i Bergen."})
+    assert sorted(semsearch.build_index(folder, index).changed) == ["a", "y"]
+    assert set(Restamps(index).seen) == {"b.jsonl"}

@@ -359,8 +359,8 @@ def _index_changes(run: _Run, sources, known: StoredCatalog, same: set[str]) -> 
             run.skipped_files.record(src, messages)  # nothing read from it: not read again while unchanged
         elif equal and not changed_docs and not messages:
             known.read_back(src, equal)  # touched, not changed: not read again while it keeps this stamp
-        elif changed_docs:
-            known.rewrote(src)  # once committed, not read again while it keeps this stamp (as any read file)
+        elif changed_docs and equal:  # its documents' stamps will disagree: noted, so it is not read whole again
+            known.rewrote(src)
         run.timings["read_and_chunk"] += time.perf_counter() - t
     return seen.read
 

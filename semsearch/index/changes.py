@@ -96,9 +96,9 @@ class StoredCatalog:
         self.restamps.mark_unread(src.name, (src.size, src.mtime_ns))
 
     def rewrote(self, src: SourceFile) -> None:
-        """Note a file read to its end (any record it warned about skipped, as on every read) whose changed
-        documents are being stored again: once the build has committed them (`settle`), its documents are what
-        it holds, though their stamps disagree where some were equal and kept."""
+        """Note a file read to its end (any record it warned about skipped, as on every read) of which some
+        documents are stored again and others were equal and kept: once the build has committed (`settle`),
+        its documents are what it holds, though their stamps disagree."""
         self.rewritten.append((src.name, (src.size, src.mtime_ns)))
 
     def settle(self) -> None:
