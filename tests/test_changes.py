@@ -25,8 +25,12 @@ def _stored(index) -> dict[str, tuple[str, str]]:
     return {d.doc_id: (d.source, d.fingerprint) for d in store.open_generation(index).catalog()}
 
 
+def _jsonl(records: dict[str, str]) -> str:
+    return "".join(json.dumps({"id": k, "text": v}, ensure_ascii=False) + "\n" for k, v in records.items())
+
+
 def _write_jsonl(path, records: dict[str, str]) -> None:
-    path.write_text("".join(json.dumps({"id": k, "text": v}, ensure_ascii=False) + "\n" for k, v in records.items()))
+    path.write_text(_jsonl(records))
 
 
 class Corpus:
@@ -44,12 +48,17 @@ class Corpus:
         return f"d{self.next:04d}"
 
     def write(self) -> None:
-        for f in self.root.iterdir():
-            f.unlink()
-        for stem, text in self.txt.items():
-            (self.root / f"{stem}.txt").write_text(text)
+        """Write the files whose content changed and remove the others' leftovers; the rest keep their stamps."""
+        wanted = {f"{stem}.txt": text for stem, text in self.txt.items()}
         for stem, records in self.jsonl.items():
-            _write_jsonl(self.root / f"{stem}.jsonl", records)
+            wanted[f"{stem}.jsonl"] = _jsonl(records)
+        for f in self.root.iterdir():
+            if f.name not in wanted:
+                f.unlink()
+        for name, content in wanted.items():
+            path = self.root / name
+            if not path.is_file() or path.read_text() != content:
+                path.write_text(content)
 
     def edit(self) -> None:
         """One random edit of the files' contents (written by `write`)."""
