@@ -43,7 +43,6 @@ class StoredCatalog:
                     if mtime >= self.newest.get(source, (0, -1))[1]:
                         self.newest[source] = (size, mtime)
         self.by_source: dict[str, list[str]] = {}  # source -> ids, of the sources `compare` finds changed or gone
-        self.rewritten: list[tuple[str, Stamp]] = []  # files read whole with some documents stored anew
         self._entries: dict[str, StoredDoc] = {}  # the documents of `by_source`, fetched by `compare`
 
     def signature(self, source: str) -> Stamp | None:
@@ -57,7 +56,7 @@ class StoredCatalog:
         stamp, stored = (src.size, src.mtime_ns), self.stamps.get(src.name)
         if self.restamps.must_read(src.name, stamp):
             return False
-        return stamp == stored or self.restamps.alias(src.name, stamp, stored or self.newest.get(src.name))
+        return stamp == stored or self.restamps.alias(src.name, stamp, self.signature(src.name))
 
     def compare(self, sources: list[SourceFile]) -> set[str]:
         """The names of the unchanged sources; the ids of the documents stored from every other source (changed
@@ -68,9 +67,7 @@ class StoredCatalog:
                 self.by_source.setdefault(source, []).append(doc_id)
         # Their entries now, while no other thread runs: each row SQLite gives back releases the GIL, and taking
         # it back behind the encoder's loading or the chunking thread cost ~80 ms per 500 rows, against ~2 ms here.
-        ids = [doc_id for group in self.by_source.values() for doc_id in group]
-        for at in range(0, len(ids), 4096):
-            self._entries.update(self.generation.lookup(ids[at : at + 4096]))
+        self._entries = self.generation.lookup([doc_id for ids in self.by_source.values() for doc_id in ids])
         return same
 
     def lookup(self, doc_ids: list[str]) -> dict[str, StoredDoc]:
@@ -97,16 +94,15 @@ class StoredCatalog:
 
     def rewrote(self, src: SourceFile) -> None:
         """Note a file read to its end (any record it warned about skipped, as on every read) of which some
-        documents are stored again and others were equal and kept: once the build has committed (`settle`),
-        its documents are what it holds, though their stamps disagree."""
-        self.rewritten.append((src.name, (src.size, src.mtime_ns)))
+        documents are stored again and others were equal and kept: its documents are what it holds, though
+        their stamps disagree, so it is noted against the newest (its own). Written by `settle`, once the build
+        has committed them; a build killed before that writes nothing, so such a file, perhaps stored in part,
+        is read again."""
+        stamp = (src.size, src.mtime_ns)
+        self.restamps.record(src.name, stamp, stamp)
 
     def settle(self) -> None:
-        """After the build's last commit: write the aliases it found. A file `rewrote` noted is not read again
-        while it keeps its stamp (the newest of its documents'); a build killed before this point left none,
-        so such a file, perhaps stored in part, is read again."""
-        for source, stamp in self.rewritten:
-            self.restamps.record(source, stamp, stamp)
+        """After the build's last commit: write the aliases and marks it found (none reach the disk before)."""
         self.restamps.save(lambda source: self.signature(source) if source not in self.by_source else None)
 
     def gone(self, read: set[str] | dict[str, str], keep=lambda source: False) -> list[str]:
