@@ -48,18 +48,22 @@ class Restamps:
             except sqlite3.Error:
                 self.path.unlink(missing_ok=True)  # damaged: the files it named are read once more
 
-    def must_read(self, source: str, stamp: Stamp) -> bool:
-        """Whether `source`, seen with `stamp`, was read only in part: it is read again whatever its documents say."""
-        return self.seen.get(source) == (stamp, UNREAD)
-
     def mark_unread(self, source: str, stamp: Stamp) -> None:
         """Note a file whose reading stopped part way at `stamp`: the documents stored from it may agree with
         its stamp and still miss what it holds past that point."""
         self.new[source] = (stamp, UNREAD)
 
-    def alias(self, source: str, stamp: Stamp, stored: Stamp | None) -> bool:
-        """Whether `source`, seen with `stamp`, was found to hold what is stored under `stored`."""
-        return stored is not None and self.seen.get(source) == (stamp, stored)
+    def apply(self, same: set[str], now: dict[str, Stamp], signature: Callable[[str], Stamp | None]) -> None:
+        """Correct `same`, the sources whose stamp `now` equals the one their documents were stored with: add those
+        seen since with their stamp now and found to hold what is stored under `signature(source)`, and drop those
+        read only in part at that stamp (they are read again whatever their documents say)."""
+        for source, (seen, stored) in self.seen.items():
+            if now.get(source) != seen:
+                continue
+            if stored == UNREAD:
+                same.discard(source)
+            elif stored == signature(source):
+                same.add(source)
 
     def record(self, source: str, stamp: Stamp, stored: Stamp) -> None:
         """Note a file read with `stamp` whose documents all equal those stored under `stored`."""

@@ -14,6 +14,8 @@ _BOILERPLATE = re.compile(
     r"^(\(©\s*[\w ]+\)|©\s*\w+|Mest (sett|lest)( siste (uken|døgnet|timen))?|Les også:?.*)$",
     re.IGNORECASE,
 )
+_BOILERPLATE_FIRST = frozenset("(©MmLl")  # what a line that `_BOILERPLATE` matches can start with (no other
+# character case-folds to m or l)
 _FINAL_PUNCT = ".!?…:;,"
 _CLOSERS = "\"'»”’)]"
 HEADING_MAX_CHARS = 100
@@ -21,7 +23,7 @@ HEADING_MAX_CHARS = 100
 
 def classify_line(line: str) -> str:
     """Classify one stripped line as paragraph, heading, caption or boilerplate."""
-    if _BOILERPLATE.match(line):
+    if line[:1] in _BOILERPLATE_FIRST and _BOILERPLATE.match(line):  # the first character first: most lines stop there
         return "boilerplate"
     if "Foto:" in line and _CAPTION.search(line):  # the substring test first: ~20x cheaper than the search
         return "caption"
@@ -44,23 +46,21 @@ def parse_lines(text: str) -> tuple[str | None, tuple[Block, ...]]:
     """
     date = None
     blocks: list[Block] = []
+    add, new_block = blocks.append, tuple.__new__  # a Block without its Python-level __new__: one is made per line
     offset = 0
     for number, line in enumerate(text.splitlines(keepends=True)):
-        line_start, offset = offset, offset + len(line)
-        start = line_start
-        if number == 0:
-            m = _DATE.match(line)
-            if m:
-                date = m.group(1)
-                start = line_start + m.end()
-        body = text[start:offset]
-        stripped = body.strip()
-        if not stripped:
+        start, offset = offset, offset + len(line)
+        if number == 0 and (m := _DATE.match(line)):
+            date = m.group(1)
+            start += m.end()
+            line = line[m.end() :]
+        body = line.lstrip()
+        if not body:
             continue
-        start += len(body) - len(body.lstrip())
-        end = start + len(stripped)
+        start += len(line) - len(body)
+        stripped = body.rstrip()
         kind = "paragraph" if (number == 0 and date) else classify_line(stripped)
-        blocks.append(Block(kind, start, end))
+        add(new_block(Block, (kind, start, start + len(stripped))))
     return date, tuple(blocks)
 
 
