@@ -100,15 +100,16 @@ def _embedder_for(recorded: dict, model: str | None) -> Embedder:
 
 
 def searcher(index: str | Path = "index", model: str | None = None, fusion: FusionParams | None = None) -> Searcher:
-    """The opened index at `index` with its model; cached, and reopened when a newer commit has landed.
+    """The opened index at `index` with its model; cached, and reopened when another commit is the newest (a
+    newer one landed, or the index was rebuilt in place).
 
     A searcher never closes what it opened: one a caller still holds keeps answering from its generation.
     """
     root = Path(index).resolve()
-    newest = store.latest_generation_number(root)
+    newest = store.latest_commit_key(root)
     with _lock:
         cached = _searchers.get(root)
-        if cached is not None and cached.generation.generation == newest and model is None and fusion is None:
+        if cached is not None and cached.generation.key == newest and model is None and fusion is None:
             return cached
         generation = store.open_generation(Path(index))
         if not generation.commit.model:
@@ -175,7 +176,7 @@ def searcher_generation(index: str | Path = "index"):
     """The newest generation of the index, opened (shared with the cached searcher when it is current)."""
     root = Path(index).resolve()
     cached = _searchers.get(root)
-    if cached is not None and cached.generation.generation == store.latest_generation_number(root):
+    if cached is not None and cached.generation.key == store.latest_commit_key(root):
         return cached.generation
     return store.open_generation(Path(index))
 

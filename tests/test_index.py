@@ -65,6 +65,24 @@ def test_second_query_reloads_nothing(tiny_index, monkeypatch):
     assert semsearch.query("Putin", index=tiny_index)
 
 
+def test_an_index_rebuilt_in_place_is_reopened(tiny_model, corpus_copy, tmp_path):
+    """A fresh build starts again at generation 1: a reader that compared numbers only kept the old index."""
+    import shutil
+
+    index = tmp_path / "index"
+    semsearch.build_index(corpus_copy, index, model=str(tiny_model))
+    before = semsearch.query("Lavrov", k=50, index=index, mode="lexical")
+    assert "002_836414523c5bffee" in {r.doc_id for r in before}
+    number = store.latest_generation_number(index)
+    (corpus_copy / "002_836414523c5bffee.txt").unlink()
+    shutil.rmtree(index)
+    semsearch.build_index(corpus_copy, index, model=str(tiny_model))
+    assert store.latest_generation_number(index) == number  # the same number, another commit
+    after = semsearch.query("Lavrov", k=50, index=index, mode="lexical")
+    assert "002_836414523c5bffee" not in {r.doc_id for r in after} and after
+    assert semsearch.document("002_836414523c5bffee", index=index) is None
+
+
 def test_incremental_build_embeds_only_what_changed(tiny_model, corpus_copy, tmp_path):
     index = tmp_path / "index"
     first = semsearch.build_index(corpus_copy, index, model=str(tiny_model))

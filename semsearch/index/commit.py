@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -104,6 +105,17 @@ def _now() -> str:
 def meta_path(root: Path, generation: int) -> Path:
     """The file of one generation."""
     return Path(root) / META / f"{generation:010d}.json"
+
+
+def commit_key(root: Path, generation: int) -> tuple[int, int, int, int] | None:
+    """What tells this commit from another of the same number: (generation, inode, mtime_ns, size) of its file,
+    or None when it is gone. An index rebuilt in place (or a folder swapped in) starts again at generation 1,
+    so the number alone would let a reader keep answering from the index it replaced."""
+    try:
+        info = os.stat(meta_path(root, generation))
+    except OSError:
+        return None
+    return generation, info.st_ino, info.st_mtime_ns, info.st_size
 
 
 def generations(root: Path) -> list[int]:

@@ -18,7 +18,7 @@ from typing import NamedTuple
 import numpy as np
 
 from semsearch.index.ann import open_ann
-from semsearch.index.commit import Commit
+from semsearch.index.commit import Commit, commit_key
 from semsearch.index.deletes import read_dead
 from semsearch.index.segment import SEGMENTS, Segment, SegmentDamaged
 
@@ -118,6 +118,7 @@ class Generation:
 
     def __init__(self, root: Path, commit: Commit, dense_index: bool = True):
         self.root, self.commit = Path(root), commit
+        self.key = commit_key(root, commit.generation)  # which commit of that number: readers reopen on another
         self.cache: dict = {}  # per-generation derived data (filter columns), dropped with the generation
         self.segments: list[Segment] = []
         self.alive: list[np.ndarray | None] = []

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from semsearch.errors import SemsearchError
-from semsearch.index.commit import META, Commit, SegmentRef, generations, latest_commit, meta_path, write_commit
+from semsearch.index.commit import META, Commit, SegmentRef, commit_key, generations, latest_commit, meta_path, write_commit
 from semsearch.index.deletes import DELETES, DeletesDamaged, read_dead, write_dead
 from semsearch.index.generation import Generation, StoredDoc
 from semsearch.index.segment import SEGMENTS, SegmentDamaged, file_digest
@@ -46,6 +46,13 @@ def latest_generation_number(root: Path) -> int | None:
     """The newest commit's number on disk (cheap: lists one small folder), or None."""
     found = generations(root)
     return found[0] if found else None
+
+
+def latest_commit_key(root: Path) -> tuple | None:
+    """The newest commit's identity on disk (`commit.commit_key`; cheap: one listing and one stat), or None.
+    A reader whose generation has another key is out of date."""
+    newest = latest_generation_number(root)
+    return None if newest is None else commit_key(root, newest)
 
 
 def open_generation(root: Path) -> Generation:
@@ -254,6 +261,7 @@ __all__ = [
     "Writer",
     "collect_garbage",
     "latest_commit",
+    "latest_commit_key",
     "latest_generation_number",
     "lock",
     "open_generation",
