@@ -23,30 +23,46 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def request(url: str, body: dict | bytes | None = None, token: str | None = None, timeout: float = 30) -> tuple[int, object]:
-    """(status, parsed JSON or text) of a GET, or of a POST when `body` is given; never raises on an HTTP status."""
-    headers = {"Accept": "application/json"}
+def request(
+    url: str,
+    body: dict | bytes | None = None,
+    token: str | None = None,
+    timeout: float = 30,
+    headers: dict | None = None,
+    method: str | None = None,
+) -> tuple[int, object]:
+    """(status, parsed JSON or text) of a GET, or of a POST when `body` is given (or of `method`); never raises
+    on an HTTP status. `headers` are sent as well."""
+    headers = {"Accept": "application/json", **(headers or {})}
     data = None
     if body is not None:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         headers["Content-Type"] = "application/json"
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    req = urllib.request.Request(url, data=data, headers=headers, method="POST" if body is not None else "GET")
+    req = urllib.request.Request(url, data=data, headers=headers, method=method or ("POST" if body is not None else "GET"))
     try:
         with _OPENER.open(req, timeout=timeout) as response:
             status, raw, kind = response.status, response.read(), response.headers.get("content-type", "")
     except urllib.error.HTTPError as e:
         status, raw, kind = e.code, e.read(), e.headers.get("content-type", "")
-    return status, json.loads(raw) if "json" in kind else raw.decode("utf-8", "replace")
+    return status, json.loads(raw) if "json" in kind and raw else raw.decode("utf-8", "replace")
 
 
 class LiveServer:
     """`python -m semsearch.cli serve --index INDEX --port PORT ...` until `stop()`."""
 
-    def __init__(self, index: Path, cache: Path | None, *args: str, token: str | None = None, host: str = "127.0.0.1"):
-        """Start it; `cache` is the XDG cache folder (None: this process's)."""
-        self.index, self.token, self.port = Path(index), token, free_port()
+    def __init__(
+        self,
+        index: Path,
+        cache: Path | None,
+        *args: str,
+        token: str | None = None,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+    ):
+        """Start it; `cache` is the XDG cache folder (None: this process's); `port` None: a free one."""
+        self.index, self.token, self.port = Path(index), token, free_port() if port is None else port
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
         if cache is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -97,6 +98,13 @@ def test_highlighted_sentence_is_marked(browser, tiny_server):
     page.goto(tiny_server.url)
     html = page.evaluate("passage({text: 'Før. Lavrov svarte. Etter.', highlight_start: 5, highlight_end: 19}).outerHTML")
     assert html == '<p class="text">Før. <mark>Lavrov svarte.</mark> Etter.</p>'
+    # The server's offsets count code points, as Python does; an emoji is two UTF-16 units in JavaScript.
+    text = "🙂🙂🙂 Før. Vi snakket om klima og miljø i dag. Etter."
+    start = text.index("Vi")
+    end = text.index(" Etter")
+    marked = page.evaluate(f"passage({{text: {json.dumps(text)}, highlight_start: {start}, highlight_end: {end}}})"
+                           ".querySelector('mark').textContent")  # fmt: skip
+    assert marked == text[start:end] == "Vi snakket om klima og miljø i dag."
     plain = page.evaluate("passage({text: '<b>ikke html</b>', highlight_start: null, highlight_end: null}).innerHTML")
     assert plain == "&lt;b&gt;ikke html&lt;/b&gt;"
     ask(page, "Lavrov FN-gransking")

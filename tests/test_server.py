@@ -114,12 +114,30 @@ def test_bad_get_requests_are_4xx_json(server, case, params, says):
         ("unknown mode", {"q": "Lavrov", "mode": "fuzzy"}, "mode"),
         ("malformed date", {"q": "Lavrov", "since": "2017/04"}, "not a date"),
         ("where not a map", {"q": "Lavrov", "where": "doc_id:1"}, "where"),
+        ("1001 where values", {"q": "Lavrov", "where": {"doc_id": [str(n) for n in range(1001)]}}, "over the limit"),
+        ("body over 256 KiB", {"q": "Lavrov", "padding": "x" * (256 * 1024)}, "request body is over"),
     ],
 )
 def test_bad_post_requests_are_4xx_json(server, case, body, says):
     status, answer = server.post("/search", body)
     assert 400 <= status < 500 and says in answer["error"], (case, status, answer)
     print(f"{case:<20} POST -> {status} {answer['error']}")
+
+
+def test_a_body_streamed_in_chunks_is_cut_at_the_limit(server):
+    import http.client
+
+    def chunks():
+        for _ in range(64):  # 64 x 8 KiB: twice the limit, with no Content-Length
+            yield b'{"q": "' + b"x" * 8192 if _ == 0 else b"x" * 8192
+
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        conn.request("POST", "/search", body=chunks(), headers={"Content-Type": "application/json"}, encode_chunked=True)
+        response = conn.getresponse()
+        assert response.status == 413 and "request body is over" in json.loads(response.read())["error"]
+    finally:
+        conn.close()
 
 
 def test_filters_pass_through_to_the_library(server, served_index):
@@ -132,6 +150,9 @@ def test_filters_pass_through_to_the_library(server, served_index):
     assert status == 200 and {r["doc_id"] for r in body["results"]} == {MOSCOW}
     status, body = server.post("/search", {"q": "Lavrov", "where": {"no_such_field": "x"}})
     assert status == 400 and "no_such_field" in body["error"]
+    for value in (5, True, 2.5):  # metadata values are strings, numbers or booleans, as in semsearch.query
+        status, body = server.post("/search", {"q": "Lavrov", "where": {"doc_id": [value, MOSCOW]}})
+        assert status == 200 and {r["doc_id"] for r in body["results"]} == {MOSCOW}, (value, body)
 
 
 def test_documents_by_id_and_never_by_path(server, served_index):
@@ -192,6 +213,8 @@ def test_token_guards_every_request_and_the_cli_uses_it(served_index, tmp_path, 
             assert live.get(path, token="wrong")[0] == 401
             assert http_request(live.url + path)[0] == 401
         assert live.get("/search?q=Lavrov")[0] == 200
+        lower = http_request(live.url + "/health", headers={"Authorization": "bearer s3cret"})  # the scheme is any case
+        assert lower[0] == 200 and http_request(live.url + "/health", headers={"Authorization": "Basic s3cret"})[0] == 401
         assert json.loads(discovery.record_path(index).read_text())["token"] is True
         with_token = run_cli(["query", "Lavrov", "--index", str(index), "--json"], cache, token="s3cret")
         without = run_cli(["query", "Lavrov", "--index", str(index), "--json"], cache)
@@ -206,6 +229,8 @@ def test_serve_refuses_a_missing_index_and_a_taken_port_in_one_line(server, serv
         (["--index", str(tmp_path / "none")], "does not exist"),
         (["--index", str(served_index), "--port", str(server.port)], f"cannot listen on 127.0.0.1:{server.port}"),
         (["--index", str(served_index), "--workers", "0"], "at least 1"),
+        (["--index", str(served_index), "--port", "65536"], "not a TCP port"),
+        (["--index", str(served_index), "--port", "-1"], "not a TCP port"),
     ):
         cmd = [sys.executable, "-m", "semsearch.cli", "serve", *args]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
@@ -213,6 +238,49 @@ def test_serve_refuses_a_missing_index_and_a_taken_port_in_one_line(server, serv
         assert proc.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: ") and says in lines[0], proc.stderr
     record = json.loads(discovery.record_path(served_index).read_text())
     assert record["url"] == server.url, "a server that could not start must leave the running one's record alone"
+
+
+def test_a_missing_model_is_one_line_before_serving(tiny_model, tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    semsearch.build_index(CORPUS, tmp_path / "index", model=str(model))
+    shutil.rmtree(model)
+    cmd = [sys.executable, "-m", "semsearch.cli", "serve", "--index", str(tmp_path / "index"), "--port", str(free_port())]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and len(lines) == 1 and str(model) in lines[0] and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_port_0_announces_the_port_it_listens_on(served_index, tmp_path, cache):
+    index = tmp_path / "index"
+    shutil.copytree(served_index, index, ignore=shutil.ignore_patterns(discovery.SERVER_FILE))
+    live = LiveServer(index, cache, port=0)
+    try:
+        deadline = time.monotonic() + 120
+        while (record := discovery.read_record(index)) is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert record is not None and not record.url.endswith(":0"), record
+        live.url = record.url
+        live.wait_ready()
+        assert live.get("/health")[0] == 200
+    finally:
+        live.stop()
+
+
+def test_head_requests_and_a_vanished_index_is_503(served_index, tmp_path, cache):
+    index = tmp_path / "index"
+    shutil.copytree(served_index, index, ignore=shutil.ignore_patterns(discovery.SERVER_FILE))
+    live = LiveServer(index, cache).wait_ready()
+    try:
+        for path in ("/", "/health"):
+            assert http_request(live.url + path, method="HEAD")[0] == 200, path
+        shutil.rmtree(index)
+        for path in ("/health", "/info", "/search?q=Lavrov", f"/documents/{MOSCOW}"):
+            status, body = live.get(path)
+            assert status == 503 and "semsearch index" in body["error"], (path, status, body)
+        assert search(live, q="Lavrov", where="no_such_field:x")[0] == 503  # the index first: nothing to check it against
+    finally:
+        live.stop()
 
 
 def test_exposed_without_token_warns(served_index, tmp_path, cache):

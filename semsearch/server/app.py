@@ -21,8 +21,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from semsearch import __version__
 from semsearch.errors import SemsearchError
-from semsearch.server.requests import SearchBody, SearchQuery
-from semsearch.server.service import IndexService
+from semsearch.server.requests import MAX_BODY_BYTES, SearchBody, SearchQuery
+from semsearch.server.service import IndexService, IndexUnavailable
 
 STATIC = Path(__file__).parent / "static"
 INDEX_ENV = "SEMSEARCH_SERVE_INDEX"
@@ -43,16 +43,16 @@ class ErrorResponse(BaseModel):
 
 
 class BearerToken:
-    """ASGI middleware: every HTTP request must carry `Authorization: Bearer <token>`."""
+    """ASGI middleware: every HTTP request must carry `Authorization: Bearer <token>` (the scheme in any case)."""
 
     def __init__(self, app, token: str):
         self.app = app
-        self.expected = f"Bearer {token}".encode()
+        self.expected = token.encode()
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http":
-            given = dict(scope["headers"]).get(b"authorization", b"")
-            if not hmac.compare_digest(given, self.expected):
+            scheme, _, given = dict(scope["headers"]).get(b"authorization", b"").partition(b" ")
+            if not (hmac.compare_digest(given.strip(), self.expected) and scheme.lower() == b"bearer"):
                 refused = JSONResponse(
                     {"error": "missing or wrong token: send the header Authorization: Bearer <token>"},
                     status_code=401,
@@ -60,6 +60,39 @@ class BearerToken:
                 )
                 return await refused(scope, receive, send)
         return await self.app(scope, receive, send)
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over `limit` bytes is refused with 413 before it is parsed, whether it
+    declares its length or streams in chunks (uvicorn bounds the URL and headers, not the body)."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        if not declared.isdigit() or int(declared) > self.limit:
+            return await self._refuse(scope, receive, send)
+        received = 0
+
+        async def counted():
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.limit:  # a body streamed in chunks: stop reading it
+                raise StarletteHTTPException(413, self._message)
+            return message
+
+        return await self.app(scope, counted, send)
+
+    @property
+    def _message(self) -> str:
+        return f"the request body is over {self.limit} bytes: ask for less"
+
+    async def _refuse(self, scope, receive, send):
+        return await JSONResponse({"error": self._message}, status_code=413)(scope, receive, send)
 
 
 def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -80,6 +113,10 @@ def _user_error(_request: Request, exc: SemsearchError) -> JSONResponse:
     return JSONResponse({"error": str(exc)}, status_code=400)
 
 
+def _unavailable(_request: Request, exc: IndexUnavailable) -> JSONResponse:
+    return JSONResponse({"error": str(exc)}, status_code=503)
+
+
 def create_app(index: str | Path, token: str | None = None, warm: bool = True) -> FastAPI:
     """The application serving the index folder `index`; with `token`, every request must carry it."""
     service = IndexService(index)
@@ -95,25 +132,27 @@ def create_app(index: str | Path, token: str | None = None, warm: bool = True) -
         version=__version__,
         description="Semantic search over news articles: hybrid dense + BM25, questions in Norwegian or English.",
         lifespan=lifespan,
-        responses={400: {"model": ErrorResponse}, 422: {"model": ErrorResponse}},
+        responses={code: {"model": ErrorResponse} for code in (400, 413, 422, 503)},
     )
     app.state.service = service
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(SemsearchError, _user_error)
+    app.add_exception_handler(IndexUnavailable, _unavailable)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     if token:
-        app.add_middleware(BearerToken, token=token)
+        app.add_middleware(BearerToken, token=token)  # added last, so it runs first
     _routes(app, service)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 
 
 def _routes(app: FastAPI, service: IndexService) -> None:
-    @app.get("/", include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     def page() -> FileResponse:
         return FileResponse(STATIC / "index.html")
 
-    @app.get("/health", summary="The live index: its generation and counts")
+    @app.api_route("/health", methods=["GET", "HEAD"], summary="The live index: its generation and counts")
     def health() -> JSONResponse:
         return JSONResponse({"status": "ok", **service.summary()})
 

@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 MAX_K = 1000
 MAX_QUESTION_CHARS = 2000
+MAX_WHERE_VALUES = 1000  # filter values in one request, all fields together (each cached filter holds them)
+MAX_BODY_BYTES = 256 * 1024  # a POST body: room for MAX_WHERE_VALUES ids of ~200 characters
 
 
 def check_date(value: Optional[str], name: str = "date") -> Optional[str]:
@@ -29,6 +31,15 @@ def parse_where(pairs: list[str]) -> dict[str, list[str]]:
         if not sep or not field.strip():
             raise ValueError(f"where='{pair[:60]}' is not field:value, e.g. where=doc_id:001")
         where.setdefault(field.strip(), []).append(value.strip())
+    _bounded(where)
+    return where
+
+
+def _bounded(where: dict) -> dict:
+    """`where` when it holds at most MAX_WHERE_VALUES values; ValueError (a 422) otherwise."""
+    count = sum(len(v) if isinstance(v, list) else 1 for v in where.values())
+    if count > MAX_WHERE_VALUES:
+        raise ValueError(f"where holds {count} values, over the limit of {MAX_WHERE_VALUES}: ask in several requests")
     return where
 
 
@@ -92,9 +103,19 @@ class SearchQuery(_Search):
         return found
 
 
+_Value = Union[str, bool, int, float]  # a metadata value as `semsearch.query(where=...)` takes it
+
+
 class SearchBody(_Search):
     """POST /search JSON body; `where` maps a field to a value or a list of values. Unknown keys are refused."""
 
     model_config = ConfigDict(extra="forbid")
 
-    where: Optional[dict[str, Union[str, list[str]]]] = Field(None, description='e.g. {"doc_id": ["001", "002"]}')
+    where: Optional[dict[str, Union[_Value, list[_Value]]]] = Field(
+        None, description='e.g. {"doc_id": ["001", "002"]}; values are strings, numbers or booleans'
+    )
+
+    @field_validator("where")
+    @classmethod
+    def _where(cls, where: Optional[dict]) -> Optional[dict]:
+        return None if where is None else _bounded(where)

@@ -44,8 +44,11 @@ def local_url(host: str, port: int) -> str:
     return f"http://{host}:{port}"
 
 
-def check_port(host: str, port: int) -> None:
-    """Raise a one-line SemsearchError when host:port cannot be bound (in use, or not an address here)."""
+def check_port(host: str, port: int) -> int:
+    """The port to listen on (a free one for 0); a one-line SemsearchError when host:port is out of range or
+    cannot be bound (in use, or not an address here)."""
+    if not 0 <= port <= 65535:
+        raise SemsearchError(f"--port {port} is not a TCP port: give one from 1 to 65535 (0: any free one)")
     family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -53,6 +56,7 @@ def check_port(host: str, port: int) -> None:
             probe.bind((host.strip("[]"), port))
         except OSError as e:
             raise SemsearchError(f"cannot listen on {host}:{port} ({e.strerror}): pick another --port or --host") from None
+        return probe.getsockname()[1]
 
 
 def _exit_quietly(_signum, _frame) -> None:
@@ -66,12 +70,13 @@ def serve(
     require_extra()
     import uvicorn
 
-    from semsearch.api import index_info
+    from semsearch.api import index_info, searcher
 
     if workers < 1:
         raise SemsearchError(f"--workers must be at least 1 (got {workers})")
-    index_info(index)  # a missing or broken index is a one-line error before anything starts
-    check_port(host, port)  # before announcing: a second server must not take over a running one's server.json
+    index_info(index)  # a missing or broken index, or a missing model, is a one-line error before anything starts
+    searcher(index)  # (the model is found here, not loaded; one worker keeps what this opened)
+    port = check_port(host, port)  # before announcing: a second server must not take over a running one's server.json
     if not is_loopback(host) and not token:
         log(
             f"warning: serving on {host} without a token: anyone who can reach port {port} can search; "

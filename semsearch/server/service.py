@@ -9,10 +9,27 @@ search is single-threaded and CPU-bound, and its thread limits are process-wide)
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
+from semsearch.errors import SemsearchError
+
 _SUMMARY_KEYS = ("generation", "documents", "chunks", "model", "created")
+
+
+class IndexUnavailable(SemsearchError):
+    """The index (or its model) cannot be opened: the server's problem, not the request's (a 503)."""
+
+
+@contextmanager
+def _index_side():
+    """SemsearchError raised inside, where only the index or its model can be at fault (deleted, emptied,
+    damaged or moved while serving), becomes IndexUnavailable."""
+    try:
+        yield
+    except SemsearchError as e:
+        raise IndexUnavailable(str(e)) from None
 
 
 class IndexService:
@@ -28,6 +45,8 @@ class IndexService:
         from semsearch import api
 
         with self._lock:
+            with _index_side():
+                api.searcher(self.index)  # opened here, so that a request's own mistakes alone are 4xx below
             found = api.query(question, k, self.index, mode=mode, per_article=per_article, **filters)
         return [r.to_dict() for r in found]
 
@@ -35,7 +54,7 @@ class IndexService:
         """`semsearch.index_info` of the live index, recomputed only when the loaded index changed."""
         from semsearch import api
 
-        with self._lock:
+        with self._lock, _index_side():
             live = api.searcher(self.index)
             if self._info is None or self._info[0] is not live:
                 self._info = (live, asdict(api.index_info(self.index)))
@@ -50,7 +69,8 @@ class IndexService:
         """The article `doc_id` as a dict, or None."""
         from semsearch import api
 
-        found = api.document(doc_id, self.index)
+        with _index_side():
+            found = api.document(doc_id, self.index)
         return None if found is None else asdict(found)
 
     def warm(self) -> None:

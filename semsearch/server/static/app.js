@@ -12,12 +12,15 @@ function el(tag, className, text) {
   return node;
 }
 
-// The passage, with the highlighted sentence in <mark> when the server gives its offsets.
+// The passage, with the highlighted sentence in <mark> when the server gives its offsets. They count code
+// points (Python's str), not JavaScript's UTF-16 units: an emoji is one of the first and two of the second.
 function passage(r) {
   const p = el("p", "text");
   const s = r.highlight_start, e = r.highlight_end;
-  if (Number.isInteger(s) && Number.isInteger(e) && 0 <= s && s < e && e <= r.text.length) {
-    p.append(r.text.slice(0, s), el("mark", null, r.text.slice(s, e)), r.text.slice(e));
+  const chars = Array.from(r.text);
+  if (Number.isInteger(s) && Number.isInteger(e) && 0 <= s && s < e && e <= chars.length) {
+    const part = (from, to) => chars.slice(from, to).join("");
+    p.append(part(0, s), el("mark", null, part(s, e)), part(e));
   } else {
     p.textContent = r.text;
   }
