@@ -122,9 +122,7 @@ def index(
     limit = int(max_file_size * 1_000_000) if max_file_size > 0 else None
     ray_arg = None if ray is None else (True if ray == "local" else ray)
     options = {"fields": fields, "max_file_size": limit, "backend": backend.value, "device": device.value, "ray": ray_arg}
-    stats = _run(build_index, corpus, index, model, log=_err, **options)
-    for line in stats.repaired:
-        _err(f"repaired: {line}")
+    stats = _run(build_index, corpus, index, model, log=_err, **options)  # logs each repair as it starts
     if stats.unchanged:
         typer.echo(
             f"index '{stats.index}' is up to date: {stats.documents} documents, {stats.chunks} chunks ({stats.seconds:.2f} s)"
@@ -255,8 +253,16 @@ def add(
     from semsearch.api import add_file
 
     stats = _run(add_file, file, index, model)
+    _dropped(stats, index)
     counts = f"{stats.documents} documents, {stats.chunks} chunks"
     typer.echo(f"'{index}': {len(stats.added)} added, {len(stats.changed)} changed; {counts}")
+
+
+def _dropped(stats, index: Path) -> None:
+    """Warn about damaged parts that an add or delete dropped: it reads no corpus, so their documents are gone
+    until a folder build reads them again."""
+    for line in stats.repaired:
+        _err(f"warning: repaired: {line}: `semsearch index CORPUS --index {index}` indexes them again")
 
 
 @app.command()
@@ -268,6 +274,7 @@ def delete(
     from semsearch.api import delete as run_delete
 
     stats = _run(run_delete, ids, index)
+    _dropped(stats, index)
     typer.echo(f"'{index}': {len(stats.removed)} deleted; {stats.documents} documents, {stats.chunks} chunks")
 
 

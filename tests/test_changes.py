@@ -165,6 +165,22 @@ def test_a_file_of_many_records_with_one_changed_is_read_once_and_then_left_alon
     assert _stored(index) == _stored(fresh)
 
 
+def test_a_deleted_document_still_in_its_file_comes_back_with_the_next_folder_build(tiny_model, tmp_path, monkeypatch):
+    """The index mirrors the folder: a document deleted through the API comes back when the folder is indexed,
+    from a file of many records (whose other documents keep its stamp) as from a file of its own."""
+    folder, index = tmp_path / "corpus", tmp_path / "index"
+    folder.mkdir()
+    _write_jsonl(folder / "archive.jsonl", {f"r{i}": f"Sak {i}: {' '.join(WORDS[i:])}." for i in range(4)})
+    (folder / "alone.txt").write_text("Strømprisen i Bergen steg igjen.\n")
+    semsearch.build_index(folder, index, model=str(tiny_model))
+    before = _stored(index)
+    assert sorted(semsearch.delete(["r2", "alone", "r9"], index=index).removed) == ["alone", "r2"]
+    assert semsearch.build_index(folder, index).added == ["alone", "r2"]
+    assert _stored(index) == before
+    monkeypatch.setattr(builder, "source_docs", lambda *a, **k: pytest.fail("read an unchanged file"))
+    assert semsearch.build_index(folder, index).unchanged
+
+
 def test_a_build_killed_inside_a_file_of_many_records_reads_it_again(tiny_model, tmp_path, monkeypatch):
     """A killed build keeps its finished batches: some records of a changed file are stored with its new stamp,
     others not yet. The file is read again, so nothing it holds is lost."""

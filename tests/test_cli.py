@@ -64,6 +64,22 @@ def test_unreadable_file_is_named_and_the_rest_indexed(tiny_model, corpus_copy, 
     assert "indexed 5 documents" in out.output
 
 
+def test_add_and_delete_say_what_a_damaged_segment_took_with_it(tiny_model, corpus_copy, tmp_path):
+    index = tmp_path / "index"
+    assert runner.invoke(app, ["index", str(corpus_copy), "--index", str(index), "--model", str(tiny_model)]).exit_code == 0
+    (segment,) = (index / "segments").iterdir()
+    with open(segment / "segment.sqlite", "r+b") as fh:  # damage it in place, after its commit
+        fh.seek(100)
+        fh.write(b"garbage")
+    records = tmp_path / "new.jsonl"
+    records.write_text(json.dumps({"id": "n1", "text": "Blåbærsyltetøy fra Trøndelag vant prisen."}) + "\n")
+    out = runner.invoke(app, ["add", str(records), "--index", str(index)])
+    assert out.exit_code == 0 and "1 documents" in out.output, out.output
+    assert f"warning: repaired: segment {segment.name}" in out.output and "semsearch index CORPUS" in out.output
+    again = runner.invoke(app, ["index", str(corpus_copy), "--index", str(index)])
+    assert again.exit_code == 0 and "indexed 6 documents" in again.output and "5 added" in again.output, again.output
+
+
 def test_help_imports_neither_torch_nor_sentence_transformers():
     code = (
         "import sys; from typer.testing import CliRunner; from semsearch.cli import app; "

@@ -32,6 +32,7 @@ from semsearch.index.changes import SeenIds, SkippedFiles, StoredCatalog, repeat
 from semsearch.index.chunk_terms import chunk_entries
 from semsearch.index.commit import FORMAT_VERSION, Commit, latest_commit, new_commit
 from semsearch.index.compaction import maybe_merge, merge_closing
+from semsearch.index.generation import StoredDoc
 from semsearch.index.records import ChunkEntry, DocEntry
 from semsearch.index.restamps import Restamps
 from semsearch.index.segment import SegmentWriter
@@ -210,7 +211,20 @@ def update_index(
             if doc_id in known:
                 run.writer.delete_doc(known[doc_id])
                 run.stats["removed"].append(doc_id)
+        run.on_commit.append(lambda: _read_again(root, [known[d] for d in run.stats["removed"]]))
     return _stats(run, t0)
+
+
+def _read_again(root: Path, deleted: list[StoredDoc]) -> None:
+    """Have the next folder build read again the corpus files that deleted documents came from: the index
+    mirrors the folder, so a document still in its file comes back, whether the file holds it alone (it has
+    no stored document left, so it is read anyway) or with others that keep the file's stamp."""
+    sources = {(doc.source, (doc.size, doc.mtime_ns)) for doc in deleted if not doc.source.startswith(API_SOURCE)}
+    if sources:
+        restamps = Restamps(root)
+        for source, stamp in sources:
+            restamps.mark_unread(source, stamp)
+        restamps.save()
 
 
 def _groups(items: Iterable, size: int) -> Iterator[list]:

@@ -13,8 +13,9 @@ it is noted against the newest (its own), so later builds do not read it whole a
 An alias only counts while the catalog still records the stored stamp for that source, so it checks itself:
 a file re-indexed since, or an index rebuilt, leaves it stale and it is dropped. Nothing else depends on
 it, so it needs no commit: a build killed before writing it reads the files once more, and a damaged file
-is removed and started again. A file whose reading stopped part way (an I/O error) is noted with no stored
-stamp, meaning "read it again", until a build reads it to its end.
+is removed and started again. A file whose reading stopped part way (an I/O error), or one of whose documents
+`semsearch delete` took out, is noted with no stored stamp, meaning "read it again", until a build reads it to
+its end.
 """
 
 from __future__ import annotations
@@ -49,8 +50,8 @@ class Restamps:
                 self.path.unlink(missing_ok=True)  # damaged: the files it named are read once more
 
     def mark_unread(self, source: str, stamp: Stamp) -> None:
-        """Note a file whose reading stopped part way at `stamp`: the documents stored from it may agree with
-        its stamp and still miss what it holds past that point."""
+        """Note a file to read again while it has `stamp`: its reading stopped part way, or a document of it was
+        deleted; the documents stored from it may agree with its stamp and still miss some of what it holds."""
         self.new[source] = (stamp, UNREAD)
 
     def apply(self, same: set[str], now: dict[str, Stamp], signature: Callable[[str], Stamp | None]) -> None:
@@ -69,9 +70,10 @@ class Restamps:
         """Note a file read with `stamp` whose documents all equal those stored under `stored`."""
         self.new[source] = (stamp, stored)
 
-    def save(self, stored: Callable[[str], Stamp | None]) -> None:
-        """Write the new aliases and drop those whose stored stamp the catalog no longer records (`stored(source)`)."""
-        stale = [s for s, (_, was) in self.seen.items() if s not in self.new and stored(s) != was]
+    def save(self, stored: Callable[[str], Stamp | None] | None = None) -> None:
+        """Write the new aliases and marks, and drop those whose stored stamp the catalog no longer records
+        (`stored(source)`; None: keep every other one, for a writer that did not compare the corpus)."""
+        stale = [s for s, (_, was) in self.seen.items() if s not in self.new and stored and stored(s) != was]
         if not self.new and not stale:
             return
         try:

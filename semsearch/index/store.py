@@ -107,7 +107,7 @@ class Writer:
                 return Generation(self.root, replace(base, segments=tuple(refs)), dense_index=False)
             except (SegmentDamaged, DeletesDamaged, FileNotFoundError) as e:
                 bad = _segment_named_in(e, refs)
-                self.repairs.append(f"{e}: its documents are re-indexed")
+                self.repairs.append(f"{e}: dropped with its documents")
                 refs = [r for r in refs if r is not bad]
 
     def _changed_since_commit(self, ref: SegmentRef, base: Commit) -> bool:
@@ -124,7 +124,7 @@ class Writer:
             except OSError:
                 continue  # a missing file is found when the segment is opened
             if newer and file_digest(path) != recorded.get("blake2b"):
-                self.repairs.append(f"segment {ref.name}: {fname} changed after it was written: its documents are re-indexed")
+                self.repairs.append(f"segment {ref.name}: {fname} changed after it was written: dropped with its documents")
                 return True
         return False
 
