@@ -114,6 +114,31 @@ def test_highlighted_sentence_is_marked(browser, tiny_server):
     page.close()
 
 
+def test_with_a_token_the_page_asks_for_it_and_then_answers(browser, tiny_index, tmp_path_factory):
+    index = tmp_path_factory.mktemp("browser-token") / "index"
+    shutil.copytree(tiny_index, index, ignore=shutil.ignore_patterns(discovery.SERVER_FILE))
+    live = LiveServer(index, tmp_path_factory.getbasetemp() / "xdg-cache", token="s3cret").wait_ready()
+    try:
+        page = browser.new_page()
+        page.goto(live.url)
+        assert page.locator("#access").is_hidden()
+        ask(page, "Lavrov")
+        page.wait_for_selector("#status.error:has-text('nøkkel')")
+        assert page.locator("#access").is_visible() and page.locator("#results li").count() == 0
+        page.fill("#token", "s3cret")
+        ask(page, "Lavrov")
+        page.wait_for_selector("#status:has-text('hybrid')")
+        assert shown(page) == expected("Lavrov", index, "hybrid")
+        with page.context.expect_page() as opened:  # the article, fetched with the token
+            page.locator("#results .title").first.click()
+        article = opened.value
+        article.wait_for_load_state()
+        assert '"doc_id"' in article.content()
+        page.close()
+    finally:
+        live.stop()
+
+
 @pytest.mark.slow
 def test_e5_page_answers_the_lavrov_question(browser, tmp_path_factory, request):
     index = tmp_path_factory.mktemp("e5-page") / "index"

@@ -209,9 +209,12 @@ def test_token_guards_every_request_and_the_cli_uses_it(served_index, tmp_path, 
     shutil.copytree(served_index, index, ignore=shutil.ignore_patterns(discovery.SERVER_FILE))
     live = LiveServer(index, cache, token="s3cret").wait_ready()
     try:
-        for path in ("/health", "/search?q=Lavrov", "/", "/docs", f"/documents/{MOSCOW}"):
+        for path in ("/health", "/search?q=Lavrov", "/docs", "/openapi.json", f"/documents/{MOSCOW}"):
             assert live.get(path, token="wrong")[0] == 401
             assert http_request(live.url + path)[0] == 401
+        for path in ("/", "/static/app.js"):  # the page holds no data: it asks for the token
+            assert http_request(live.url + path)[0] == 200
+        assert http_request(live.url + "/", body={"q": "Lavrov"})[0] == 401
         assert live.get("/search?q=Lavrov")[0] == 200
         lower = http_request(live.url + "/health", headers={"Authorization": "bearer s3cret"})  # the scheme is any case
         assert lower[0] == 200 and http_request(live.url + "/health", headers={"Authorization": "Basic s3cret"})[0] == 401

@@ -43,14 +43,19 @@ class ErrorResponse(BaseModel):
 
 
 class BearerToken:
-    """ASGI middleware: every HTTP request must carry `Authorization: Bearer <token>` (the scheme in any case)."""
+    """ASGI middleware: every HTTP request must carry `Authorization: Bearer <token>` (the scheme in any case),
+    except for the search page and its files, which hold no data: the page asks the user for the token."""
 
     def __init__(self, app, token: str):
         self.app = app
         self.expected = token.encode()
 
+    @staticmethod
+    def _page(scope) -> bool:
+        return scope["method"] in ("GET", "HEAD") and (scope["path"] == "/" or scope["path"].startswith("/static/"))
+
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http":
+        if scope["type"] == "http" and not self._page(scope):
             scheme, _, given = dict(scope["headers"]).get(b"authorization", b"").partition(b" ")
             if not (hmac.compare_digest(given.strip(), self.expected) and scheme.lower() == b"bearer"):
                 refused = JSONResponse(

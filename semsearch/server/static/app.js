@@ -4,6 +4,26 @@
 const form = document.getElementById("search");
 const statusLine = document.getElementById("status");
 const list = document.getElementById("results");
+const access = document.getElementById("access");
+const tokenField = document.getElementById("token");
+const TOKEN_KEY = "semsearch-token";
+tokenField.value = sessionStorage.getItem(TOKEN_KEY) || "";
+if (tokenField.value) access.hidden = false;
+
+// The headers of an API request: with the token the user gave, when the server asks for one (--token).
+function headers() {
+  const token = tokenField.value.trim();
+  if (token) sessionStorage.setItem(TOKEN_KEY, token); else sessionStorage.removeItem(TOKEN_KEY);
+  return token ? { Accept: "application/json", Authorization: "Bearer " + token } : { Accept: "application/json" };
+}
+
+// A link cannot carry the token: with one, the article is fetched with it and shown as the JSON it is.
+async function openDocument(event) {
+  if (!tokenField.value.trim()) return;
+  event.preventDefault();
+  const response = await fetch(event.currentTarget.href, { headers: headers() });
+  window.open(URL.createObjectURL(await response.blob()), "_blank");
+}
 
 function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -32,6 +52,7 @@ function resultItem(r) {
   const meta = el("div", "meta");
   const title = el("a", "title", r.title || r.doc_id);
   title.href = "/documents/" + encodeURIComponent(r.doc_id);
+  title.addEventListener("click", openDocument);
   meta.append(title);
   if (r.date) meta.append(" · ", el("span", "date", r.date));
   if (r.heading) meta.append(" · ", el("span", "heading", r.heading));
@@ -56,8 +77,13 @@ async function search() {
   statusLine.textContent = "Søker …";
   const started = performance.now();
   try {
-    const response = await fetch("/search?" + query.toString(), { headers: { Accept: "application/json" } });
+    const response = await fetch("/search?" + query.toString(), { headers: headers() });
     const body = await response.json();
+    if (response.status === 401) {
+      access.hidden = false;
+      tokenField.focus();
+      throw new Error("serveren krever en nøkkel: skriv den inn og søk igjen");
+    }
     if (!response.ok) throw new Error(body.error || response.statusText);
     list.replaceChildren(...body.results.map(resultItem));
     const ms = Math.round(performance.now() - started);
