@@ -86,3 +86,28 @@ def test_a_small_upsert_looks_documents_up_by_id_and_never_parses_the_whole_toke
     assert stats.added == ["lavrov"] and again.changed == ["lavrov"] and not whole and not catalogs
     assert store.open_generation(index).commit.documents == before + 1
     assert semsearch.query("Tillerson Lucca", index=index, k=1)[0].doc_id == "lavrov"
+
+
+def test_an_update_never_swaps_the_index_model_and_drops_the_rest(tiny_model, corpus_copy, tmp_path, monkeypatch):
+    """add and delete embed with the index's model; given another, or $SEMSEARCH_MODEL naming another, they
+    used to start a fresh index of just their records (every other document gone, exit 0)."""
+    import shutil
+
+    import pytest
+
+    from semsearch.errors import SemsearchError
+
+    index, other = tmp_path / "index", tmp_path / "other-model"
+    semsearch.build_index(corpus_copy, index, model=str(tiny_model))
+    shutil.copytree(tiny_model, other)
+    config = other / "config.json"  # the same weights, but another model as far as its fingerprint tells
+    config.write_text(json.dumps(json.loads(config.read_text()), indent=3))
+    record = {"id": "n1", "text": "Blåbærsyltetøy fra Trøndelag vant prisen."}
+    with pytest.raises(SemsearchError, match="Pass --model"):
+        semsearch.add([record], index=index, model=str(other))
+    assert semsearch.index_info(index).documents == 5
+    monkeypatch.setenv("SEMSEARCH_MODEL", str(other))  # the index's own model comes first
+    assert semsearch.add([record], index=index).documents == 6
+    assert semsearch.delete(["n1"], index=index).documents == 5
+    again = semsearch.build_index(corpus_copy, index)
+    assert again.unchanged and again.model == semsearch.index_info(index).model

@@ -76,14 +76,15 @@ class IndexStats:
 
 
 def _pick_model(requested: str | None, previous: Commit | None, log: Callable[[str], None]) -> ModelSpec:
-    """The model for this build: explicit, else the one the index already uses, else the default."""
-    requested = requested or os.environ.get(ENV_VAR) or None
+    """The model for this build: explicit, else the one the index already uses, else $SEMSEARCH_MODEL, else the
+    default."""
     if previous is not None and previous.model:
         recorded = previous.model
-        same = requested is None or canonical_name(requested) == recorded["name"]
-        if same and Path(recorded["path"]).is_dir():
-            return ModelSpec(recorded["name"], recorded["variant"], Path(recorded["path"]))
-    return resolve_model(requested, log=log)
+        if requested is None or canonical_name(requested) == recorded["name"]:
+            if Path(recorded["path"]).is_dir():
+                return ModelSpec(recorded["name"], recorded["variant"], Path(recorded["path"]))
+            requested = recorded["name"]  # its files moved: found again by name, never swapped for the default
+    return resolve_model(requested or os.environ.get(ENV_VAR) or None, log=log)
 
 
 @dataclass
@@ -317,6 +318,8 @@ def _start(
     }
     model_info = {**spec.to_dict(), "fingerprint": embedder.fingerprint, "max_seq_length": embedder.max_seq_length}
     if base is not None and base.settings != settings:
+        if keep_settings:  # an add or delete re-embeds nothing it was not given: it would drop every other document
+            raise SemsearchError(_mismatch(root, base, settings, model_info))
         log("index settings or model changed: re-embedding every document")
         base = replace(new_commit(settings, model_info), generation=base.generation)  # numbering keeps increasing
     if base is None:
@@ -329,6 +332,19 @@ def _start(
     run.options = ReadOptions(fields)
     run.counter = token_counter(embedder)
     return run
+
+
+def _mismatch(root: Path, base: Commit, settings: dict, model_info: dict) -> str:
+    """Why an update cannot embed into this index as it was built, and what to do."""
+    differ = sorted(key for key in settings if settings[key] != base.settings.get(key))
+    was, now = base.model.get("name", "?"), model_info.get("name", "?")
+    what = f"model {now} is not the index's {was}" if was != now else f"the index's {', '.join(differ)} differ"
+    if was == now and "model_fingerprint" in differ:
+        what = f"the files of model {was} changed since the index was built"
+    return (
+        f"cannot add to or delete from '{root}' as it was built: {what}. Pass --model {was} (with its files as they"
+        f" were), or rebuild the whole index with `semsearch index CORPUS --index {root}`"
+    )
 
 
 def _index_changes(run: _Run, sources, known: StoredCatalog, same: set[str]) -> dict[str, str]:
