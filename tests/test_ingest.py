@@ -111,3 +111,21 @@ def test_an_update_never_swaps_the_index_model_and_drops_the_rest(tiny_model, co
     assert semsearch.delete(["n1"], index=index).documents == 5
     again = semsearch.build_index(corpus_copy, index)
     assert again.unchanged and again.model == semsearch.index_info(index).model
+
+
+def test_a_build_with_new_settings_re_embeds_the_documents_added_through_the_api(tiny_model, corpus_copy, tmp_path):
+    """Re-embedding everything (new settings or model) starts a fresh commit from the corpus; the documents
+    that `add` put in are in no corpus file, and used to vanish with '0 removed'."""
+    index = tmp_path / "index"
+    semsearch.build_index(corpus_copy, index, model=str(tiny_model))
+    record = {"id": "n1", "text": "Blåbærsyltetøy fra Trøndelag vant prisen.", "title": "Pris", "date": "2024-05-01"}
+    semsearch.add([{**record, "kilde": "nrk"}], index=index)
+    before = semsearch.document("n1", index=index)
+    from semsearch.reading import FieldMap
+
+    rebuilt = semsearch.build_index(corpus_copy, index, fields=FieldMap(title="headline"))
+    assert rebuilt.documents == 6 and not rebuilt.removed
+    assert semsearch.document("n1", index=index) == before
+    hits = semsearch.query("blåbærsyltetøy", k=1, index=index, mode="lexical")
+    assert hits[0].doc_id == "n1" and hits[0].metadata == {"kilde": "nrk"}
+    assert semsearch.build_index(corpus_copy, index).unchanged

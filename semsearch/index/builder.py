@@ -36,8 +36,9 @@ from semsearch.index.generation import StoredDoc
 from semsearch.index.records import ChunkEntry, DocEntry
 from semsearch.index.restamps import Restamps
 from semsearch.index.segment import SegmentWriter
-from semsearch.index.sources import SourceDoc, list_sources, source_docs
+from semsearch.index.sources import SourceDoc, api_doc, list_sources, source_docs
 from semsearch.reading import DEFAULT_MAX_FILE_SIZE, FieldMap, ReadOptions, ReadStopped, ReadWarning
+from semsearch.reading.lines import text_document
 
 BATCH_CHUNKS = 2048
 LOOKAHEAD_DOCS = 256  # documents chunked ahead of the batch being embedded
@@ -118,6 +119,7 @@ class _Run:
     bar: object | None = None  # the embedding progress bar on a terminal
     on_commit: list = field(default_factory=list)  # called once the build's last commit is made
     skipped_files: SkippedFiles | None = None  # a folder build's files skipped whole (None: an update keeps the base's)
+    previous: Commit | None = None  # the commit a build with new settings or model replaces: re-embedded whole
 
 
 def build_index(
@@ -172,6 +174,8 @@ def build_index(
         run.on_commit.append(known.settle)
         if not read and not known.live:
             raise SemsearchError(f"no readable document in '{corpus}': fix the files named above")
+        if run.previous is not None:
+            _carry_api_docs(run, read)
         gone = known.gone(read, keep=lambda source: source.startswith(API_SOURCE))
         for group in _groups(gone, LOOKUP_GROUP):
             for entry in known.lookup(group).values():
@@ -295,9 +299,10 @@ def _start(
     backend: str | dict = "auto",
     device: str = "auto",
 ) -> _Run:
-    """Open the writer on the newest commit, or on a fresh one when the settings or model changed
-    (`keep_settings`: an update through the API keeps the index's chunking)."""
+    """Open the writer on the newest commit, or on a fresh one when the settings or model changed (then the
+    old commit is `run.previous`; `keep_settings`: an update through the API keeps the index's chunking)."""
     base, problems = latest_commit(root)
+    previous = None
     if keep_settings and base is not None and base.settings.get("chunking"):
         params = ChunkParams(**base.settings["chunking"])
     if fields is None:
@@ -321,6 +326,7 @@ def _start(
         if keep_settings:  # an add or delete re-embeds nothing it was not given: it would drop every other document
             raise SemsearchError(_mismatch(root, base, settings, model_info))
         log("index settings or model changed: re-embedding every document")
+        previous = base
         base = replace(new_commit(settings, model_info), generation=base.generation)  # numbering keeps increasing
     if base is None:
         base = new_commit(settings, model_info)
@@ -329,9 +335,25 @@ def _start(
     for line in repairs:
         log(f"repairing: {line}")
     run = _Run(root, embedder, params, writer, log, batch_chunks, dict(base.model or model_info), repairs)
+    run.previous = previous
     run.options = ReadOptions(fields)
     run.counter = token_counter(embedder)
     return run
+
+
+def _carry_api_docs(run: _Run, read: dict[str, str]) -> None:
+    """Queue again, from their stored text and fields, the documents added through the API to the commit that
+    a build with new settings or model replaces: they are in no corpus file, and would be lost. A document
+    the corpus holds as well comes from the corpus (as a fresh build of it would have it)."""
+    old = store.Writer(run.root, run.previous).generation  # a damaged segment is left out, as every writer does
+    added = (d for d in old.catalog() if d.source.startswith(API_SOURCE) and d.doc_id not in read)
+    for stored in added:
+        fields = old.document(stored.doc_id)
+        doc = text_document(
+            stored.doc_id, fields["text"], stored.source, title=fields["title"], date=fields["date"],
+            url=fields["url"], metadata=fields["metadata"],
+        )  # fmt: skip
+        _queue(run, api_doc(doc, API_SOURCE), None)
 
 
 def _mismatch(root: Path, base: Commit, settings: dict, model_info: dict) -> str:
