@@ -177,11 +177,13 @@ def test_jsonl_bad_lines_are_named_and_the_rest_is_read(tmp_path):
         {"id": "baddate", "date": "12. juni 2019", "text": "Dato som ikke er ISO."},
         "[1, 2]",
         "",
-        {"id": "titleonly", "text": "Bare en tittel"},
+        {"id": "captiononly", "text": "Foto: NTB scanpix"},
+        {"id": "headline", "text": "Lavrov møtte Tillerson i Moskva"},  # one line, no full stop: still its text
         {"id": "ok2", "text": "Andre gode post."},
     ]
     docs, messages = _read(_jsonl(tmp_path / "bad.jsonl", rows))
-    assert [(d.doc_id, d.date) for d in docs] == [("ok1", None), ("baddate", None), ("ok2", None)]
+    assert [(d.doc_id, d.date) for d in docs] == [("ok1", None), ("baddate", None), ("headline", None), ("ok2", None)]
+    assert [b.kind for b in docs[2].blocks] == ["paragraph"] and docs[2].title == "Lavrov møtte Tillerson i Moskva"
     expected = {
         2: "not JSON",
         3: "no 'id' field",

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from semsearch.reading.base import ReadOptions, too_big
 from semsearch.reading.dates import normalise_date
-from semsearch.reading.document import Document
+from semsearch.reading.document import Block, Document
 from semsearch.reading.fields import FieldMap
 from semsearch.reading.lines import text_document
 from semsearch.reading.messages import shown, warn
@@ -95,7 +96,7 @@ def record_document(record: dict, options: ReadOptions, where: str) -> Document 
             f"record '{shown(doc_id)}' has date {shown(repr(raw_date), 40)}, not ISO 8601 (YYYY, YYYY-MM, YYYY-MM-DD or a "
             "datetime with offset): it is indexed without a date; fix the date to filter on it",
         )
-    return text_document(
+    doc = text_document(
         doc_id,
         _valid(text),
         where,
@@ -104,3 +105,6 @@ def record_document(record: dict, options: ReadOptions, where: str) -> Document 
         url=_optional_str(record, fields.url, where),
         metadata=_metadata(record, fields, where),
     )
+    if not doc.has_text:  # a record's text field is its text: a headline or a post of one line without a full stop
+        doc = replace(doc, blocks=tuple(Block("paragraph", *b[1:]) if b.kind == "heading" else b for b in doc.blocks))
+    return doc
