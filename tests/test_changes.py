@@ -130,17 +130,55 @@ def test_the_first_file_in_name_order_wins_a_repeated_id_whichever_file_changed(
     with pytest.warns(UserWarning, match="duplicate id 'x'"):
         stats = semsearch.build_index(folder, index)
     assert stats.added == ["z"] and _stored(index)["x"][0] == "b.jsonl"
-    # An earlier file repeats y: it comes first in name order, so it takes y over from the unchanged b.jsonl.
+    # An earlier file repeats y: it comes first in name order, so it takes y over from the unchanged b.jsonl,
+    # which is warned about in this build, as a fresh build warns. Files that lost an id are read every build
+    # (c.jsonl here), since which copy wins depends on the other files.
     _write_jsonl(folder / "a.jsonl", {"y": "Regjeringen la fram avtalen."})
     read = []
     real = builder.source_docs
     monkeypatch.setattr(builder, "source_docs", lambda src, *a: read.append(src.name) or real(src, *a))
-    stats = semsearch.build_index(folder, index)
-    assert read == ["a.jsonl"] and stats.changed == ["y"] and _stored(index)["y"][0] == "a.jsonl"
+    with pytest.warns(UserWarning) as caught:
+        stats = semsearch.build_index(folder, index)
+    said = sorted(str(w.message).split("corpus/", 1)[1] for w in caught)
+    assert said[0].startswith("b.jsonl': duplicate id 'y', first read at '") and "corpus/a.jsonl:1', so this one" in said[0]
+    assert said[1].startswith("c.jsonl:1': duplicate id 'x', first read at '") and "corpus/b.jsonl', so" in said[1]
+    assert len(said) == 2
+    assert read == ["a.jsonl", "c.jsonl"] and stats.changed == ["y"] and _stored(index)["y"][0] == "a.jsonl"
     fresh = tmp_path / "fresh"
     with pytest.warns(UserWarning, match="duplicate id"):
         semsearch.build_index(folder, fresh, model=str(tiny_model))
     assert _stored(index) == _stored(fresh)
+    monkeypatch.undo()
+    # The winners go: the copies that lost come in, though their files did not change.
+    (folder / "a.jsonl").unlink()
+    _write_jsonl(folder / "b.jsonl", {"y": "Strømprisen steg i Bergen."})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        stats = semsearch.build_index(folder, index)
+    assert _stored(index)["x"][0] == "c.jsonl" and _stored(index)["y"][0] == "b.jsonl"
+    fresh = tmp_path / "fresh-2"
+    semsearch.build_index(folder, fresh, model=str(tiny_model))
+    assert _stored(index) == _stored(fresh)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert semsearch.build_index(folder, index).unchanged
+
+
+def test_a_record_that_lost_its_id_to_a_file_now_gone_is_indexed(tiny_model, tmp_path):
+    """A file whose every record was a duplicate was remembered as skipped whole, so when the file that won
+    went away, its record was never read again (and every build said 'no readable document')."""
+    folder, index = tmp_path / "corpus", tmp_path / "index"
+    folder.mkdir()
+    _write_jsonl(folder / "a.jsonl", {"j1": "Første fil om Lavrov og Syria."})
+    _write_jsonl(folder / "b.jsonl", {"j1": "Andre fil om Tillerson i Moskva."})
+    with pytest.warns(UserWarning, match="duplicate id 'j1'"):
+        semsearch.build_index(folder, index, model=str(tiny_model))
+    with pytest.warns(UserWarning, match="duplicate id 'j1'"):  # still there: still said
+        assert semsearch.build_index(folder, index).unchanged
+    (folder / "a.jsonl").unlink()
+    stats = semsearch.build_index(folder, index)
+    assert stats.changed == ["j1"] and _stored(index)["j1"][0] == "b.jsonl"
+    assert semsearch.query("Tillerson", k=1, index=index, mode="lexical")[0].doc_id == "j1"
 
 
 def test_a_file_of_many_records_with_one_changed_is_read_once_and_then_left_alone(tiny_model, tmp_path, monkeypatch):

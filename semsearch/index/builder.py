@@ -37,8 +37,9 @@ from semsearch.index.records import ChunkEntry, DocEntry
 from semsearch.index.restamps import Restamps
 from semsearch.index.segment import SegmentWriter
 from semsearch.index.sources import SourceDoc, api_doc, list_sources, source_docs
-from semsearch.reading import DEFAULT_MAX_FILE_SIZE, FieldMap, ReadOptions, ReadStopped, ReadWarning
+from semsearch.reading import DEFAULT_MAX_FILE_SIZE, DuplicateId, FieldMap, ReadOptions, ReadStopped, ReadWarning
 from semsearch.reading.lines import text_document
+from semsearch.reading.messages import shown, warn
 
 BATCH_CHUNKS = 2048
 LOOKAHEAD_DOCS = 256  # documents chunked ahead of the batch being embedded
@@ -374,7 +375,7 @@ def _index_changes(run: _Run, sources, known: StoredCatalog, same: set[str]) -> 
     from tqdm import tqdm
 
     changed = [src for src in sources if src.name not in same]  # unchanged files are not even read
-    seen = SeenIds(known, same)
+    seen = SeenIds(known, same, sources)
     remembered = {  # files skipped whole before and unchanged since: their warnings again, unread
         src.name: messages
         for src in changed
@@ -393,7 +394,7 @@ def _index_changes(run: _Run, sources, known: StoredCatalog, same: set[str]) -> 
             continue
         t = time.perf_counter()
         before, seen.current = len(seen), src.name
-        equal, changed_docs = [], False  # the file's documents stored as they are; whether any is not
+        equal, changed_docs, displaced = [], False, []  # documents stored as they are; whether any is not; see below
         with _reporting(run) as report:
             for group in _groups(source_docs(src, run.options, seen), LOOKUP_GROUP):  # a file of many records
                 stored = known.lookup([doc.doc_id for doc in group])
@@ -403,10 +404,16 @@ def _index_changes(run: _Run, sources, known: StoredCatalog, same: set[str]) -> 
                         equal.append(doc.doc_id)
                         continue
                     changed_docs = True
+                    if old is not None and old.source in same:  # an unread file holds the id too: it loses
+                        displaced.append((old, doc.article.source))
                     _queue(run, doc, old)
         messages = report.messages
+        for old, where in displaced:
+            _duplicate_in_unread_file(run, known, sources, old, where)
         if report.stopped:
             known.stopped(src)  # read in part: its unread documents are kept, and it is read again next time
+        elif report.duplicates:  # which copy of an id wins depends on the other files: read it while it has one
+            known.read_again(src.name, (src.size, src.mtime_ns))
         elif len(seen) == before and messages:
             run.skipped_files.record(src, messages)  # nothing read from it: not read again while unchanged
         elif equal and not changed_docs and not messages:
@@ -417,12 +424,24 @@ def _index_changes(run: _Run, sources, known: StoredCatalog, same: set[str]) -> 
     return seen.read
 
 
+def _duplicate_in_unread_file(run: _Run, known: StoredCatalog, sources, old: StoredDoc, winner: str) -> None:
+    """A changed file took an id that an unchanged, unread file holds too (it sorts after, or the changed file
+    would have lost): as in a fresh build the first file wins, and the other is warned about as reading it would
+    be, and read next time."""
+    loser = next(s for s in sources if s.name == old.source)
+    with _reporting(run):
+        problem = f"first read at '{winner}', so this one is skipped: give each document its own id"
+        warn(loser.where, f"duplicate id '{shown(old.doc_id)}', {problem}", DuplicateId)
+    known.read_again(old.source, (old.size, old.mtime_ns))
+
+
 @dataclass
 class _Report:
     """The reading layer's warnings about one file, and whether reading it stopped part way."""
 
     messages: list[str] = field(default_factory=list)
     stopped: bool = False
+    duplicates: bool = False  # an id read before was skipped
 
 
 @contextmanager
@@ -438,6 +457,7 @@ def _reporting(run: _Run):
             run.stats["skipped"].append(str(w.message))
             report.messages.append(str(w.message))
             report.stopped = report.stopped or issubclass(w.category, ReadStopped)
+            report.duplicates = report.duplicates or issubclass(w.category, DuplicateId)
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 

@@ -10,7 +10,9 @@ without being read.
 from __future__ import annotations
 
 import warnings
+from bisect import bisect_left
 from collections import Counter
+from operator import attrgetter
 
 from semsearch.index.generation import Generation, StoredDoc
 from semsearch.index.restamps import Restamps, Stamp
@@ -88,6 +90,11 @@ class StoredCatalog:
         self.by_source.pop(src.name, None)
         self.restamps.mark_unread(src.name, (src.size, src.mtime_ns))
 
+    def read_again(self, source: str, stamp: Stamp) -> None:
+        """Note a file to be read by the next build even while it keeps `stamp` (one holding an id that another
+        file holds too: which copy wins depends on the other files)."""
+        self.restamps.mark_unread(source, stamp)
+
     def rewrote(self, src: SourceFile) -> None:
         """Note a file read to its end (any record it warned about skipped, as on every read) of which some
         documents are stored again and others were equal and kept: its documents are what it holds, though
@@ -112,9 +119,9 @@ class SeenIds:
     and those stored from unchanged files that sort before the file being read (`current`). So the first
     occurrence of an id in name order wins, as if every file were read, while unchanged files stay unread."""
 
-    def __init__(self, known: StoredCatalog, unchanged: set[str]):
+    def __init__(self, known: StoredCatalog, unchanged: set[str], sources: list[SourceFile]):
         self.read: dict[str, str] = {}
-        self.known, self.unchanged = known, unchanged
+        self.known, self.unchanged, self.sources = known, unchanged, sources  # sources: sorted by name
         self.current = ""  # the name of the file being read
 
     def get(self, doc_id: str) -> str | None:
@@ -123,7 +130,7 @@ class SeenIds:
         if first is None:
             source = self.known.source_of_doc.get(doc_id)
             if source is not None and source < self.current and source in self.unchanged:
-                return source
+                return self.sources[bisect_left(self.sources, source, key=attrgetter("name"))].where
         return first
 
     def __setitem__(self, doc_id: str, where: str) -> None:

@@ -10,7 +10,7 @@ from semsearch.reading.base import DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_LINE_CHARS
 from semsearch.reading.dates import normalise_date
 from semsearch.reading.document import Block, Document
 from semsearch.reading.fields import FieldMap
-from semsearch.reading.messages import ReadStopped, ReadWarning
+from semsearch.reading.messages import DuplicateId, ReadStopped, ReadWarning
 from semsearch.reading.records import record_document
 from semsearch.reading.registry import FORMATS, READERS, reader_for
 from semsearch.reading.sources import dedupe, iter_documents, list_sources, read_source
@@ -25,6 +25,7 @@ __all__ = [
     "FieldMap",
     "Format",
     "ReadOptions",
+    "DuplicateId",
     "ReadStopped",
     "ReadWarning",
     "SourceFile",

@@ -10,6 +10,10 @@ class ReadWarning(UserWarning):
     """A file, record or line was skipped or read with a change; the message says which and what to do."""
 
 
+class DuplicateId(ReadWarning):
+    """A document's id was read before, in this file or another: this one is skipped (the first one read wins)."""
+
+
 class ReadStopped(ReadWarning):
     """Reading a file stopped part way (an I/O error): what came before was read, the rest of the file was not."""
 

@@ -13,7 +13,7 @@ from semsearch.errors import SemsearchError
 from semsearch.reading.base import DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_LINE_CHARS, ReadOptions, SourceFile
 from semsearch.reading.document import Document
 from semsearch.reading.fields import FieldMap
-from semsearch.reading.messages import ReadStopped, place, shown, shown_path, warn
+from semsearch.reading.messages import DuplicateId, ReadStopped, place, shown, shown_path, warn
 from semsearch.reading.registry import reader_for, supported_suffixes
 
 
@@ -131,7 +131,7 @@ def dedupe(docs: Iterator[Document], seen: Seen) -> Iterator[Document]:
         first = seen.get(doc.doc_id)
         if first is not None:
             problem = f"first read at '{first}', so this one is skipped: give each document its own id"
-            warn(doc.source, f"duplicate id '{shown(doc.doc_id)}', {problem}")
+            warn(doc.source, f"duplicate id '{shown(doc.doc_id)}', {problem}", DuplicateId)
             continue
         seen[doc.doc_id] = doc.source
         yield doc
