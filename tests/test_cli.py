@@ -80,6 +80,23 @@ def test_add_and_delete_say_what_a_damaged_segment_took_with_it(tiny_model, corp
     assert again.exit_code == 0 and "indexed 6 documents" in again.output and "5 added" in again.output, again.output
 
 
+def test_a_damaged_model_folder_is_one_line(tiny_model, tmp_path):
+    import shutil
+
+    for name, damage in (("config", lambda m: (m / "config.json").write_text("{")), ("weights", _truncate_weights)):
+        model = tmp_path / name
+        shutil.copytree(tiny_model, model)
+        damage(model)
+        out = _error(["index", str(CORPUS), "--index", str(tmp_path / f"index-{name}"), "--model", str(model)])
+        assert f"model '{model}" in out or f"model file '{model}" in out, out
+        assert "--model" in out and out.count("error:") == 1, out
+
+
+def _truncate_weights(model):
+    with open(model / "model.safetensors", "r+b") as fh:
+        fh.truncate(1000)
+
+
 def test_help_imports_neither_torch_nor_sentence_transformers():
     code = (
         "import sys; from typer.testing import CliRunner; from semsearch.cli import app; "

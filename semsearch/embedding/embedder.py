@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from semsearch.embedding import devices
-from semsearch.embedding.models import ModelSpec, max_seq_length, model_fingerprint, prompts_for
+from semsearch.embedding.models import REINSTALL, ModelSpec, max_seq_length, model_fingerprint, prompts_for
 from semsearch.errors import SemsearchError
 
 BACKENDS = ("auto", "onnx", "torch")
@@ -199,7 +199,10 @@ class Embedder:
         """The sentence-transformers model, loaded on first use (imports torch); fp16 on CUDA."""
         from sentence_transformers import SentenceTransformer
 
-        model = SentenceTransformer(str(self.spec.path), device=self.device)
+        try:
+            model = SentenceTransformer(str(self.spec.path), device=self.device)
+        except Exception as e:  # a damaged folder: torch, transformers and safetensors each raise their own kind
+            raise SemsearchError(f"cannot load model '{self.spec.path}' ({type(e).__name__}: {e}): {REINSTALL}") from None
         if self.device == "cuda":
             model.half()
         model.max_seq_length = min(model.max_seq_length or self.max_seq_length, self.max_seq_length)

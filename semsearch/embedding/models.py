@@ -143,9 +143,20 @@ def model_for_index(recorded: dict, requested: str | None = None) -> ModelSpec:
     return spec
 
 
+REINSTALL = "copy or download the model again (`semsearch model install` rebuilds the default), or pass another --model"
+
+
 def read_json(path: Path) -> dict:
-    """A JSON file as a dict, or {} when the file is absent."""
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    """A model's JSON file as a dict, or {} when the file is absent; SemsearchError when it is damaged."""
+    if not path.is_file():
+        return {}
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise SemsearchError(f"model file '{path}' cannot be read ({e}): {REINSTALL}") from None
+    if not isinstance(found, dict):
+        raise SemsearchError(f"model file '{path}' holds a JSON {type(found).__name__}, not an object: {REINSTALL}")
+    return found
 
 
 def prompts_for(spec: ModelSpec) -> dict[str, str]:
