@@ -208,9 +208,13 @@ def add_file(path: str | Path, index: str | Path = "index", model: str | None = 
 
 
 def delete(ids: Iterable[str], index: str | Path = "index") -> IndexStats:
-    """Delete documents by id (unknown ids are ignored); committed atomically."""
+    """Delete documents by id (unknown ids are ignored: `removed` lists those deleted); committed atomically.
+    SemsearchError when there is no index at `index` (nothing is created)."""
     from semsearch.index.builder import update_index
 
+    if store.latest_generation_number(Path(index)) is None:
+        what = "does not exist" if not Path(index).is_dir() else "holds no index"
+        raise SemsearchError(f"index folder '{index}' {what}, so there is nothing to delete: check --index")
     if isinstance(ids, str):
         ids = [ids]
     return update_index(index, (), [str(i) for i in ids])

@@ -256,6 +256,9 @@ def add(
     _dropped(stats, index)
     counts = f"{stats.documents} documents, {stats.chunks} chunks"
     typer.echo(f"'{index}': {len(stats.added)} added, {len(stats.changed)} changed; {counts}")
+    if stats.skipped:  # as `index` does: a script sees that not every record went in
+        _err(f"error: {len(stats.skipped)} problem(s) in '{file}' (see the warnings above); everything else is added")
+        raise typer.Exit(1)
 
 
 def _dropped(stats, index: Path) -> None:
@@ -275,6 +278,9 @@ def delete(
 
     stats = _run(run_delete, ids, index)
     _dropped(stats, index)
+    for doc_id in dict.fromkeys(ids):
+        if doc_id not in stats.removed:
+            _err(f"warning: no document '{doc_id}' in '{index}', so none was deleted for it")
     typer.echo(f"'{index}': {len(stats.removed)} deleted; {stats.documents} documents, {stats.chunks} chunks")
 
 

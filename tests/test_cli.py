@@ -61,7 +61,18 @@ def test_unreadable_file_is_named_and_the_rest_indexed(tiny_model, corpus_copy, 
     out = runner.invoke(app, ["index", str(corpus_copy), "--index", str(index), "--model", str(tiny_model)])
     assert out.exit_code == 1
     assert "latin1.txt" in out.output and "not UTF-8" in out.output and "empty.txt" in out.output
-    assert "indexed 5 documents" in out.output
+    assert "indexed 5 documents" in out.output and "2 problem(s)" in out.output
+
+
+def test_a_file_name_that_is_not_utf8_is_counted_as_a_problem(tiny_model, corpus_copy, tmp_path):
+    import os
+
+    os.rename(next(corpus_copy.glob("001_*.txt")), os.path.join(os.fsencode(corpus_copy), b"bad\xffname.txt"))
+    index = tmp_path / "index"
+    for args in (["--model", str(tiny_model)], []):  # said, and counted, by every build while it is there
+        out = runner.invoke(app, ["index", str(corpus_copy), "--index", str(index), *args])
+        assert out.exit_code == 1 and "bad\\xffname.txt" in out.output and "not valid UTF-8" in out.output, out.output
+        assert "1 problem(s)" in out.output
 
 
 def test_add_and_delete_say_what_a_damaged_segment_took_with_it(tiny_model, corpus_copy, tmp_path):
@@ -78,6 +89,21 @@ def test_add_and_delete_say_what_a_damaged_segment_took_with_it(tiny_model, corp
     assert f"warning: repaired: segment {segment.name}" in out.output and "semsearch index CORPUS" in out.output
     again = runner.invoke(app, ["index", str(corpus_copy), "--index", str(index)])
     assert again.exit_code == 0 and "indexed 6 documents" in again.output and "5 added" in again.output, again.output
+
+
+def test_add_with_bad_records_exits_1_and_delete_names_what_it_did_not_find(tiny_index, tmp_path):
+    import shutil
+
+    index = tmp_path / "index"
+    shutil.copytree(tiny_index, index)
+    records = tmp_path / "some-bad.jsonl"
+    records.write_text('{"id": "n1", "text": "Blåbærsyltetøy fra Trøndelag."}\nnot json\n{"text": "uten id"}\n')
+    out = runner.invoke(app, ["add", str(records), "--index", str(index)])
+    assert out.exit_code == 1 and "1 added" in out.output and "2 problem(s)" in out.output, out.output
+    out = runner.invoke(app, ["delete", "n1", "nope", "--index", str(index)])
+    assert out.exit_code == 0 and "1 deleted" in out.output and "no document 'nope'" in out.output, out.output
+    missing = tmp_path / "no-index"
+    assert "does not exist" in _error(["delete", "x", "--index", str(missing)]) and not missing.exists()
 
 
 def test_a_damaged_model_folder_is_one_line(tiny_model, tmp_path):

@@ -96,7 +96,7 @@ def test_cli_add_delete_compact(tiny_model, tmp_path):
     data = tmp_path / "records.jsonl"
     data.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in RECORDS) + "\nnot json\n", encoding="utf-8")
     result = runner.invoke(app, ["add", str(data), "--index", str(index), "--model", str(tiny_model)])
-    assert result.exit_code == 0 and "5 added" in result.output and "records.jsonl:6" in result.output
+    assert result.exit_code == 1 and "5 added" in result.output and "records.jsonl:6" in result.output  # 1: a bad line
     result = runner.invoke(app, ["delete", "vg-1", "--index", str(index)])
     assert result.exit_code == 0 and "1 deleted" in result.output
     result = runner.invoke(app, ["query", "Lavrov", "--index", str(index), "--where", "source=nrk", "--since", "2019", "--json"])

@@ -164,8 +164,13 @@ def build_index(
     t0 = time.perf_counter()
     log = log or (lambda _msg: None)
     root = Path(index)
-    sources = list_sources(Path(corpus))
+    with warnings.catch_warnings(record=True) as walked:  # files left out by name: counted once the run starts
+        warnings.simplefilter("always")
+        sources = list_sources(Path(corpus))
     with _running(root, model, params or ChunkParams(), log, batch_chunks, fields=fields, backend=backend, device=device) as run:
+        with _reporting(run):
+            for w in walked:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         run.progress = sys.stderr.isatty() if progress is None else progress
         run.options = replace(run.options, max_file_size=max_file_size)
         run.ray = ray
@@ -204,13 +209,14 @@ def update_index(
     with _running(root, model, ChunkParams(), log, batch_chunks, keep_settings=True) as run:
         start = run.writer.generation  # every lookup sees the index as the update found it
         upserted = set()
-        for group in _groups(docs(run.options) if callable(docs) else docs, LOOKUP_GROUP):
-            known = start.lookup([doc.doc_id for doc in group])
-            for doc in group:
-                upserted.add(doc.doc_id)
-                old = known.get(doc.doc_id)
-                if old is None or old.fingerprint != doc.entry.fingerprint:
-                    _queue(run, doc, old)
+        with _reporting(run):  # records skipped while reading them are counted, as a folder build counts them
+            for group in _groups(docs(run.options) if callable(docs) else docs, LOOKUP_GROUP):
+                known = start.lookup([doc.doc_id for doc in group])
+                for doc in group:
+                    upserted.add(doc.doc_id)
+                    old = known.get(doc.doc_id)
+                    if old is None or old.fingerprint != doc.entry.fingerprint:
+                        _queue(run, doc, old)
         removed = [doc_id for doc_id in dict.fromkeys(delete) if doc_id not in upserted]
         known = start.lookup(removed)
         for doc_id in removed:
