@@ -152,10 +152,13 @@ def query(
     if not isinstance(text, str) or not text.strip():
         raise SemsearchError('the question is empty: pass a question, e.g. semsearch query "Hva sa Lavrov om Syria?"')
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise SemsearchError(f"k must be at least 1 (got {k}): pass -k 1 or more")
+        raise SemsearchError(f"k must be a whole number of at least 1 (got {k!r}): pass -k 1 or more")
     if mode not in MODES:
         raise SemsearchError(f"unknown mode '{mode}': use one of {', '.join(MODES)}")
     flt = make_filter(since, until, where)
+    number = isinstance(min_score, (int, float)) and not isinstance(min_score, bool)
+    if min_score is not None and (not number or min_score != min_score):  # nan != nan
+        raise SemsearchError(f"min_score must be a number (got {min_score!r})")
     text = text.encode("utf-8", "replace").decode("utf-8").strip()  # lone surrogates from undecodable argv bytes
     found = searcher(index, model)
     masks = masks_for(found.generation, flt)

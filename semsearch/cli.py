@@ -119,6 +119,9 @@ def index(
     from semsearch.api import build_index
 
     fields = _field_map(id_field, text_field, title_field, date_field, index)
+    if not max_file_size >= 0:  # negative, or nan
+        _err(f"error: --max-file-size must be 0 (no limit) or a size in MB (got {max_file_size})")
+        raise typer.Exit(1)
     limit = int(max_file_size * 1_000_000) if max_file_size > 0 else None
     ray_arg = None if ray is None else (True if ray == "local" else ray)
     options = {"fields": fields, "max_file_size": limit, "backend": backend.value, "device": device.value, "ray": ray_arg}

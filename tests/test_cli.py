@@ -171,3 +171,22 @@ def test_a_query_imports_neither_torch_nor_the_index_builders(tiny_index):
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_odd_arguments_get_a_line_that_names_them(tiny_index, tmp_path):
+    import pytest
+
+    import semsearch
+    from semsearch.errors import SemsearchError
+
+    for kwargs, says in (
+        ({"k": "3"}, "whole number"),
+        ({"where": "source=nrk"}, "where must map fields"),
+        ({"min_score": float("nan")}, "min_score must be a number"),
+    ):
+        with pytest.raises(SemsearchError, match=says):
+            semsearch.query("Lavrov", index=tiny_index, **kwargs)
+    (tmp_path / "a-file").write_text("x")
+    assert "is a file, not an index folder" in _error(["query", "Lavrov", "--index", str(tmp_path / "a-file")])
+    for size in ("-5", "nan"):
+        assert "--max-file-size" in _error(["index", str(CORPUS), "--index", str(tmp_path / "i"), "--max-file-size", size])

@@ -58,6 +58,8 @@ def latest_commit_key(root: Path) -> tuple | None:
 def open_generation(root: Path) -> Generation:
     """Open the newest valid generation of the index at `root`, with a clear error when there is none."""
     root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise SemsearchError(f"'{root}' is a file, not an index folder: check --index")
     if not root.is_dir():
         raise SemsearchError(f"index folder '{root}' does not exist: build it with `semsearch index CORPUS --index {root}`")
     last_error: Exception | None = None

@@ -31,7 +31,10 @@ def _record_id(value: object, fields: FieldMap, where: str) -> str | None:
         return str(value)
     if isinstance(value, str) and value.strip():
         return _valid(value)
-    what = "has no" if value is None or value == "" else f"has a {type(value).__name__} in its"
+    if value is None or value == "":
+        what = "has no"
+    else:
+        what = "has a blank" if isinstance(value, str) else f"has a {type(value).__name__} in its"
     hint = "give every record a string id (or name the field with --id-field)"
     warn(where, f"{what} '{fields.id}' field, so it is skipped: {hint}")
     return None

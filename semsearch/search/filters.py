@@ -74,6 +74,8 @@ def make_filter(since=None, until=None, where: Mapping | None = None) -> Filter:
     lo, hi = _bound(since, False, "since"), _bound(until, True, "until")
     if lo and hi and lo > hi:
         raise SemsearchError(f"since ({since}) is later than until ({until}): swap them")
+    if where is not None and not isinstance(where, Mapping):
+        raise SemsearchError(f"where must map fields to values, e.g. where={{'source': 'nrk'}} (got {where!r:.60})")
     pairs = []
     for field, value in (where or {}).items():
         if not isinstance(field, str) or not field:
