@@ -252,6 +252,19 @@ def test_csv_missing_column_and_short_rows_are_named(tmp_path):
     assert "rows.csv:3'" in messages[1] and "2 cells for 3 columns" in messages[1]
 
 
+def test_csv_open_quotes_and_repeated_columns_are_named_not_swallowed(tmp_path):
+    """Read leniently, a quote left open took every later row into one cell, silently; a repeated column
+    silently gave its last cell."""
+    (tmp_path / "a-open.csv").write_text('id,text\nu0,Først.\nu1,"Åpent sitat fortsetter\nu2,Neste rad.\n', "utf-8")
+    (tmp_path / "b-mid.csv").write_text('id,text\nx1,"a"b tekst.\ny1,God tekst her.\n', "utf-8")
+    (tmp_path / "c-twice.csv").write_text("id,text,text\nt1,En,To.\n", "utf-8")
+    docs, messages = _read(tmp_path)
+    assert [d.doc_id for d in docs] == ["u0", "y1"]
+    assert "a-open.csv:3'" in messages[0] and "unexpected end of data" in messages[0] and "quotes" in messages[0]
+    assert "b-mid.csv:2'" in messages[1] and "quotes" in messages[1]
+    assert "c-twice.csv'" in messages[2] and "'text' more than once" in messages[2] and len(messages) == 3
+
+
 # --- files and folders -----------------------------------------------------------------------------
 
 

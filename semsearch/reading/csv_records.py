@@ -37,6 +37,11 @@ def _header(reader, source: SourceFile, options: ReadOptions) -> list[str] | Non
         flag = "--id-field" if fields.id in missing else "--text-field"
         warn(source.where, f"has no '{missing[0]}' column (columns: {columns}), so it is skipped: add it or name it with {flag}")
         return None
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        names = ", ".join(f"'{shown(name, 30)}'" for name in repeated[:5])
+        warn(source.where, f"names the column {names} more than once, so it is skipped: give each column its own name")
+        return None
     return header
 
 
@@ -61,7 +66,8 @@ def read(source: SourceFile, options: ReadOptions) -> Iterator[Document]:
     text = None if data is None else decode(data, source.where)
     if text is None:
         return
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text, source.suffix))
+    # strict: a quote left open swallows every later row into one cell; it is an error (a warned, skipped row)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text, source.suffix), strict=True)
     header = _header(reader, source, options)
     if header is None:
         return
