@@ -103,3 +103,20 @@ def test_cli_add_delete_compact(tiny_model, tmp_path):
     assert result.exit_code == 0 and {r["doc_id"] for r in json.loads(result.output)} <= {"nrk-1", "nrk-2"}
     result = runner.invoke(app, ["compact", "--index", str(index)])
     assert result.exit_code == 0 and "1 segment(s)" in result.output
+
+
+def test_a_number_matches_by_value_whether_written_5_or_5_0(tiny_model, tmp_path):
+    index = tmp_path / "index"
+    semsearch.add(
+        [
+            {"id": "a", "text": "Lavrov i Moskva.", "count": 5},
+            {"id": "b", "text": "Lavrov i Genève.", "count": 5.0},
+            {"id": "c", "text": "Lavrov i Oslo.", "count": 5.5},
+        ],
+        index=index,
+        model=str(tiny_model),
+    )
+    for value in (5, 5.0, "5"):
+        hits = semsearch.query("Lavrov", k=10, index=index, mode="lexical", where={"count": value})
+        assert {r.doc_id for r in hits} == {"a", "b"}, value
+    assert {r.doc_id for r in semsearch.query("Lavrov", k=10, index=index, where={"count": 5.5})} == {"c"}

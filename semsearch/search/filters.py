@@ -66,6 +66,9 @@ def _bound(value, upper: bool, name: str) -> str | None:
 
 
 def _text(value) -> str:
+    """A value as the text it is matched by: a number by its value (5 and 5.0 are one JSON number)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
@@ -153,7 +156,7 @@ def _stored_text(value, kind) -> str:
         return ""
     if kind in ("true", "false"):
         return kind
-    return value if isinstance(value, str) else json.dumps(value)
+    return _text(value)
 
 
 def _pad_dates(values: list[str]) -> np.ndarray:
