@@ -135,8 +135,8 @@ def test_the_first_file_in_name_order_wins_a_repeated_id_whichever_file_changed(
     # (c.jsonl here), since which copy wins depends on the other files.
     _write_jsonl(folder / "a.jsonl", {"y": "Regjeringen la fram avtalen."})
     read = []
-    real = builder.source_docs
-    monkeypatch.setattr(builder, "source_docs", lambda src, *a: read.append(src.name) or real(src, *a))
+    real = builder._docs_of
+    monkeypatch.setattr(builder, "_docs_of", lambda run, src, *a: read.append(src.name) or real(run, src, *a))
     with pytest.warns(UserWarning) as caught:
         stats = semsearch.build_index(folder, index)
     said = sorted(str(w.message).split("corpus/", 1)[1] for w in caught)
@@ -192,7 +192,7 @@ def test_a_file_of_many_records_with_one_changed_is_read_once_and_then_left_alon
     records["r2"] = "Strømprisen i Bergen steg igjen."
     _write_jsonl(folder / "archive.jsonl", records)
     assert semsearch.build_index(folder, index).changed == ["r2"]
-    monkeypatch.setattr(builder, "source_docs", lambda *a, **k: pytest.fail("read an unchanged file"))
+    monkeypatch.setattr(builder, "_docs_of", lambda *a, **k: pytest.fail("read an unchanged file"))
     assert semsearch.build_index(folder, index).unchanged
     monkeypatch.undo()
     records["r4"] = "Fotball i Oslo."  # changed again: read again, and only r4 embedded
@@ -215,7 +215,7 @@ def test_a_deleted_document_still_in_its_file_comes_back_with_the_next_folder_bu
     assert sorted(semsearch.delete(["r2", "alone", "r9"], index=index).removed) == ["alone", "r2"]
     assert semsearch.build_index(folder, index).added == ["alone", "r2"]
     assert _stored(index) == before
-    monkeypatch.setattr(builder, "source_docs", lambda *a, **k: pytest.fail("read an unchanged file"))
+    monkeypatch.setattr(builder, "_docs_of", lambda *a, **k: pytest.fail("read an unchanged file"))
     assert semsearch.build_index(folder, index).unchanged
 
 
@@ -254,7 +254,7 @@ def test_a_build_killed_inside_a_file_of_many_records_reads_it_again(tiny_model,
 def test_a_file_whose_reading_stops_part_way_keeps_its_unread_documents(tiny_model, tmp_path, monkeypatch, changed):
     """Reading stops after the changed records; one added at the end is not reached. The unread records stay, and
     the next build reads the file again and adds it, also when every stored record now carries the new stamp."""
-    from semsearch.reading import sources as reading_sources
+    from semsearch.reading import jsonl
 
     folder, index = tmp_path / "corpus", tmp_path / "index"
     folder.mkdir()
@@ -265,17 +265,13 @@ def test_a_file_whose_reading_stops_part_way_keeps_its_unread_documents(tiny_mod
         records[doc_id] += " Oppdatert."
     records["r4"] = "Strømprisen i Bergen steg igjen."
     _write_jsonl(folder / "archive.jsonl", records)
-    real = reading_sources.reader_for
+    real = jsonl.lines
 
-    class Failing:
-        def __init__(self, fmt):
-            self.fmt = fmt
+    def failing(source):
+        yield from list(real(source))[: len(changed)]
+        raise OSError(5, "Input/output error")
 
-        def read(self, source, options):
-            yield from list(self.fmt.read(source, options))[: len(changed)]
-            raise OSError(5, "Input/output error")
-
-    monkeypatch.setattr(reading_sources, "reader_for", lambda name: Failing(real(name)))
+    monkeypatch.setattr(jsonl, "lines", failing)
     with pytest.warns(UserWarning, match="stopped reading"):
         stats = semsearch.build_index(folder, index)
     assert stats.changed == changed and not stats.removed and set(_stored(index)) == set(records) - {"r4"}
@@ -319,3 +315,43 @@ def test_only_files_whose_documents_end_with_two_stamps_are_noted(tiny_model, tm
     _write_jsonl(folder / "b.jsonl", {"x": "Strømprisen steg.", "y": "Fotball i Bergen."})
     assert sorted(semsearch.build_index(folder, index).changed) == ["a", "y"]
     assert set(Restamps(index).seen) == {"b.jsonl"}
+
+
+def test_a_re_exported_jsonl_file_parses_only_its_new_lines(tiny_model, tmp_path, monkeypatch):
+    """A nightly export rewrites the whole file (new mtime, records in another order, one changed): only the
+    changed line is parsed; the others are known from when the file was last read, checked against the catalog."""
+    from semsearch.index import record_memo
+    from semsearch.reading import jsonl
+
+    folder, index = tmp_path / "corpus", tmp_path / "index"
+    folder.mkdir()
+    records = {f"r{i}": f"Sak {i} om {WORDS[i % len(WORDS)]} og {WORDS[(i + 3) % len(WORDS)]}." for i in range(40)}
+    _write_jsonl(folder / "archive.jsonl", records)
+    semsearch.build_index(folder, index, model=str(tiny_model))
+    parsed = []
+    real = jsonl.line_document
+    monkeypatch.setattr(jsonl, "line_document", lambda raw, where, options: parsed.append(raw) or real(raw, where, options))
+    records["r7"] = "Strømprisen i Bergen steg igjen."
+    reordered = dict(reversed(list(records.items())))
+    _write_jsonl(folder / "archive.jsonl", reordered)
+    stats = semsearch.build_index(folder, index)
+    assert stats.changed == ["r7"] and len(parsed) == 1 and b"r7" in parsed[0]
+    fresh = tmp_path / "fresh"
+    semsearch.build_index(folder, fresh, model=str(tiny_model))
+    assert _stored(index) == _stored(fresh)
+    # Other read options give other keys: every line is parsed again under them.
+    parsed.clear()
+    (folder / "archive.jsonl").touch()
+    os.utime(folder / "archive.jsonl", ns=(1, 1))
+    from semsearch.reading import FieldMap
+
+    semsearch.build_index(folder, index, fields=FieldMap(title="headline"))
+    assert len(parsed) == len(records)
+    # A damaged memo is dropped: the file is parsed once more, and the build goes on.
+    (index / record_memo.FILE).write_bytes(b"not a database")
+    parsed.clear()
+    os.utime(folder / "archive.jsonl", ns=(2, 2))
+    assert semsearch.build_index(folder, index).changed == [] and len(parsed) == len(records)
+    parsed.clear()
+    os.utime(folder / "archive.jsonl", ns=(3, 3))
+    assert semsearch.build_index(folder, index).changed == [] and parsed == []

@@ -113,7 +113,7 @@ def test_an_unchanged_file_is_not_read_again(tiny_model, corpus_copy, tmp_path, 
 
     index = tmp_path / "index"
     semsearch.build_index(corpus_copy, index, model=str(tiny_model))
-    monkeypatch.setattr(builder, "source_docs", lambda *a, **k: pytest.fail("read an unchanged file"))
+    monkeypatch.setattr(builder, "_docs_of", lambda *a, **k: pytest.fail("read an unchanged file"))
     assert semsearch.build_index(corpus_copy, index).unchanged
 
 
@@ -129,14 +129,14 @@ def test_a_skipped_file_is_remembered_and_warned_about_unread_until_it_changes(t
     assert len(first.skipped) == 1 and first.documents == 5
     assert set(store.open_generation(index).commit.skipped) == {"zz_title_only.txt"}
 
-    real, real_counter, real_bulk = builder.source_docs, builder.token_counter, builder.BULK_BYTES
-    monkeypatch.setattr(builder, "source_docs", lambda *a, **k: pytest.fail("read an unchanged file"))
+    real, real_counter, real_bulk = builder._docs_of, builder.token_counter, builder.BULK_BYTES
+    monkeypatch.setattr(builder, "_docs_of", lambda *a, **k: pytest.fail("read an unchanged file"))
     with pytest.warns(ReadWarning, match="zz_title_only") as again:
         second = semsearch.build_index(corpus_copy, index)
     assert second.unchanged and second.skipped == first.skipped  # the same warning, so the CLI still exits 1
     assert [str(w.message) for w in again if w.category is ReadWarning] == first.skipped
 
-    monkeypatch.setattr(builder, "source_docs", real)
+    monkeypatch.setattr(builder, "_docs_of", real)
     bulk = []  # a remembered skip is not read, so its size never makes a build a bulk one
     monkeypatch.setattr(builder, "BULK_BYTES", bad.stat().st_size - 1)
     monkeypatch.setattr(builder, "token_counter", lambda e, bulk_=False, **k: bulk.append(bulk_) or real_counter(e, bulk_, **k))
@@ -165,8 +165,8 @@ def test_a_skipped_file_past_the_bounds_is_read_again_instead_of_remembered(tiny
         semsearch.build_index(corpus_copy, index, model=str(tiny_model))
     assert store.open_generation(index).commit.skipped == {}
     read = []
-    real = builder.source_docs
-    monkeypatch.setattr(builder, "source_docs", lambda src, *a: read.append(src.name) or real(src, *a))
+    real = builder._docs_of
+    monkeypatch.setattr(builder, "_docs_of", lambda run, src, *a: read.append(src.name) or real(run, src, *a))
     with pytest.warns(ReadWarning, match="zz_title_only"):
         assert len(semsearch.build_index(corpus_copy, index).skipped) == 1
     assert read == ["zz_title_only.txt"]
@@ -180,8 +180,8 @@ def test_a_touched_but_equal_file_is_read_once_and_then_left_alone(tiny_model, c
     path = sorted(corpus_copy.glob("*.txt"))[0]
     os.utime(path, ns=(1, 1))
     read = []
-    real = builder.source_docs
-    monkeypatch.setattr(builder, "source_docs", lambda src, *a, **k: read.append(src.name) or real(src, *a, **k))
+    real = builder._docs_of
+    monkeypatch.setattr(builder, "_docs_of", lambda run, src, *a, **k: read.append(src.name) or real(run, src, *a, **k))
     stats = semsearch.build_index(corpus_copy, index)
     assert stats.unchanged and stats.embedded_chunks == 0 and read == [path.name]
     assert semsearch.build_index(corpus_copy, index).unchanged and read == [path.name]  # not read again

@@ -28,16 +28,27 @@ from semsearch.embedding.models import ENV_VAR, ModelSpec, canonical_name, resol
 from semsearch.embedding.token_counter import token_counter
 from semsearch.errors import SemsearchError
 from semsearch.index import store
-from semsearch.index.changes import SeenIds, SkippedFiles, StoredCatalog, repeat
+from semsearch.index.changes import SeenIds, SkippedFiles, StoredCatalog, options_key, repeat
 from semsearch.index.chunk_terms import chunk_entries
 from semsearch.index.commit import FORMAT_VERSION, Commit, latest_commit, new_commit
 from semsearch.index.compaction import maybe_merge, merge_closing
 from semsearch.index.generation import StoredDoc
+from semsearch.index.record_memo import RecordMemo
 from semsearch.index.records import ChunkEntry, DocEntry
 from semsearch.index.restamps import Restamps
 from semsearch.index.segment import SegmentWriter
-from semsearch.index.sources import SourceDoc, api_doc, list_sources, source_docs
-from semsearch.reading import DEFAULT_MAX_FILE_SIZE, DuplicateId, FieldMap, ReadOptions, ReadStopped, ReadWarning
+from semsearch.index.sources import EqualDoc, SourceDoc, api_doc, jsonl_docs, list_sources, source_docs
+from semsearch.reading import (
+    DEFAULT_MAX_FILE_SIZE,
+    DuplicateId,
+    FieldMap,
+    ReadOptions,
+    ReadStopped,
+    ReadWarning,
+    SourceFile,
+    jsonl,
+    reader_for,
+)
 from semsearch.reading.lines import text_document
 from semsearch.reading.messages import shown, warn
 
@@ -121,6 +132,7 @@ class _Run:
     on_commit: list = field(default_factory=list)  # called once the build's last commit is made
     skipped_files: SkippedFiles | None = None  # a folder build's files skipped whole (None: an update keeps the base's)
     previous: Commit | None = None  # the commit a build with new settings or model replaces: re-embedded whole
+    memo: RecordMemo | None = None  # a folder build's memo of JSONL lines (record_memo)
 
 
 def build_index(
@@ -175,9 +187,11 @@ def build_index(
         run.options = replace(run.options, max_file_size=max_file_size)
         run.ray = ray
         run.skipped_files = SkippedFiles(run.writer.base.skipped, run.options)
+        run.memo = RecordMemo(root, options_key(run.options))
         known = StoredCatalog(run.writer.generation, Restamps(root))
         read = _index_changes(run, sources, known, known.compare(sources))
         run.on_commit.append(known.settle)
+        run.on_commit.append(lambda: run.memo.save(known.vanished(sources)))
         if not read and not known.live:
             raise SemsearchError(f"no readable document in '{corpus}': fix the files named above")
         if run.previous is not None:
@@ -402,9 +416,12 @@ def _index_changes(run: _Run, sources, known: StoredCatalog, same: set[str]) -> 
         before, seen.current = len(seen), src.name
         equal, changed_docs, displaced = [], False, []  # documents stored as they are; whether any is not; see below
         with _reporting(run) as report:
-            for group in _groups(source_docs(src, run.options, seen), LOOKUP_GROUP):  # a file of many records
-                stored = known.lookup([doc.doc_id for doc in group])
+            for group in _groups(_docs_of(run, src, seen, known), LOOKUP_GROUP):  # a file of many records
+                stored = known.lookup([doc.doc_id for doc in group if not isinstance(doc, EqualDoc)])
                 for doc in group:
+                    if isinstance(doc, EqualDoc):
+                        equal.append(doc.doc_id)
+                        continue
                     old = stored.get(doc.doc_id)
                     if old is not None and old.fingerprint == doc.entry.fingerprint and old.source == src.name:
                         equal.append(doc.doc_id)
@@ -428,6 +445,14 @@ def _index_changes(run: _Run, sources, known: StoredCatalog, same: set[str]) -> 
             known.rewrote(src)
         run.timings["read_and_chunk"] += time.perf_counter() - t
     return seen.read
+
+
+def _docs_of(run: _Run, src: SourceFile, seen: SeenIds, known: StoredCatalog):
+    """The documents of a file being read: a JSONL file's lines that are as they were when it was last read
+    whole (and whose documents the index holds from it) come as `EqualDoc`s, unparsed."""
+    if run.memo is None or reader_for(src.name) is not jsonl.FORMAT:
+        return source_docs(src, run.options, seen)
+    return jsonl_docs(src, run.options, seen, run.memo, lambda doc_id, fingerprint: known.holds(doc_id, src.name, fingerprint))
 
 
 def _duplicate_in_unread_file(run: _Run, known: StoredCatalog, sources, old: StoredDoc, winner: str) -> None:

@@ -77,6 +77,18 @@ class StoredCatalog:
             found.update(self.generation.lookup(rest))
         return found
 
+    def holds(self, doc_id: str, source: str, fingerprint: str) -> bool:
+        """Whether the live document `doc_id` was stored from `source` with this fingerprint."""
+        stored = self._entries.get(doc_id) or (self.lookup([doc_id]).get(doc_id) if doc_id in self.source_of_doc else None)
+        return stored is not None and stored.source == source and stored.fingerprint == fingerprint
+
+    def vanished(self, sources: list[SourceFile]) -> list[str]:
+        """The sources documents were stored from that are no longer in the corpus."""
+        if not self.by_source:
+            return []
+        present = {src.name for src in sources}
+        return [source for source in self.by_source if source not in present]
+
     def read_back(self, src: SourceFile, doc_ids: list[str]) -> None:
         """Note a file that was read and gave exactly its stored documents, all equal: it is not read again while
         it keeps this stamp."""

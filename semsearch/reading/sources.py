@@ -84,7 +84,7 @@ def list_sources(path: str | os.PathLike) -> list[SourceFile]:
     return [source]
 
 
-def _checked(doc: Document, options: ReadOptions) -> bool:
+def checked(doc: Document, options: ReadOptions) -> bool:
     """False (with a warning) for a document with no text to index; warns about over-long lines."""
     if not doc.has_text:
         problem = "holds no text to index (only a title or headings), so it is not counted: add text"
@@ -110,10 +110,15 @@ def read_source(source: SourceFile, options: ReadOptions | None = None) -> Itera
         return
     try:
         for doc in reader.read(source, options):
-            if _checked(doc, options):
+            if checked(doc, options):
                 yield doc
     except (OSError, MemoryError) as e:
-        warn(source.where, f"stopped reading ({type(e).__name__}: {e}): check the file", ReadStopped)
+        stopped(source, e)
+
+
+def stopped(source: SourceFile, error: BaseException) -> None:
+    """Warn that reading `source` stopped part way (what came before was read)."""
+    warn(source.where, f"stopped reading ({type(error).__name__}: {error}): check the file", ReadStopped)
 
 
 class Seen(Protocol):
