@@ -28,7 +28,7 @@ from semsearch.embedding.models import ENV_VAR, ModelSpec, canonical_name, resol
 from semsearch.embedding.token_counter import token_counter
 from semsearch.errors import SemsearchError
 from semsearch.index import store
-from semsearch.index.changes import SeenIds, SkippedFiles, StoredCatalog, options_key, repeat
+from semsearch.index.changes import SeenIds, SkippedFiles, StoredCatalog, options_key, repeat, source_named
 from semsearch.index.chunk_terms import chunk_entries
 from semsearch.index.commit import FORMAT_VERSION, Commit, latest_commit, new_commit
 from semsearch.index.compaction import maybe_merge, merge_closing
@@ -459,7 +459,7 @@ def _duplicate_in_unread_file(run: _Run, known: StoredCatalog, sources, old: Sto
     """A changed file took an id that an unchanged, unread file holds too (it sorts after, or the changed file
     would have lost): as in a fresh build the first file wins, and the other is warned about as reading it would
     be, and read next time."""
-    loser = next(s for s in sources if s.name == old.source)
+    loser = source_named(sources, old.source)
     with _reporting(run):
         problem = f"first read at '{winner}', so this one is skipped: give each document its own id"
         warn(loser.where, f"duplicate id '{shown(old.doc_id)}', {problem}", DuplicateId)

@@ -79,7 +79,7 @@ class StoredCatalog:
 
     def holds(self, doc_id: str, source: str, fingerprint: str) -> bool:
         """Whether the live document `doc_id` was stored from `source` with this fingerprint."""
-        stored = self._entries.get(doc_id) or (self.lookup([doc_id]).get(doc_id) if doc_id in self.source_of_doc else None)
+        stored = self._entries.get(doc_id) or self.lookup([doc_id]).get(doc_id)  # the first: no list per line
         return stored is not None and stored.source == source and stored.fingerprint == fingerprint
 
     def vanished(self, sources: list[SourceFile]) -> list[str]:
@@ -142,7 +142,7 @@ class SeenIds:
         if first is None:
             source = self.known.source_of_doc.get(doc_id)
             if source is not None and source < self.current and source in self.unchanged:
-                return self.sources[bisect_left(self.sources, source, key=attrgetter("name"))].where
+                return source_named(self.sources, source).where
         return first
 
     def __setitem__(self, doc_id: str, where: str) -> None:
@@ -150,6 +150,11 @@ class SeenIds:
 
     def __len__(self) -> int:
         return len(self.read)
+
+
+def source_named(sources: list[SourceFile], name: str) -> SourceFile:
+    """The source of this name in `sources` (sorted by name, as `list_sources` gives them)."""
+    return sources[bisect_left(sources, name, key=attrgetter("name"))]
 
 
 def options_key(options: ReadOptions) -> str:

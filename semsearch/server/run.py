@@ -70,12 +70,12 @@ def serve(
     require_extra()
     import uvicorn
 
-    from semsearch.api import index_info, searcher
+    from semsearch.api import searcher
 
     if workers < 1:
         raise SemsearchError(f"--workers must be at least 1 (got {workers})")
-    index_info(index)  # a missing or broken index, or a missing model, is a one-line error before anything starts
-    searcher(index)  # (the model is found here, not loaded; one worker keeps what this opened)
+    searcher(index)  # a missing or broken index, or a missing model, is one line before anything starts (the
+    # model is found here, not loaded; one worker keeps what this opened)
     port = check_port(host, port)  # before announcing: a second server must not take over a running one's server.json
     if not is_loopback(host) and not token:
         log(
