@@ -17,11 +17,12 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 
-def build(corpus: str, index: str, model: str) -> dict:
-    """`semsearch index` in process: its own timings (read+chunk, embed, write) besides the wall time."""
+def build(corpus: str, index: str, model: str, changed: list[str] | None = None) -> dict:
+    """`semsearch index` in process (`changed`: its --changed paths): its own timings (read+chunk, embed, write)
+    besides the wall time."""
     from semsearch.api import build_index
 
-    stats = build_index(corpus, index, model)
+    stats = build_index(corpus, index, model, changed=changed)
     return {
         "seconds": stats.seconds, "timings": stats.timings, "documents": stats.documents, "chunks": stats.chunks,
         "segments": stats.segments, "merged": stats.merged, "embedded": stats.embedded_chunks,

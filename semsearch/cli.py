@@ -114,6 +114,14 @@ def index(
     backend: BackendOpt = BackendOption.auto,
     device: DeviceOpt = DeviceOption.auto,
     ray: RayOpt = None,
+    changed: Annotated[
+        Optional[list[Path]],
+        typer.Option(
+            "--changed",
+            help="Only this file or folder under PATH changed (or was deleted); repeatable, '-' reads paths from "
+            "stdin. The rest of PATH is taken as unchanged and not walked.",
+        ),
+    ] = None,
 ) -> None:
     """Build or update the index: only new or changed documents are embedded."""
     from semsearch.api import build_index
@@ -125,6 +133,8 @@ def index(
     limit = int(max_file_size * 1_000_000) if max_file_size > 0 else None
     ray_arg = None if ray is None else (True if ray == "local" else ray)
     options = {"fields": fields, "max_file_size": limit, "backend": backend.value, "device": device.value, "ray": ray_arg}
+    if changed is not None:
+        options["changed"] = _changed_paths(changed)
     stats = _run(build_index, corpus, index, model, log=_err, **options)  # logs each repair as it starts
     if stats.unchanged:
         typer.echo(
@@ -140,6 +150,14 @@ def index(
     if stats.skipped:
         _err(f"error: {len(stats.skipped)} problem(s) in the input (see the warnings above); everything else is indexed")
         raise typer.Exit(1)
+
+
+def _changed_paths(given: list[Path]) -> list[Path]:
+    """The paths of --changed, those of a '-' read from stdin (one per line)."""
+    paths = [p for p in given if str(p) != "-"]
+    if len(paths) < len(given):
+        paths += [Path(line.rstrip("\r\n")) for line in sys.stdin if line.strip()]
+    return paths
 
 
 def _parse_where(pairs: list[str]) -> dict[str, list[str]]:

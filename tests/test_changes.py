@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import warnings
 
 import pytest
@@ -47,18 +48,23 @@ class Corpus:
         self.next += 1
         return f"d{self.next:04d}"
 
-    def write(self) -> None:
-        """Write the files whose content changed and remove the others' leftovers; the rest keep their stamps."""
+    def write(self) -> list:
+        """Write the files whose content changed and remove the others' leftovers; the rest keep their stamps.
+        Returns the paths written or removed."""
         wanted = {f"{stem}.txt": text for stem, text in self.txt.items()}
         for stem, records in self.jsonl.items():
             wanted[f"{stem}.jsonl"] = _jsonl(records)
+        touched = []
         for f in self.root.iterdir():
             if f.name not in wanted:
                 f.unlink()
+                touched.append(f)
         for name, content in wanted.items():
             path = self.root / name
             if not path.is_file() or path.read_text() != content:
                 path.write_text(content)
+                touched.append(path)
+        return touched
 
     def edit(self) -> None:
         """One random edit of the files' contents (written by `write`)."""
@@ -355,3 +361,110 @@ def test_a_re_exported_jsonl_file_parses_only_its_new_lines(tiny_model, tmp_path
     parsed.clear()
     os.utime(folder / "archive.jsonl", ns=(3, 3))
     assert semsearch.build_index(folder, index).changed == [] and parsed == []
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_builds_told_what_changed_store_what_a_fresh_build_stores(tiny_model, tmp_path, seed):
+    """`changed=` names the files written or removed since the last build (and some that did not change):
+    only they are looked at, and the index ends as a fresh build of the whole corpus leaves it."""
+    rng = random.Random(seed)
+    folder, index = tmp_path / "corpus", tmp_path / "index"
+    folder.mkdir()
+    corpus = Corpus(folder, rng)
+    for _ in range(4):
+        corpus.jsonl.setdefault("base", {})[corpus.new_id()] = _text(rng)
+        corpus.txt[corpus.new_id()] = _text(rng)
+    corpus.write()
+    semsearch.build_index(folder, index, model=str(tiny_model))
+    for step in range(8):
+        for _ in range(rng.randint(1, 3)):
+            corpus.edit()
+        touched = corpus.write()
+        extra = rng.sample(sorted(folder.iterdir()), k=1)  # named though unchanged: read or left, never lost
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            semsearch.build_index(folder, index, changed=touched + extra)
+        fresh = tmp_path / f"fresh{step}"
+        semsearch.build_index(folder, fresh, model=str(tiny_model))
+        assert _stored(index) == _stored(fresh), f"step {step}"
+        assert semsearch.build_index(folder, index).unchanged
+
+
+def test_a_build_told_what_changed_looks_nowhere_else(tiny_model, tmp_path, monkeypatch):
+    folder, index = tmp_path / "corpus", tmp_path / "index"
+    (folder / "2024").mkdir(parents=True)
+    (folder / "2025").mkdir()
+    for year in ("2024", "2025"):
+        for i in range(3):
+            (folder / year / f"a{i}.txt").write_text(f"Lavrov besøkte Syria i {year}, sak {i}.")
+    semsearch.build_index(folder, index, model=str(tiny_model))
+    (folder / "2024" / "a0.txt").write_text("Strømprisen steg i Bergen.")  # changed, but not named
+    (folder / "2025" / "a1.txt").write_text("Regjeringen la fram avtalen.")
+    (folder / "2025" / "a2.txt").unlink()
+    (folder / "2025" / "new.txt").write_text("Fotball i Oslo.")
+    walked, read = [], []
+    real_docs = builder._docs_of
+    monkeypatch.setattr(builder, "list_sources", lambda *a: walked.append(a) or pytest.fail("walked the corpus"))
+    monkeypatch.setattr(builder, "_docs_of", lambda run, src, *a: read.append(src.name) or real_docs(run, src, *a))
+    stats = semsearch.build_index(folder, index, changed=[folder / "2025" / "a1.txt", folder / "2025" / "a2.txt",
+                                                          folder / "2025" / "new.txt"])  # fmt: skip
+    assert read == ["2025/a1.txt", "2025/new.txt"] and not walked
+    assert (stats.added, stats.changed, stats.removed) == (["2025/new"], ["2025/a1"], ["2025/a2"])
+    assert sorted(_stored(index)) == ["2024/a0", "2024/a1", "2024/a2", "2025/a0", "2025/a1", "2025/new"]
+    # A folder named is walked (a deleted one too: its documents go); 2024/a0 was never named, so a later full
+    # build is what finds it.
+    shutil.rmtree(folder / "2025")
+    read.clear()
+    stats = semsearch.build_index(folder, index, changed=[folder / "2025"])
+    assert read == [] and sorted(stats.removed) == ["2025/a0", "2025/a1", "2025/new"]
+    monkeypatch.undo()
+    stats = semsearch.build_index(folder, index)
+    assert stats.changed == ["2024/a0"] and not stats.removed
+
+
+def test_a_build_told_what_changed_keeps_the_first_copy_of_a_repeated_id_in_name_order(tiny_model, tmp_path):
+    folder, index = tmp_path / "corpus", tmp_path / "index"
+    folder.mkdir()
+    _write_jsonl(folder / "b.jsonl", {"x": "Lavrov besøkte Syria.", "y": "Strømprisen steg i Bergen."})
+    semsearch.build_index(folder, index, model=str(tiny_model))
+    _write_jsonl(folder / "c.jsonl", {"x": "En annen tekst om valget."})  # after b: b keeps x
+    _write_jsonl(folder / "a.jsonl", {"y": "Regjeringen la fram avtalen."})  # before b: a takes y over
+    with pytest.warns(UserWarning) as caught:
+        semsearch.build_index(folder, index, changed=[folder / "a.jsonl", folder / "c.jsonl"])
+    said = sorted(str(w.message).split("corpus/", 1)[1] for w in caught)
+    assert said[0].startswith("b.jsonl': duplicate id 'y', first read at '") and len(said) == 2
+    assert said[1].startswith("c.jsonl:1': duplicate id 'x', first read at '") and "corpus/b.jsonl'" in said[1]
+    fresh = tmp_path / "fresh"
+    with pytest.warns(UserWarning, match="duplicate id"):
+        semsearch.build_index(folder, fresh, model=str(tiny_model))
+    assert _stored(index) == _stored(fresh)
+
+
+def test_changed_paths_must_lie_in_the_corpus_folder(tiny_model, tmp_path):
+    folder, index = tmp_path / "corpus", tmp_path / "index"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Lavrov besøkte Syria.")
+    with pytest.raises(semsearch.SemsearchError, match=r"--changed '.*elsewhere.txt' is not inside the corpus folder"):
+        semsearch.build_index(folder, index, model=str(tiny_model), changed=[tmp_path / "elsewhere.txt"])
+    with pytest.raises(semsearch.SemsearchError, match="--changed needs a corpus folder"):
+        semsearch.build_index(folder / "a.txt", index, model=str(tiny_model), changed=[folder / "a.txt"])
+    # A new index reads the whole corpus, whatever is named.
+    stats = semsearch.build_index(folder, index, model=str(tiny_model), changed=[folder / "b.txt"])
+    assert stats.added == ["a"]
+
+
+def test_a_build_told_what_changed_keeps_remembering_skipped_files_elsewhere(tiny_model, tmp_path, monkeypatch):
+    folder, index = tmp_path / "corpus", tmp_path / "index"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Lavrov besøkte Syria.")
+    (folder / "empty.txt").write_text("")
+    with pytest.warns(UserWarning, match="empty"):
+        semsearch.build_index(folder, index, model=str(tiny_model))
+    (folder / "b.txt").write_text("Strømprisen steg i Bergen.")
+    semsearch.build_index(folder, index, changed=[folder / "b.txt"])
+    read = []
+    real = builder._docs_of
+    monkeypatch.setattr(builder, "_docs_of", lambda run, src, *a: read.append(src.name) or real(run, src, *a))
+    with pytest.warns(UserWarning, match="empty"):  # warned again, not read again
+        assert semsearch.build_index(folder, index).unchanged
+    assert read == []

@@ -36,6 +36,22 @@ def test_index_query_info(tiny_model, tmp_path):
     assert info.exit_code == 0 and json.loads(info.output)["documents"] == 5
 
 
+def test_index_changed_takes_paths_as_arguments_or_from_stdin(tiny_model, corpus_copy, tmp_path):
+    index = tmp_path / "index"
+    assert runner.invoke(app, ["index", str(corpus_copy), "--index", str(index), "--model", str(tiny_model)]).exit_code == 0
+    first = sorted(corpus_copy.iterdir())[0]
+    first.write_text(first.read_text() + "\n\nOppdatert: saken er endret.\n")
+    (corpus_copy / "ny.txt").write_text("Strømprisen steg i Bergen i går, melder NVE.")
+    out = runner.invoke(app, ["index", str(corpus_copy), "--index", str(index), "--changed", str(first)])
+    assert out.exit_code == 0 and "0 added, 1 changed, 0 removed" in out.output, out.output
+    stdin = f"{corpus_copy / 'ny.txt'}\n\n"
+    out = runner.invoke(app, ["index", str(corpus_copy), "--index", str(index), "--changed", "-"], input=stdin)
+    assert out.exit_code == 0 and "1 added, 0 changed, 0 removed" in out.output, out.output
+    assert "up to date" in runner.invoke(app, ["index", str(corpus_copy), "--index", str(index)]).output
+    said = _error(["index", str(corpus_copy), "--index", str(index), "--changed", str(tmp_path / "x.txt")])
+    assert "is not inside the corpus folder" in said and len(said.strip().splitlines()) == 1
+
+
 def _error(args):
     out = runner.invoke(app, args)
     assert out.exit_code != 0

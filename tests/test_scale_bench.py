@@ -68,7 +68,8 @@ def _row(update_s: float, update_bytes: int, p50: float, p99: float, busy: float
     return {
         "index_bytes": 10**9,
         "build": {"peak_rss_mb": rss},
-        "updates": {"change1": {"system_s": update_s, "bytes": update_bytes, "wall_s": update_s}},
+        "updates": {"change1": {"system_s": update_s, "bytes": update_bytes, "wall_s": update_s},
+                    "change1_named": {"system_s": update_s / 2, "bytes": update_bytes, "wall_s": update_s}},
         "queries": {"warm": {"hybrid": {"p50_ms": p50, "p99_ms": p99}}, "busy_hybrid": {"p50_ms": busy},
                     "cold": {"hybrid": {"median_s": cold}}},
     }  # fmt: skip
@@ -79,6 +80,7 @@ def test_targets_pass_and_miss_on_the_right_side_of_each_limit():
             "1m": _row(1.9, 9 * 10**6, 49, 149, 90, 0.99, 3000)}  # fmt: skip
     verdicts = [ok for ok, _ in scale_report._targets(good)]
     assert verdicts and all(verdicts)
+    assert any("file named by --changed" in line for _, line in scale_report._targets(good))
     bad = {"1k": _row(1.0, 10, 10, 20, 15, 0.5, 900), "20k": _row(1.6, 10, 16, 30, 20, 0.6, 5000),
            "1m": _row(2.1, 11 * 10**6, 51, 151, 103, 1.01, 4100)}  # fmt: skip
     lines = dict((line.split(":")[0], ok) for ok, line in scale_report._targets(bad))

@@ -12,7 +12,7 @@ import sys
 import time
 import warnings
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -28,7 +28,7 @@ from semsearch.embedding.models import ENV_VAR, ModelSpec, canonical_name, resol
 from semsearch.embedding.token_counter import token_counter
 from semsearch.errors import SemsearchError
 from semsearch.index import store
-from semsearch.index.changes import SeenIds, SkippedFiles, StoredCatalog, options_key, repeat, source_named
+from semsearch.index.changes import SeenIds, SkippedFiles, StoredCatalog, options_key, repeat
 from semsearch.index.chunk_terms import chunk_entries
 from semsearch.index.commit import FORMAT_VERSION, Commit, latest_commit, new_commit
 from semsearch.index.compaction import maybe_merge, merge_closing
@@ -51,6 +51,7 @@ from semsearch.reading import (
 )
 from semsearch.reading.lines import text_document
 from semsearch.reading.messages import shown, warn
+from semsearch.reading.scope import Scope
 
 BATCH_CHUNKS = 2048
 LOOKAHEAD_DOCS = 256  # documents chunked ahead of the batch being embedded
@@ -149,6 +150,7 @@ def build_index(
     backend: str | dict = "auto",
     device: str = "auto",
     ray: str | bool | None = None,
+    changed: Sequence[str | os.PathLike] | None = None,
 ) -> IndexStats:
     """Index every document under `corpus` into the folder `index`, embedding only what is new or changed.
 
@@ -169,6 +171,9 @@ def build_index(
         backend: embedding backend: "auto" (the index's recorded one, else ONNX fp32 on CPU), "onnx" (int8) or "torch".
         device: "auto", "cpu" or "cuda" (see `Embedder`).
         ray: embed on Ray Data: True for a local cluster, or a cluster address (`ray_backend.embed_with_ray`).
+        changed: files and folders under the corpus folder known to have changed (or been deleted): only they
+            are looked at, and the rest of the corpus is taken as unchanged, unwalked (`reading.scope`). The
+            whole corpus is read when the index is new or its settings changed.
 
     Returns:
         IndexStats. Documents that could not be read are listed in `skipped` (and warned about).
@@ -176,23 +181,26 @@ def build_index(
     t0 = time.perf_counter()
     log = log or (lambda _msg: None)
     root = Path(index)
-    with warnings.catch_warnings(record=True) as walked:  # files left out by name: counted once the run starts
-        warnings.simplefilter("always")
-        sources = list_sources(Path(corpus))
+    scope = None if changed is None else Scope.of(corpus, list(changed))
+    walked, sources = _listed(corpus, scope)
     with _running(root, model, params or ChunkParams(), log, batch_chunks, fields=fields, backend=backend, device=device) as run:
+        if scope is not None and (run.previous is not None or not run.writer.base.documents):
+            log("reading the whole corpus, not only what --changed names: the index is new or its settings changed")
+            scope = None
+            walked, sources = _listed(corpus, None)
         with _reporting(run):
             for w in walked:
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         run.progress = sys.stderr.isatty() if progress is None else progress
         run.options = replace(run.options, max_file_size=max_file_size)
         run.ray = ray
-        run.skipped_files = SkippedFiles(run.writer.base.skipped, run.options)
+        run.skipped_files = SkippedFiles(run.writer.base.skipped, run.options, scope)
         run.memo = RecordMemo(root, options_key(run.options))
-        known = StoredCatalog(run.writer.generation, Restamps(root))
+        known = StoredCatalog(run.writer.generation, Restamps(root), scope)
         read = _index_changes(run, sources, known, known.compare(sources))
         run.on_commit.append(known.settle)
         run.on_commit.append(lambda: run.memo.save(known.vanished(sources)))
-        if not read and not known.live:
+        if not read and not known.live and scope is None:
             raise SemsearchError(f"no readable document in '{corpus}': fix the files named above")
         if run.previous is not None:
             _carry_api_docs(run, read)
@@ -202,6 +210,15 @@ def build_index(
                 run.writer.delete_doc(entry)
         run.stats["removed"].extend(gone)
     return _stats(run, t0)
+
+
+def _listed(corpus: str | Path, scope: Scope | None) -> tuple[list, list[SourceFile]]:
+    """The corpus files to compare (all, or those in `scope`), and the warnings about files left out by name
+    (recorded: they are counted once the run starts)."""
+    with warnings.catch_warnings(record=True) as walked:
+        warnings.simplefilter("always")
+        sources = list_sources(Path(corpus)) if scope is None else scope.sources()
+    return walked, sources
 
 
 def update_index(
@@ -427,7 +444,7 @@ def _index_changes(run: _Run, sources, known: StoredCatalog, same: set[str]) -> 
                         equal.append(doc.doc_id)
                         continue
                     changed_docs = True
-                    if old is not None and old.source in same:  # an unread file holds the id too: it loses
+                    if old is not None and known.unread(old.source, same):  # an unread file holds the id too: it loses
                         displaced.append((old, doc.article.source))
                     _queue(run, doc, old)
         messages = report.messages
@@ -459,10 +476,9 @@ def _duplicate_in_unread_file(run: _Run, known: StoredCatalog, sources, old: Sto
     """A changed file took an id that an unchanged, unread file holds too (it sorts after, or the changed file
     would have lost): as in a fresh build the first file wins, and the other is warned about as reading it would
     be, and read next time."""
-    loser = source_named(sources, old.source)
     with _reporting(run):
         problem = f"first read at '{winner}', so this one is skipped: give each document its own id"
-        warn(loser.where, f"duplicate id '{shown(old.doc_id)}', {problem}", DuplicateId)
+        warn(known.where(old.source, sources), f"duplicate id '{shown(old.doc_id)}', {problem}", DuplicateId)
     known.read_again(old.source, (old.size, old.mtime_ns))
 
 

@@ -17,6 +17,7 @@ from operator import attrgetter
 from semsearch.index.generation import Generation, StoredDoc
 from semsearch.index.restamps import Restamps, Stamp
 from semsearch.reading import ReadOptions, ReadWarning, SourceFile
+from semsearch.reading.scope import Scope
 
 
 class StoredCatalog:
@@ -28,10 +29,12 @@ class StoredCatalog:
     (`lookup`) are fetched only for the documents of changed or vanished files and those a build reads.
     """
 
-    def __init__(self, gen: Generation, restamps: Restamps):
+    def __init__(self, gen: Generation, restamps: Restamps, scope: Scope | None = None):
         self.generation, self.restamps = gen, restamps
-        rows = gen.stamps()  # (doc_id, source, size, mtime_ns, first_row)
+        self.scope = None if scope is None or scope.whole else scope  # None: the whole corpus is compared
+        rows = gen.stamps() if self.scope is None else _stamps_in(gen, self.scope)  # (doc_id, source, size, mtime_ns, row)
         self.live = len(rows)
+        self._outside: dict[str, str | None] = {}  # a scoped build's lookups of ids stored from outside its scope
         doc_ids, sources, sizes, mtimes, _ = zip(*rows) if rows else ((),) * 5
         self.source_of_doc: dict[str, str] = dict(zip(doc_ids, sources))
         self.stamps: dict[str, Stamp | None] = dict(zip(sources, zip(sizes, mtimes)))  # None: they disagree
@@ -46,6 +49,27 @@ class StoredCatalog:
                         self.newest[source] = (size, mtime)
         self.by_source: dict[str, list[str]] = {}  # source -> ids, of the sources `compare` finds changed or gone
         self._entries: dict[str, StoredDoc] = {}  # the documents of `by_source`, fetched by `compare`
+
+    def stored_source(self, doc_id: str) -> str | None:
+        """The corpus file the live document `doc_id` was stored from, or None (a scoped build looks up those
+        stored from outside its scope one by one, as the documents it reads need them)."""
+        source = self.source_of_doc.get(doc_id)
+        if source is not None or self.scope is None:
+            return source
+        if doc_id not in self._outside:
+            stored = self.generation.lookup([doc_id]).get(doc_id)
+            self._outside[doc_id] = None if stored is None else stored.source
+        return self._outside[doc_id]
+
+    def unread(self, source: str, same: set[str]) -> bool:
+        """Whether the build leaves the corpus file `source` unread: unchanged, or outside a scoped build's scope."""
+        return source in same or (self.scope is not None and not self.scope.covers(source))
+
+    def where(self, source: str, sources: list[SourceFile]) -> str:
+        """The escaped path of a corpus file documents were stored from, for messages."""
+        if self.scope is not None and not self.scope.covers(source):
+            return self.scope.where(source)
+        return source_named(sources, source).where
 
     def signature(self, source: str) -> Stamp | None:
         """What an alias of `source` is checked against: its documents' stamp, or the newest one where they
@@ -72,7 +96,7 @@ class StoredCatalog:
         """The entries of those of these documents that are live (new ids cost nothing; those of the sources
         `compare` found changed or gone were fetched then)."""
         found = {d: self._entries[d] for d in doc_ids if d in self._entries}
-        rest = [d for d in doc_ids if d not in found and d in self.source_of_doc]  # stored from an unchanged file
+        rest = [d for d in doc_ids if d not in found and (self.scope or d in self.source_of_doc)]  # stored elsewhere
         if rest:
             found.update(self.generation.lookup(rest))
         return found
@@ -140,9 +164,9 @@ class SeenIds:
         """Where the id was met first, or None."""
         first = self.read.get(doc_id)
         if first is None:
-            source = self.known.source_of_doc.get(doc_id)
-            if source is not None and source < self.current and source in self.unchanged:
-                return source_named(self.sources, source).where
+            source = self.known.stored_source(doc_id)
+            if source is not None and source < self.current and self.known.unread(source, self.unchanged):
+                return self.known.where(source, self.sources)
         return first
 
     def __setitem__(self, doc_id: str, where: str) -> None:
@@ -150,6 +174,19 @@ class SeenIds:
 
     def __len__(self) -> int:
         return len(self.read)
+
+
+def _stamps_in(gen: Generation, scope: Scope) -> list[tuple]:
+    """`Generation.stamps` of the documents stored from files in `scope`, fetched by SQLite's own scan."""
+    files, folders = sorted(scope.files), scope.folders
+    if len(files) + 2 * len(folders) > MAX_SCOPE_PARAMS:  # past SQLite's bound on parameters: filtered here
+        return [row for row in gen.stamps() if scope.covers(row[1])]
+    ranges = ["(source >= ? AND source < ?)"] * len(folders)  # "a/" up to "a0": every name under a/
+    where = " OR ".join([f"source IN ({','.join('?' * len(files))})"] * bool(files) + ranges)
+    return gen.stamps(where, [*files, *(bound for f in folders for bound in (f, f[:-1] + "0"))])
+
+
+MAX_SCOPE_PARAMS = 900
 
 
 def source_named(sources: list[SourceFile], name: str) -> SourceFile:
@@ -172,9 +209,11 @@ class SkippedFiles:
     """Files read and skipped whole (every document unreadable or without text): {name: {size, mtime_ns,
     options, warnings}}. Carried from the base commit while they are unchanged, so they are not read again."""
 
-    def __init__(self, remembered: dict, options: ReadOptions):
+    def __init__(self, remembered: dict, options: ReadOptions, scope: Scope | None = None):
         self.remembered, self.key = remembered or {}, options_key(options)
-        self.now: dict[str, dict] = {}
+        self.now: dict[str, dict] = {}  # a scoped build carries those outside its scope as they are
+        if scope is not None and not scope.whole:
+            self.now = {name: entry for name, entry in self.remembered.items() if not scope.covers(name)}
 
     def unchanged(self, src: SourceFile) -> list[str] | None:
         """The warnings of an unchanged remembered file (carried on), or None when it must be read."""

@@ -234,16 +234,18 @@ class Generation:
         first_row, chunks, source, size, mtime_ns, fingerprint). A scan of every document without an object each."""
         return self._live_rows(_CATALOG_SQL, first_row_at=2)
 
-    def stamps(self) -> list[tuple]:
+    def stamps(self, where: str = "", params: Sequence = ()) -> list[tuple]:
         """Every live document as (doc_id, source, size, mtime_ns, first_row): what a folder build compares the
-        corpus with, fetched in bulk (at 20k documents a third of what `catalog_rows` costs)."""
-        return [row for _, rows in self._live_rows(_STAMPS_SQL, first_row_at=4) for row in rows]
+        corpus with, fetched in bulk (at 20k documents a third of what `catalog_rows` costs). `where`: an SQL
+        condition on the docs table's columns, with its `params`, to fetch only some."""
+        sql = f"{_STAMPS_SQL} WHERE {where}" if where else _STAMPS_SQL
+        return [row for _, rows in self._live_rows(sql, first_row_at=4, params=params) for row in rows]
 
-    def _live_rows(self, sql: str, first_row_at: int) -> Iterator[tuple[int, list[tuple]]]:
+    def _live_rows(self, sql: str, first_row_at: int, params: Sequence = ()) -> Iterator[tuple[int, list[tuple]]]:
         """Per segment, the rows of a query over its documents, less those of deleted documents (found by the
         document's first row, column `first_row_at`)."""
         for i, segment in enumerate(self.segments):
-            rows = segment.db.execute(sql).fetchall()
+            rows = segment.db.execute(sql, params).fetchall()
             alive = self.alive[i]
             if alive is not None:
                 keep = alive[np.fromiter((r[first_row_at] for r in rows), dtype=np.int64, count=len(rows))]
