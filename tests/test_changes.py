@@ -468,3 +468,17 @@ def test_a_build_told_what_changed_keeps_remembering_skipped_files_elsewhere(tin
     with pytest.warns(UserWarning, match="empty"):  # warned again, not read again
         assert semsearch.build_index(folder, index).unchanged
     assert read == []
+
+
+def test_a_build_told_what_changed_keeps_the_marks_of_files_outside_it(tiny_model, tmp_path):
+    """A document deleted through the API while its JSONL file still holds it comes back with the next full
+    build, even when a build told about another file ran in between."""
+    folder, index = tmp_path / "corpus", tmp_path / "index"
+    folder.mkdir()
+    _write_jsonl(folder / "a.jsonl", {"x": "Lavrov besøkte Syria.", "y": "Strømprisen steg i Bergen."})
+    semsearch.build_index(folder, index, model=str(tiny_model))
+    semsearch.delete(["x"], index)
+    (folder / "b.txt").write_text("Regjeringen la fram avtalen.")
+    semsearch.build_index(folder, index, changed=[folder / "b.txt"])
+    assert sorted(_stored(index)) == ["b", "y"]
+    assert semsearch.build_index(folder, index).added == ["x"]

@@ -142,7 +142,8 @@ class StoredCatalog:
 
     def settle(self) -> None:
         """After the build's last commit: write the aliases and marks it found (none reach the disk before)."""
-        self.restamps.save(lambda source: self.signature(source) if source not in self.by_source else None)
+        outside = (lambda source: not self.scope.covers(source)) if self.scope is not None else (lambda source: False)
+        self.restamps.save(lambda source: self.signature(source) if source not in self.by_source else None, outside)
 
     def gone(self, read: set[str] | dict[str, str], keep=lambda source: False) -> list[str]:
         """Stored documents of the changed or vanished sources that this build did not read again (sorted), less

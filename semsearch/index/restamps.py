@@ -70,10 +70,11 @@ class Restamps:
         """Note a file read with `stamp` whose documents all equal those stored under `stored`."""
         self.new[source] = (stamp, stored)
 
-    def save(self, stored: Callable[[str], Stamp | None] | None = None) -> None:
+    def save(self, stored: Callable[[str], Stamp | None] | None = None, kept: Callable[[str], bool] = lambda s: False) -> None:
         """Write the new aliases and marks, and drop those whose stored stamp the catalog no longer records
-        (`stored(source)`; None: keep every other one, for a writer that did not compare the corpus)."""
-        stale = [s for s, (_, was) in self.seen.items() if s not in self.new and stored and stored(s) != was]
+        (`stored(source)`; None: keep every other one, for a writer that did not compare the corpus), except
+        those of the sources `kept` names (outside what the build compared)."""
+        stale = [s for s, (_, was) in self.seen.items() if s not in self.new and stored and not kept(s) and stored(s) != was]
         if not self.new and not stale:
             return
         try:
