@@ -369,15 +369,35 @@ def test_the_model_embeds_a_batch_in_parts_while_the_rest_is_chunked(tiny_model,
 
     monkeypatch.setattr(Embedder, "embed_passages", recording)
     monkeypatch.setattr(builder, "FIRST_STEP", 2)
-    monkeypatch.setattr(builder, "EMBED_STEP", 3)
+    monkeypatch.setattr(builder, "_embedder_free", lambda run: True)  # as if the model were faster than chunking
     split = tmp_path / "split"
     stats = semsearch.build_index(corpus_copy, split, model=str(tiny_model))
     assert len(parts) >= 3 and sum(n for n, _ in parts) == stats.chunks and stats.segments == 1
-    assert all(bulk for _, bulk in parts) and all(n >= 3 for n, _ in parts[1:-1])
+    assert all(bulk for _, bulk in parts) and all(n >= 2 for n, _ in parts[:-1])
     a, b = store.open_generation(whole), store.open_generation(split)
     by_id = {c.id: b.segments[0].vectors[c.row] for c in b.chunks(np.arange(b.rows))}
     for c in a.chunks(np.arange(a.rows)):
         assert float(a.segments[0].vectors[c.row] @ by_id[c.id]) > 0.9999, c.id
+
+
+def test_a_part_goes_to_the_embedding_thread_only_when_it_is_free():
+    """What was chunked while the model loaded or embedded the last part goes as one part, not in steps that
+    each end with a core idle."""
+    from concurrent.futures import Future
+
+    from semsearch.index import builder
+
+    class Run:
+        loader, embedding = Future(), [Future()]
+
+    run = Run()
+    assert not builder._embedder_free(run)  # loading
+    run.loader.set_result(None)
+    assert not builder._embedder_free(run)  # a part running
+    run.embedding[0].set_result(None)
+    assert builder._embedder_free(run)
+    run.loader = None
+    assert builder._embedder_free(run)
 
 
 def test_a_bulk_build_parses_the_tokenizer_once_for_the_counter_and_the_encoder(corpus_copy, tmp_path, monkeypatch):

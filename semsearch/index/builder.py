@@ -55,9 +55,11 @@ from semsearch.reading.scope import Scope
 
 BATCH_CHUNKS = 2048
 LOOKAHEAD_DOCS = 256  # documents chunked ahead of the batch being embedded
-# Passages handed to the embedding thread at a time, so the model runs while the rest is chunked: the first
-# part small, so the model starts early; later ones long, since each part ends with a core idle.
-FIRST_STEP, EMBED_STEP = 128, 512
+# Passages are handed to the embedding thread whenever it is free and at least this many wait: all that
+# were chunked meanwhile (while the model loads, or the last part runs) go as one part, since each part ends
+# with a core idle and sorts its own passages by length. e5 embeds ~60-125 chunks/s here and chunking runs
+# at thousands, so a batch goes in one or two parts; a fast model (or a GPU) takes many smaller ones.
+FIRST_STEP = 128
 BULK_BYTES = 1 << 18  # new or one-document changed files past this size (~60 news articles, 300+ chunks): a bulk build
 LOOKUP_GROUP = 512  # upserted documents looked up in the index at a time
 API_SOURCE = "api:"  # documents added through the API: a corpus build never removes them
@@ -512,7 +514,7 @@ def _queue(run: _Run, doc: SourceDoc, old) -> None:
     """Hand one document to the chunking thread; finished ones join the batch in order.
 
     Three stages overlap: this thread reads, a chunking thread cuts documents up to `LOOKAHEAD_DOCS`
-    ahead, and an embedding thread embeds the batch in parts (`FIRST_STEP`, then `EMBED_STEP` passages) as they come
+    ahead, and an embedding thread embeds the batch in parts (what was chunked while it was busy) as they come
     (the model's native code releases the GIL), so the model is fed from the first documents on.
     """
     if run.loader is None and not run.ray:  # first, so that a slow compilation starts before the tokenizer's parse
@@ -551,8 +553,13 @@ def _drain(run: _Run, keep: int) -> None:
             run.unsent.extend(passages)
         if run.batch_size >= run.batch_chunks:
             _flush(run)
-        elif len(run.unsent) >= (EMBED_STEP if run.embedding or run.stats["embedded"] else FIRST_STEP):
+        elif len(run.unsent) >= FIRST_STEP and _embedder_free(run):
             _send(run)
+
+
+def _embedder_free(run: _Run) -> bool:
+    """Whether the embedding thread would start a part now: the encoder is loaded and no part is running."""
+    return (run.loader is None or run.loader.done()) and all(f.done() for f in run.embedding)
 
 
 def _send(run: _Run) -> None:
