@@ -306,6 +306,43 @@ def delete(
 
 
 @app.command()
+def watch(
+    corpus: Annotated[Path, typer.Argument(help="The corpus folder to keep indexed.", metavar="PATH")] = Path("corpus"),
+    index: IndexOpt = Path("index"),
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Hub name or local sentence-transformers folder.")] = None,
+    id_field: Annotated[Optional[str], typer.Option("--id-field", help="Record field holding the id (JSONL/CSV).")] = None,
+    text_field: Annotated[Optional[str], typer.Option("--text-field", help="Record field holding the text.")] = None,
+    title_field: Annotated[Optional[str], typer.Option("--title-field", help="Record field holding the title.")] = None,
+    date_field: Annotated[Optional[str], typer.Option("--date-field", help="Record field holding the date.")] = None,
+    backend: BackendOpt = BackendOption.auto,
+    device: DeviceOpt = DeviceOption.auto,
+) -> None:
+    """Index PATH, then keep the index current as its files change (Ctrl-C stops).
+
+    Each update reads only the files the operating system reports changed (`index --changed`). Needs the
+    `watch` extra: pip install 'semsearch[watch]'.
+    """
+    from semsearch.index.watch import watch_index
+
+    fields = _field_map(id_field, text_field, title_field, date_field, index)
+    options = {"fields": fields, "backend": backend.value, "device": device.value}
+    _run(watch_index, corpus, index, model, on_update=_report_update, on_error=lambda m: _err(f"error: {m}"), **options)
+    typer.echo("stopped watching")
+
+
+def _report_update(stats) -> None:
+    """One line per update of `watch`, and one for its problems."""
+    if not stats.unchanged:
+        typer.echo(
+            f"{len(stats.added)} added, {len(stats.changed)} changed, {len(stats.removed)} removed: {stats.documents} "
+            f"documents, {stats.chunks} chunks ({stats.seconds:.2f} s)"
+        )
+    if stats.skipped:
+        _err(f"error: {len(stats.skipped)} problem(s) in the input (see the warnings above); everything else is indexed")
+    typer.echo(f"watching '{stats.index}' ...", err=True)
+
+
+@app.command()
 def serve(
     index: IndexOpt = Path("index"),
     host: Annotated[str, typer.Option("--host", help="Address to bind; 0.0.0.0 exposes the server (use a token).")] = "127.0.0.1",

@@ -1,0 +1,75 @@
+"""Keeping an index current with its corpus folder: file events become updates told what changed.
+
+`semsearch watch CORPUS` indexes the folder once (catching up with what changed while nobody watched), then
+waits for file events (watchfiles: the operating system's own notifications, inotify on Linux, grouped
+until the folder is quiet for a moment) and hands the paths to `build_index(changed=...)`, which walks and
+reads only them. So each update costs what changed, not the size of the archive.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from semsearch.errors import SemsearchError
+from semsearch.reading import reader_for
+
+DEBOUNCE_MS = 800  # events are grouped until the folder has been quiet this long (a copy of many files: one update)
+
+
+def watch_index(
+    corpus: str | os.PathLike,
+    index: str | os.PathLike,
+    model: str | None = None,
+    *,
+    on_update: Callable[[object], None] = lambda stats: None,
+    on_error: Callable[[str], None] = lambda message: None,
+    stop: threading.Event | None = None,
+    debounce_ms: int = DEBOUNCE_MS,
+    **build_options,
+) -> None:
+    """Index `corpus` into `index`, then update it whenever files under `corpus` change, until `stop` is set
+    (or Ctrl-C). `on_update` gets each build's `IndexStats`; an update that fails is passed to `on_error`
+    as one line, and watching goes on. `build_options`: the keywords of `build_index` (fields, backend, ...).
+
+    Raises SemsearchError when the watch extra is missing or the first build fails.
+    """
+    try:
+        import watchfiles
+    except ImportError:
+        raise SemsearchError("semsearch watch needs the watch extra: pip install 'semsearch[watch]'") from None
+    from semsearch.index.builder import build_index
+
+    root = Path(corpus)
+    if not root.is_dir():
+        raise SemsearchError(f"semsearch watch needs a corpus folder, and '{root}' is not one: pass the folder")
+    on_update(build_index(root, index, model, **build_options))
+    keep = _filter(root, Path(index))
+    for changes in watchfiles.watch(
+        root, watch_filter=lambda _change, path: keep(path), debounce=debounce_ms, stop_event=stop, raise_interrupt=False
+    ):
+        paths = sorted({path for _, path in changes})
+        try:
+            on_update(build_index(root, index, model, changed=paths, **build_options))
+        except SemsearchError as e:
+            on_error(str(e))
+
+
+def _filter(root: Path, index: Path) -> Callable[[str], bool]:
+    """Which event paths an update looks at: not the index folder's own files (it may lie inside the corpus),
+    nor hidden files or folders (editors' swap files, temporary copies); a path that is not a supported file
+    now counts only when it is a folder or gone (its documents, if any, go)."""
+    top, inside = os.path.abspath(root), os.path.abspath(index) + os.sep
+
+    def keep(path: str) -> bool:
+        absolute = os.path.abspath(path)
+        if absolute.startswith(inside) or absolute + os.sep == inside:
+            return False
+        rel = os.path.relpath(absolute, top)
+        if any(part.startswith(".") for part in Path(rel).parts):
+            return False
+        return reader_for(os.path.basename(absolute)) is not None or not os.path.isfile(absolute)
+
+    return keep

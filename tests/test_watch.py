@@ -1,0 +1,98 @@
+"""`semsearch watch`: a real process on a real folder, kept current through the OS's file events."""
+
+from __future__ import annotations
+
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+import semsearch
+from semsearch.index import store
+
+pytest.importorskip("watchfiles", reason="the watch extra is not installed: pip install 'semsearch[watch]'")
+
+DEADLINE_S = 60  # for one update to show up (model load included); the test stops the process itself
+
+
+def _lines(stream, out: queue.Queue) -> None:
+    for line in stream:
+        out.put(line.rstrip("\n"))
+
+
+def _wait_for(lines: queue.Queue, text: str, seen: list[str]) -> None:
+    end = time.monotonic() + DEADLINE_S
+    while time.monotonic() < end:
+        try:
+            line = lines.get(timeout=0.5)
+        except queue.Empty:
+            continue
+        seen.append(line)
+        if text in line:
+            return
+    pytest.fail(f"no '{text}' within {DEADLINE_S} s; the process said: {seen}")
+
+
+def _ids(index) -> list[str]:
+    return sorted(d.doc_id for d in store.open_generation(index).catalog())
+
+
+def test_watch_indexes_the_folder_then_follows_its_changes(tiny_model, tmp_path):
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    (corpus / "2026").mkdir(parents=True)
+    (corpus / "a.txt").write_text("Lavrov besøkte Syria i går.")
+    (corpus / "2026" / "b.txt").write_text("Strømprisen steg i Bergen.")
+    code = "import sys; from semsearch.cli import main; sys.argv[0] = 'semsearch'; main()"
+    args = ["watch", str(corpus), "--index", str(index), "--model", str(tiny_model)]
+    proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=_lines, args=(proc.stdout, lines), daemon=True).start()
+    seen: list[str] = []
+    try:
+        _wait_for(lines, "watching", seen)
+        assert _ids(index) == ["2026/b", "a"]
+        (corpus / "2026" / "c.txt").write_text("Regjeringen la fram avtalen om valget.")
+        (corpus / "a.txt").unlink()
+        (corpus / ".c.txt.swp").write_text("an editor's swap file")
+        _wait_for(lines, "removed", seen)
+        if _ids(index) != ["2026/b", "2026/c"]:  # the two events may come as two updates
+            _wait_for(lines, "removed", seen)
+        assert _ids(index) == ["2026/b", "2026/c"], seen
+        assert semsearch.query("avtalen om valget", index=index, k=1, mode="lexical")[0].doc_id == "2026/c"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            pytest.fail("watch did not stop on Ctrl-C")
+    rest = proc.stdout.read() if proc.stdout else ""
+    assert proc.returncode == 0 and "Traceback" not in rest, rest
+    # Nothing was left out: a full build finds the index current.
+    assert semsearch.build_index(corpus, index).unchanged
+
+
+def test_watch_without_the_extra_names_it(tmp_path, monkeypatch):
+    from semsearch.index.watch import watch_index
+
+    monkeypatch.setitem(sys.modules, "watchfiles", None)  # as if not installed
+    with pytest.raises(semsearch.SemsearchError, match=r"pip install 'semsearch\[watch\]'"):
+        watch_index(tmp_path, tmp_path / "index")
+
+
+def test_watch_ignores_the_index_folder_hidden_files_and_unsupported_ones(tmp_path):
+    from semsearch.index.watch import _filter
+
+    (tmp_path / "index").mkdir()
+    (tmp_path / "notes.pdf").write_text("x")
+    (tmp_path / "sub").mkdir()
+    keep = _filter(tmp_path, tmp_path / "index")
+    assert keep(str(tmp_path / "a.txt")) and keep(str(tmp_path / "sub"))  # a gone file, a folder
+    assert keep(str(tmp_path / "gone-folder"))
+    assert not keep(str(tmp_path / "index" / "segments" / "x"))
+    assert not keep(str(tmp_path / ".a.txt.swp")) and not keep(str(tmp_path / ".git" / "HEAD"))
+    assert not keep(str(tmp_path / "notes.pdf"))
