@@ -411,8 +411,6 @@ def _mismatch(root: Path, base: Commit, settings: dict, model_info: dict) -> str
 
 def _index_changes(run: _Run, sources, known: StoredCatalog, same: set[str]) -> dict[str, str]:
     """Read changed files and queue new or changed documents; return the ids read (id -> where)."""
-    from tqdm import tqdm
-
     changed = [src for src in sources if src.name not in same]  # unchanged files are not even read
     seen = SeenIds(known, same, sources)
     remembered = {  # files skipped whole before and unchanged since: their warnings again, unread
@@ -426,7 +424,7 @@ def _index_changes(run: _Run, sources, known: StoredCatalog, same: set[str]) -> 
     if sum(s.size for s in changed if s.name not in remembered and len(known.by_source.get(s.name, ())) <= 1) > BULK_BYTES:
         run.large = True  # so much to read that the whole tokenizer, and the bulk encoder's start-up, pay
         run.counter = token_counter(run.embedder, bulk=True, after_load=not run.ray)  # `_queue` starts the load first
-    for src in tqdm(changed, desc="reading and chunking", unit="file", disable=not run.progress, leave=False):
+    for src in _files_bar(changed, run.progress):
         if src.name in remembered:
             run.stats["skipped"].extend(remembered[src.name])
             repeat(remembered[src.name])
@@ -464,6 +462,15 @@ def _index_changes(run: _Run, sources, known: StoredCatalog, same: set[str]) -> 
             known.rewrote(src)
         run.timings["read_and_chunk"] += time.perf_counter() - t
     return seen.read
+
+
+def _files_bar(files: list[SourceFile], show: bool):
+    """`files`, with a progress bar over them on a terminal (tqdm is imported only then)."""
+    if not show:
+        return files
+    from tqdm import tqdm
+
+    return tqdm(files, desc="reading and chunking", unit="file", leave=False)
 
 
 def _docs_of(run: _Run, src: SourceFile, seen: SeenIds, known: StoredCatalog):

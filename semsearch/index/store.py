@@ -183,7 +183,8 @@ class Writer:
     def _with_dead(self, ref: SegmentRef, i: int, gen: int) -> SegmentRef:
         dead = self._dead[i]
         row_doc = self.generation.segments[i].row_doc
-        dead_docs = len(np.unique(row_doc[dead])) if dead.any() else 0
+        docs = np.sort(row_doc[dead])  # distinct by hand: np.unique imports numpy.ma (~20 ms of a small update)
+        dead_docs = int(np.count_nonzero(docs[1:] != docs[:-1])) + 1 if docs.size else 0
         name = write_dead(self.root, ref, dead, gen)
         return replace(ref, dead=name, dead_rows=int(dead.sum()), dead_docs=dead_docs)
 
