@@ -36,6 +36,11 @@ class ModeOption(str, Enum):
 
 
 IndexOpt = Annotated[Path, typer.Option("--index", "-i", help="Index folder.")]
+ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help="Hub name or local sentence-transformers folder.")]
+IdFieldOpt = Annotated[Optional[str], typer.Option("--id-field", help="Record field holding the id (JSONL/CSV).")]
+TextFieldOpt = Annotated[Optional[str], typer.Option("--text-field", help="Record field holding the text.")]
+TitleFieldOpt = Annotated[Optional[str], typer.Option("--title-field", help="Record field holding the title.")]
+DateFieldOpt = Annotated[Optional[str], typer.Option("--date-field", help="Record field holding the date.")]
 
 
 class BackendOption(str, Enum):
@@ -103,11 +108,11 @@ def index(
         Path, typer.Argument(help="A folder (read recursively) or one file: .txt .md .html .jsonl .csv.", metavar="PATH")
     ] = Path("corpus"),
     index: IndexOpt = Path("index"),
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Hub name or local sentence-transformers folder.")] = None,
-    id_field: Annotated[Optional[str], typer.Option("--id-field", help="Record field holding the id (JSONL/CSV).")] = None,
-    text_field: Annotated[Optional[str], typer.Option("--text-field", help="Record field holding the text.")] = None,
-    title_field: Annotated[Optional[str], typer.Option("--title-field", help="Record field holding the title.")] = None,
-    date_field: Annotated[Optional[str], typer.Option("--date-field", help="Record field holding the date.")] = None,
+    model: ModelOpt = None,
+    id_field: IdFieldOpt = None,
+    text_field: TextFieldOpt = None,
+    title_field: TitleFieldOpt = None,
+    date_field: DateFieldOpt = None,
     max_file_size: Annotated[
         float, typer.Option("--max-file-size", help="Skip documents larger than this many MB (0: no limit).")
     ] = 5.0,
@@ -161,13 +166,14 @@ def _changed_paths(given: list[Path]) -> list[Path]:
 
 
 def _parse_where(pairs: list[str]) -> dict[str, list[str]]:
+    """`--where FIELD=VALUE` options as {field: [values]}, spaces around either left out; exits 1 on one without a field."""
     where: dict[str, list[str]] = {}
     for pair in pairs:
         field, sep, value = pair.partition("=")
         if not sep or not field.strip():
             _err(f"error: --where '{pair}' is not FIELD=VALUE: write e.g. --where source=nrk")
             raise typer.Exit(1)
-        where.setdefault(field.strip(), []).append(value)
+        where.setdefault(field.strip(), []).append(value.strip())  # as the server reads `where=field:value`
     return where
 
 
@@ -309,11 +315,11 @@ def delete(
 def watch(
     corpus: Annotated[Path, typer.Argument(help="The corpus folder to keep indexed.", metavar="PATH")] = Path("corpus"),
     index: IndexOpt = Path("index"),
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Hub name or local sentence-transformers folder.")] = None,
-    id_field: Annotated[Optional[str], typer.Option("--id-field", help="Record field holding the id (JSONL/CSV).")] = None,
-    text_field: Annotated[Optional[str], typer.Option("--text-field", help="Record field holding the text.")] = None,
-    title_field: Annotated[Optional[str], typer.Option("--title-field", help="Record field holding the title.")] = None,
-    date_field: Annotated[Optional[str], typer.Option("--date-field", help="Record field holding the date.")] = None,
+    model: ModelOpt = None,
+    id_field: IdFieldOpt = None,
+    text_field: TextFieldOpt = None,
+    title_field: TitleFieldOpt = None,
+    date_field: DateFieldOpt = None,
     backend: BackendOpt = BackendOption.auto,
     device: DeviceOpt = DeviceOption.auto,
 ) -> None:

@@ -99,9 +99,8 @@ class Corpus:
         self.jsonl = {stem: recs for stem, recs in self.jsonl.items() if recs}
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-def test_builds_after_random_edits_store_what_a_fresh_build_stores(tiny_model, tmp_path, seed):
-    rng = random.Random(seed)
+def _built_random_corpus(tiny_model, tmp_path, rng: random.Random) -> tuple:
+    """A small random corpus (a JSONL file of 4 records and 4 text files), indexed: (folder, index, Corpus)."""
     folder, index = tmp_path / "corpus", tmp_path / "index"
     folder.mkdir()
     corpus = Corpus(folder, rng)
@@ -110,6 +109,13 @@ def test_builds_after_random_edits_store_what_a_fresh_build_stores(tiny_model, t
         corpus.txt[corpus.new_id()] = _text(rng)
     corpus.write()
     semsearch.build_index(folder, index, model=str(tiny_model))
+    return folder, index, corpus
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_builds_after_random_edits_store_what_a_fresh_build_stores(tiny_model, tmp_path, seed):
+    rng = random.Random(seed)
+    folder, index, corpus = _built_random_corpus(tiny_model, tmp_path, rng)
     for step in range(6):
         for _ in range(rng.randint(1, 3)):
             corpus.edit()
@@ -368,14 +374,7 @@ def test_builds_told_what_changed_store_what_a_fresh_build_stores(tiny_model, tm
     """`changed=` names the files written or removed since the last build (and some that did not change):
     only they are looked at, and the index ends as a fresh build of the whole corpus leaves it."""
     rng = random.Random(seed)
-    folder, index = tmp_path / "corpus", tmp_path / "index"
-    folder.mkdir()
-    corpus = Corpus(folder, rng)
-    for _ in range(4):
-        corpus.jsonl.setdefault("base", {})[corpus.new_id()] = _text(rng)
-        corpus.txt[corpus.new_id()] = _text(rng)
-    corpus.write()
-    semsearch.build_index(folder, index, model=str(tiny_model))
+    folder, index, corpus = _built_random_corpus(tiny_model, tmp_path, rng)
     for step in range(8):
         for _ in range(rng.randint(1, 3)):
             corpus.edit()

@@ -67,6 +67,17 @@ def test_bad_filters_are_one_line_errors(records_index):
     assert result.exit_code == 1 and "FIELD=VALUE" in result.output and result.exception.__class__ is SystemExit
 
 
+def test_cli_where_leaves_out_spaces_around_field_and_value_as_the_server_does(records_index):
+    import json
+
+    runner = CliRunner()
+    args = ["query", "Lavrov", "--index", str(records_index), "--json", "--where"]
+    tight, spaced = runner.invoke(app, [*args, "source=nrk"]), runner.invoke(app, [*args, " source = nrk "])
+    assert tight.exit_code == spaced.exit_code == 0
+    assert {r["doc_id"] for r in json.loads(tight.output)} == {"nrk-1", "nrk-2", "nn-1"}
+    assert json.loads(spaced.output) == json.loads(tight.output)
+
+
 def test_results_carry_metadata_url_and_documents_by_id(records_index):
     top = semsearch.query("strømpriser", k=1, index=records_index, mode="lexical")[0]
     assert top.doc_id == "db-1" and top.url == "https://x/1" and top.metadata == {"source": "db"} and top.date == "2019-07-01"
