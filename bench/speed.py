@@ -1,6 +1,7 @@
 """Speed, side by side from one run, as ratios against a baseline (the first row of each section).
 
-    .venv/bin/python bench/speed.py [--docs 100] [--rounds 3] [--runs 5] [--skip cold warm backends sweep indexing quality]
+    .venv/bin/python bench/speed.py [--docs 100] [--rounds 3] [--runs 5]
+        [--skip cold warm backends sweep indexing quality resume ray]
 
 1. Cold CLI query (new process, index of corpus/ already built) and `semsearch --help`.
 2. Warm `semsearch.query()` p50/p99 over NorQuAD validation questions, against encoding the question alone.
@@ -12,6 +13,9 @@
    the same backend, each build run right after that backend's raw run in every round of section 3 (medians),
    with peak RSS, for the default (`--backend auto`: ONNX bf16 or fp32), ONNX int8 and torch.
 6. NorQuAD validation quality of each backend (`semsearch eval`, every mode), in points against torch.
+7. A build killed at ~50% and run again: its time against an uninterrupted build, and the chunks it embedded
+   again (target: at most one batch). `bench/speed_builds.py`.
+8. A build embedded on a local Ray cluster (`--ray`) against the same build embedded locally.
 Skips the NorQuAD parts with a message when ../shared/data is absent. The machine is shared: figures are noisy.
 """
 
@@ -31,6 +35,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import speed_builds  # noqa: E402
+
 BIN = Path(sys.executable).parent
 NORQUAD = ROOT.parent / "shared" / "data" / "norquad-news"
 QUESTION = "Hva sa Lavrov om angrepet i Syria?"
@@ -251,7 +258,9 @@ def main() -> None:
     ap.add_argument("--docs", type=int, default=100, help="articles for sections 3-5")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--skip", nargs="*", default=[], choices=["cold", "warm", "backends", "sweep", "indexing", "quality"])
+    ap.add_argument(
+        "--skip", nargs="*", default=[], choices=["cold", "warm", "backends", "sweep", "indexing", "quality", "resume", "ray"]
+    )
     args = ap.parse_args()
     print(f"# semsearch speed ({os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start: a shared machine)")
     if "cold" not in args.skip:
@@ -268,12 +277,18 @@ def main() -> None:
         texts = chunk_texts(corpus)
         builds = corpus if "indexing" not in args.skip else None
         rates, built = backends(texts, args.rounds, builds) if "backends" not in args.skip or builds else ({}, {})
+        resumed = speed_builds.resume(corpus, len(texts)) if "resume" not in args.skip else None
+        on_ray = speed_builds.ray_vs_local(corpus) if "ray" not in args.skip else "skipped"
     if "sweep" not in args.skip:
         sweep(texts[:128])
     if builds is not None:
         indexing(args.docs, rates, built)
     if "quality" not in args.skip:
         quality()
+    if resumed is not None:
+        speed_builds.print_resume(resumed, row)
+    if on_ray != "skipped":
+        speed_builds.print_ray(on_ray, row)
     print(
         f"\n(bench process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB; load average now "
         f"{os.getloadavg()[0]:.1f})"

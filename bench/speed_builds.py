@@ -1,0 +1,116 @@
+"""bench/speed.py's sections 7 and 8: a build killed half way and resumed, and a build on a local Ray cluster.
+
+Each build runs in a fresh process, as `semsearch index` does; the figures come back as JSON on its last line.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+_BUILD = """
+import json, sys, time
+sys.path.insert(0, {root!r})
+t0 = time.perf_counter()
+import semsearch
+stats = semsearch.build_index({corpus!r}, {index!r}, batch_chunks={batch}, ray={ray!r},
+                              log=lambda m: print(m, flush=True))
+print(json.dumps({{"build_s": time.perf_counter() - t0, "chunks": stats.chunks, "embedded": stats.embedded_chunks,
+                  "timings": stats.timings}}))
+"""
+_EMBEDDED = re.compile(r"^embedded (\d+) chunks")
+
+
+def _build_code(corpus: Path, index: Path, batch: int, ray: bool = False) -> str:
+    return _BUILD.format(root=str(ROOT), corpus=str(corpus), index=str(index), batch=batch, ray=ray)
+
+
+def _build(corpus: Path, index: Path, batch: int, ray: bool = False) -> dict:
+    """One build in a fresh process; its figures, with the whole process's wall time."""
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-c", _build_code(corpus, index, batch, ray)], check=True, capture_output=True, text=True
+    )
+    return {**json.loads(proc.stdout.strip().splitlines()[-1]), "wall_s": time.perf_counter() - t0}
+
+
+def _killed_half_way(corpus: Path, index: Path, batch: int, total: int) -> tuple[int, float]:
+    """Run a build and SIGKILL it as soon as it reports half of `total` chunks embedded (that batch is then
+    embedded but not yet committed: the worst moment for lost work). The chunks it had embedded, and when."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", _build_code(corpus, index, batch)], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)  # fmt: skip
+    embedded = 0
+    try:
+        for line in proc.stdout:
+            if m := _EMBEDDED.match(line):
+                embedded += int(m.group(1))
+                if embedded >= total / 2:
+                    proc.kill()
+                    break
+    finally:
+        proc.kill()
+        proc.wait()
+    if embedded < total / 2:
+        raise RuntimeError(f"the build ended before half of its {total} chunks were embedded: nothing to resume")
+    return embedded, time.perf_counter() - t0
+
+
+def resume(corpus: Path, total: int) -> dict:
+    """Kill a build of `corpus` (`total` chunks) at ~50%, then run it again; also one uninterrupted build."""
+    from semsearch.index.store import open_generation
+
+    batch = max(64, total // 8)  # several batches, as an archive build has (it commits every 2,048 chunks)
+    with tempfile.TemporaryDirectory() as tmp:
+        full = _build(corpus, Path(tmp) / "full", batch)
+        index = Path(tmp) / "killed"
+        embedded, killed_s = _killed_half_way(corpus, index, batch, total)
+        committed = open_generation(index).commit.chunks
+        resumed = _build(corpus, index, batch)
+    return {"batch": batch, "total": total, "full": full, "killed_embedded": embedded, "killed_s": killed_s,
+            "committed": committed, "resumed": resumed}  # fmt: skip
+
+
+def ray_vs_local(corpus: Path) -> dict | None:
+    """The same build embedded locally and on a local Ray cluster (`build_index(ray=True)`); None without ray."""
+    if importlib.util.find_spec("ray") is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        local = _build(corpus, Path(tmp) / "local", 2048)
+        on_ray = _build(corpus, Path(tmp) / "ray", 2048, ray=True)
+    return {"local": local, "ray": on_ray}
+
+
+def print_resume(r: dict, row) -> None:
+    """Section 7: what a resumed build re-embedded and how long it took, against an uninterrupted build."""
+    print(f"\n## 7. A build killed at ~50% and run again ({r['total']} chunks, batches of {r['batch']}; killed as soon as")
+    print("##    a batch that reached half was embedded, before its commit: the worst moment for lost work)")
+    full, resumed = r["full"], r["resumed"]
+    row("uninterrupted build, whole process", full["wall_s"], "s", full["wall_s"], f"{full['embedded']} chunks embedded")
+    row("killed build, until the kill", r["killed_s"], "s", full["wall_s"],
+        f"{r['killed_embedded']} chunks embedded, {r['committed']} committed")  # fmt: skip
+    redone = r["killed_embedded"] + resumed["embedded"] - r["total"]
+    note = (f"{resumed['embedded']} chunks embedded, {resumed['chunks'] - resumed['embedded']} reused; "
+            f"re-embedded {redone} = {redone / r['batch']:.2f} batch (target <= 1)")  # fmt: skip
+    row("resumed build, whole process", resumed["wall_s"], "s", full["wall_s"], note)
+
+
+def print_ray(r: dict | None, row) -> None:
+    """Section 8: a build embedded on a local Ray cluster against the same build embedded locally."""
+    print("\n## 8. semsearch index --ray (local cluster started by the build) against a local build, whole process")
+    if r is None:
+        print("  (skipped: ray is not installed; pip install 'semsearch[ray]')")
+        return
+    local, on_ray = r["local"], r["ray"]
+    base = local["chunks"] / local["wall_s"]
+    row("local build", base, "chunks/s", base, f"{local['chunks']} chunks in {local['wall_s']:.1f} s")
+    row("Ray Data build", on_ray["chunks"] / on_ray["wall_s"], "chunks/s", base,
+        f"{on_ray['chunks']} chunks in {on_ray['wall_s']:.1f} s (embed {on_ray['timings']['embed']:.1f} s)")  # fmt: skip
