@@ -42,17 +42,19 @@ def _build(corpus: Path, index: Path, batch: int, ray: bool = False) -> dict:
     return {**json.loads(proc.stdout.strip().splitlines()[-1]), "wall_s": time.perf_counter() - t0}
 
 
-def _killed_half_way(corpus: Path, index: Path, batch: int, total: int) -> tuple[int, float]:
+def _killed_half_way(corpus: Path, index: Path, batch: int, total: int) -> tuple[int, int, float]:
     """Run a build and SIGKILL it as soon as it reports half of `total` chunks embedded (that batch is then
-    embedded but not yet committed: the worst moment for lost work). The chunks it had embedded, and when."""
+    embedded but not yet committed: the worst moment for lost work). The chunks it had embedded, those of its
+    last batch (a batch closes at the first document end past `batch` chunks), and when."""
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-c", _build_code(corpus, index, batch)], stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, text=True)  # fmt: skip
-    embedded = 0
+    embedded = last = 0
     try:
         for line in proc.stdout:
             if m := _EMBEDDED.match(line):
-                embedded += int(m.group(1))
+                last = int(m.group(1))
+                embedded += last
                 if embedded >= total / 2:
                     proc.kill()
                     break
@@ -61,7 +63,7 @@ def _killed_half_way(corpus: Path, index: Path, batch: int, total: int) -> tuple
         proc.wait()
     if embedded < total / 2:
         raise RuntimeError(f"the build ended before half of its {total} chunks were embedded: nothing to resume")
-    return embedded, time.perf_counter() - t0
+    return embedded, last, time.perf_counter() - t0
 
 
 def resume(corpus: Path, total: int) -> dict:
@@ -72,11 +74,11 @@ def resume(corpus: Path, total: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         full = _build(corpus, Path(tmp) / "full", batch)
         index = Path(tmp) / "killed"
-        embedded, killed_s = _killed_half_way(corpus, index, batch, total)
+        embedded, last, killed_s = _killed_half_way(corpus, index, batch, total)
         committed = open_generation(index).commit.chunks
         resumed = _build(corpus, index, batch)
-    return {"batch": batch, "total": total, "full": full, "killed_embedded": embedded, "killed_s": killed_s,
-            "committed": committed, "resumed": resumed}  # fmt: skip
+    return {"batch": batch, "total": total, "full": full, "killed_embedded": embedded, "last_batch": last,
+            "killed_s": killed_s, "committed": committed, "resumed": resumed}  # fmt: skip
 
 
 def ray_vs_local(corpus: Path) -> dict | None:
@@ -98,8 +100,9 @@ def print_resume(r: dict, row) -> None:
     row("killed build, until the kill", r["killed_s"], "s", full["wall_s"],
         f"{r['killed_embedded']} chunks embedded, {r['committed']} committed")  # fmt: skip
     redone = r["killed_embedded"] + resumed["embedded"] - r["total"]
-    note = (f"{resumed['embedded']} chunks embedded, {resumed['chunks'] - resumed['embedded']} reused; "
-            f"re-embedded {redone} = {redone / r['batch']:.2f} batch (target <= 1)")  # fmt: skip
+    reused, batch = resumed["chunks"] - resumed["embedded"], r["last_batch"]
+    note = (f"{resumed['embedded']} chunks embedded, {reused} reused; re-embedded "
+            f"{redone} = {redone / batch:.2f} x the batch in flight ({batch} chunks, target <= 1)")  # fmt: skip
     row("resumed build, whole process", resumed["wall_s"], "s", full["wall_s"], note)
 
 
