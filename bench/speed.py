@@ -186,29 +186,13 @@ def sweep(texts: list[str]) -> None:
             row(f"threads {threads}, batch {batch}", rate, "chunks/s", base)
 
 
-_BUILD = """
-import json, sys, time
-sys.path.insert(0, {root!r})
-t0 = time.perf_counter()
-import semsearch
-stats = semsearch.build_index({corpus!r}, {index!r}, backend={backend!r})
-# VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so it would report the bench's own peak
-hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))
-print(json.dumps({{"build_s": time.perf_counter() - t0, "chunks": stats.chunks, "timings": stats.timings, "rss_mb": hwm / 1024}}))
-"""
-
-
 BUILDS = {AUTO: "auto", "onnx int8": "onnx", "torch fp32": "torch"}  # bench label -> `--backend`
 
 
 def build_once(corpus: Path, backend: str) -> dict:
     """One `semsearch.build_index` of `corpus` into a fresh folder, in a fresh process: its JSON figures."""
     with tempfile.TemporaryDirectory() as tmp:
-        code = _BUILD.format(root=str(ROOT), corpus=str(corpus), index=str(Path(tmp) / "index"), backend=backend)
-        t0 = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
-        wall = time.perf_counter() - t0  # the whole process: interpreter start and exit (freeing the model) too
-    return {**json.loads(proc.stdout.strip().splitlines()[-1]), "wall_s": wall}
+        return speed_builds.build(corpus, Path(tmp) / "index", backend=backend)
 
 
 def indexing(docs: int, rates: dict[str, float], built: dict[str, list]) -> None:

@@ -15,30 +15,34 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from semsearch.index.builder import BATCH_CHUNKS  # noqa: E402
 
 _BUILD = """
 import json, sys, time
 sys.path.insert(0, {root!r})
 t0 = time.perf_counter()
 import semsearch
-stats = semsearch.build_index({corpus!r}, {index!r}, batch_chunks={batch}, ray={ray!r},
+stats = semsearch.build_index({corpus!r}, {index!r}, backend={backend!r}, batch_chunks={batch}, ray={ray!r},
                               log=lambda m: print(m, flush=True))
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so it would report the bench's own peak
+hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))
 print(json.dumps({{"build_s": time.perf_counter() - t0, "chunks": stats.chunks, "embedded": stats.embedded_chunks,
-                  "timings": stats.timings}}))
+                  "timings": stats.timings, "rss_mb": hwm / 1024}}))
 """
 _EMBEDDED = re.compile(r"^embedded (\d+) chunks")
 
 
-def _build_code(corpus: Path, index: Path, batch: int, ray: bool = False) -> str:
-    return _BUILD.format(root=str(ROOT), corpus=str(corpus), index=str(index), batch=batch, ray=ray)
+def _build_code(corpus: Path, index: Path, batch: int, ray: bool = False, backend: str = "auto") -> str:
+    return _BUILD.format(root=str(ROOT), corpus=str(corpus), index=str(index), batch=batch, ray=ray, backend=backend)
 
 
-def _build(corpus: Path, index: Path, batch: int, ray: bool = False) -> dict:
-    """One build in a fresh process; its figures, with the whole process's wall time."""
+def build(corpus: Path, index: Path, batch: int = BATCH_CHUNKS, ray: bool = False, backend: str = "auto") -> dict:
+    """One `semsearch.build_index` in a fresh process: its figures (build_s, chunks, embedded, timings and
+    rss_mb, the process's peak), with the whole process's wall time (interpreter start and exit too)."""
     t0 = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-c", _build_code(corpus, index, batch, ray)], check=True, capture_output=True, text=True
-    )
+    code = _build_code(corpus, index, batch, ray, backend)
+    proc = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     return {**json.loads(proc.stdout.strip().splitlines()[-1]), "wall_s": time.perf_counter() - t0}
 
 
@@ -68,15 +72,15 @@ def _killed_half_way(corpus: Path, index: Path, batch: int, total: int) -> tuple
 
 def resume(corpus: Path, total: int) -> dict:
     """Kill a build of `corpus` (`total` chunks) at ~50%, then run it again; also one uninterrupted build."""
-    from semsearch.index.store import open_generation
+    from semsearch.index.store import latest_generation_number, open_generation
 
     batch = max(64, total // 8)  # several batches, as an archive build has (it commits every 2,048 chunks)
     with tempfile.TemporaryDirectory() as tmp:
-        full = _build(corpus, Path(tmp) / "full", batch)
+        full = build(corpus, Path(tmp) / "full", batch)
         index = Path(tmp) / "killed"
         embedded, last, killed_s = _killed_half_way(corpus, index, batch, total)
-        committed = open_generation(index).commit.chunks
-        resumed = _build(corpus, index, batch)
+        committed = 0 if latest_generation_number(index) is None else open_generation(index).commit.chunks
+        resumed = build(corpus, index, batch)
     return {"batch": batch, "total": total, "full": full, "killed_embedded": embedded, "last_batch": last,
             "killed_s": killed_s, "committed": committed, "resumed": resumed}  # fmt: skip
 
@@ -86,8 +90,8 @@ def ray_vs_local(corpus: Path) -> dict | None:
     if importlib.util.find_spec("ray") is None:
         return None
     with tempfile.TemporaryDirectory() as tmp:
-        local = _build(corpus, Path(tmp) / "local", 2048)
-        on_ray = _build(corpus, Path(tmp) / "ray", 2048, ray=True)
+        local = build(corpus, Path(tmp) / "local")
+        on_ray = build(corpus, Path(tmp) / "ray", ray=True)
     return {"local": local, "ray": on_ray}
 
 
