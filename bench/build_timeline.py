@@ -57,7 +57,7 @@ def main() -> None:
     from semsearch.embedding import embedder, onnx_encoder, openvino_encoder
     from semsearch.index import builder
 
-    traced(embedder.Embedder, "whole_tokenizer", "tokenizer parse (or wait for it)")
+    traced(embedder.Embedder, "bulk_vocabulary", "bulk tokenizer vocabulary (or wait for it)")
     traced(embedder.Embedder, "load_bulk", "bulk encoder load")
     traced(onnx_encoder.OnnxEncoder, "_open", "ONNX Runtime session")
     traced(openvino_encoder.OpenVinoEncoder, "_open", "OpenVINO import and compile")

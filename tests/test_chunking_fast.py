@@ -153,6 +153,10 @@ def test_tokenizer_counter_matches_encode_on_any_text(embedder, tiny_model, meta
         assert TokenizerCounter(path)(texts) == [len(e.ids) for e in tok.encode_batch(texts)]
 
 
+# Text in scripts outside a charset vocabulary's base characters (Latin-1, punctuation): pieces of them are trained.
+_OTHER_SCRIPTS = ["Привет мир, как дела в Москве?", "Ελληνικά κείμενα για την Αθήνα", "日本語のテキストと中文文本", "Ωμέγα ωραία"]
+
+
 @pytest.fixture(scope="module")
 def metaspace_tokenizer(tmp_path_factory) -> Path:
     """A small Unigram tokenizer with e5's kind of pipeline (normaliser, Metaspace), trained on corpus/."""
@@ -162,8 +166,8 @@ def metaspace_tokenizer(tmp_path_factory) -> Path:
     tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Replace(Regex(" {2,}"), " ")])
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True)
     specials = ["<s>", "</s>", "<unk>", "<pad>", "<mask>"]
-    trainer = trainers.UnigramTrainer(vocab_size=400, special_tokens=specials, unk_token="<unk>", show_progress=False)
-    tok.train_from_iterator([a.text for a in read_corpus(CORPUS)], trainer)
+    trainer = trainers.UnigramTrainer(vocab_size=600, special_tokens=specials, unk_token="<unk>", show_progress=False)
+    tok.train_from_iterator([a.text for a in read_corpus(CORPUS)] + _OTHER_SCRIPTS * 20, trainer)
     ids = [(t, tok.token_to_id(t)) for t in ("<s>", "</s>")]
     tok.post_processor = processors.TemplateProcessing(single="<s> $A </s>", special_tokens=ids)
     path = tmp_path_factory.mktemp("metaspace") / "tokenizer.json"
@@ -192,7 +196,7 @@ def lazy_export(metaspace_tokenizer, tmp_path_factory) -> tuple[Path, dict]:
 
 
 @pytest.mark.parametrize("switch_after", [1, 40, 10**9])
-def test_lazy_counter_counts_as_the_whole_tokenizer_and_loads_it_only_past_its_threshold(
+def test_lazy_counter_counts_as_the_whole_tokenizer_and_switches_to_a_charset_vocabulary_only_past_its_threshold(
     lazy_export, metaspace_tokenizer, switch_after
 ):
     from tokenizers import Tokenizer
@@ -201,18 +205,78 @@ def test_lazy_counter_counts_as_the_whole_tokenizer_and_loads_it_only_past_its_t
     expected = [len(e.ids) for e in Tokenizer.from_file(str(metaspace_tokenizer)).encode_batch(texts)]
     counter = LazyTokenizerCounter(*lazy_export, switch_after=switch_after)
     assert counter(texts) == expected
-    assert counter.loaded_whole == (switch_after < 10**9) and counter.lazy_words == min(switch_after, counter.lazy_words)
+    assert counter.switched == (switch_after < 10**9) and counter.lazy_words == min(switch_after, counter.lazy_words)
     assert pickle.loads(pickle.dumps(counter))(texts[::7]) == expected[::7]
 
 
-def test_lazy_counter_hands_a_text_with_an_added_token_to_the_whole_tokenizer(lazy_export, metaspace_tokenizer):
+def test_lazy_counter_hands_a_text_with_an_added_token_to_a_charset_vocabulary(lazy_export, metaspace_tokenizer):
     from tokenizers import Tokenizer
 
     counter = LazyTokenizerCounter(*lazy_export)
-    assert counter(["hei på deg"]) and not counter.loaded_whole
+    assert counter(["hei på deg"]) and not counter.switched
     texts = ["<mask> hei", "x</s>y", "hei"]
     assert counter(texts) == [len(e.ids) for e in Tokenizer.from_file(str(metaspace_tokenizer)).encode_batch(texts)]
-    assert counter.loaded_whole
+    assert counter.switched
+
+
+_TOKENIZER_META = {"max_seq_length": 512, "pad_token": "<pad>", "do_lower_case": False}
+
+
+def test_a_charset_vocabulary_tokenizes_and_counts_as_the_whole_one_and_grows_by_script(lazy_export):
+    """A bulk build's tokenizer and counter share a Unigram model of only the pieces made of the characters met so
+    far (Latin-1 and punctuation to start with): the ids and counts of the whole vocabulary, with pieces of another
+    script added when its text comes."""
+    import numpy as np
+
+    from semsearch.embedding.token_counter import CharsetTokenizerCounter
+
+    folder, info = lazy_export
+    whole = fast_tokenizer.load(folder, _TOKENIZER_META, None)
+    vocabulary = fast_tokenizer.CharsetVocabulary(folder, info)
+    charset = fast_tokenizer.load(folder, _TOKENIZER_META, None, vocabulary)
+    counter = CharsetTokenizerCounter(folder, lambda: vocabulary)
+    norwegian = _texts_of(read_corpus(CORPUS))
+    others = _OTHER_SCRIPTS + ["<mask> Привет", "x</s>Ωμέγα", *fast_tokenizer._SELF_CHECK_TEXTS]
+    expected = [len(e.ids) for e in counter_whole(folder).encode_batch(norwegian + others)]
+
+    for batch, builds in ((norwegian, 1), (others, 2), (norwegian + others, 2)):
+        for ours, theirs in zip(charset(batch), whole(batch), strict=True):
+            np.testing.assert_array_equal(ours, theirs)
+        assert vocabulary.builds == builds
+        if batch is norwegian:  # no Cyrillic piece yet, and no more pieces than Latin text needs
+            _, found = vocabulary.covering(set())
+            assert "Привет" not in str(list(found)) and len(found) < len(np.load(folder / "unigram_scores.npy"))
+    assert counter(norwegian + others) == expected and vocabulary.builds == 2
+    copy = pickle.loads(pickle.dumps(counter))  # a process pool's copy: the whole tokenizer.json
+    assert type(copy) is TokenizerCounter and copy(others) == expected[len(norwegian) :]
+
+
+def counter_whole(folder: Path):
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_file(str(folder / fast_tokenizer.TOKENIZER_JSON))
+
+
+@pytest.fixture(scope="module")
+def shared_vocabulary(lazy_export):
+    """One charset vocabulary for every generated example: it grows as they bring new characters."""
+    return fast_tokenizer.CharsetVocabulary(*lazy_export)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(texts=st.lists(st.text(max_size=60) | _article_text, min_size=1, max_size=5))
+def test_a_charset_vocabulary_matches_the_whole_one_on_any_text(lazy_export, shared_vocabulary, texts):
+    import numpy as np
+
+    from semsearch.embedding.token_counter import CharsetTokenizerCounter
+
+    folder, _ = lazy_export
+    whole = counter_whole(folder)
+    counts = CharsetTokenizerCounter(folder, lambda: shared_vocabulary)(texts)
+    assert counts == [len(e.ids) for e in whole.encode_batch(texts)]
+    charset = fast_tokenizer.load(folder, _TOKENIZER_META, None, shared_vocabulary)
+    for ours, theirs in zip(charset(texts), fast_tokenizer.load(folder, _TOKENIZER_META, None)(texts), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
 
 
 @settings(max_examples=100, deadline=None)

@@ -414,11 +414,11 @@ def test_a_bulk_build_parses_the_tokenizer_once_for_the_counter_and_the_encoder(
     separate = tmp_path / "separate"
     semsearch.build_index(corpus_copy, separate, model=str(model), backend="onnx")  # corpus/ is under BULK_BYTES
     parsed, shared = [], []
-    real_load, real_whole = fast_tokenizer._load_tokenizer, Embedder.whole_tokenizer
+    real_load, real_whole = fast_tokenizer._load_tokenizer, Embedder.bulk_vocabulary
     monkeypatch.setattr(
         fast_tokenizer, "_load_tokenizer", lambda path, meta: parsed.append(Path(path).name) or real_load(path, meta)
     )
-    monkeypatch.setattr(Embedder, "whole_tokenizer", lambda self, **kw: shared.append(1) or real_whole(self, **kw))
+    monkeypatch.setattr(Embedder, "bulk_vocabulary", lambda self, **kw: shared.append(1) or real_whole(self, **kw))
     monkeypatch.setattr(builder, "BULK_BYTES", 0)
     semsearch.build_index(corpus_copy, tmp_path / "bulk", model=str(model), backend="onnx")
     assert len(shared) >= 2 and fast_tokenizer.TOKENIZER_JSON not in parsed and fast_tokenizer.SHELL_JSON in parsed

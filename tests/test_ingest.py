@@ -76,8 +76,8 @@ def test_a_small_upsert_looks_documents_up_by_id_and_never_parses_the_whole_toke
     semsearch.build_index(corpus_copy, index, model=str(model))
     before = store.open_generation(index).commit.documents
     whole, catalogs = [], []
-    monkeypatch.setattr(LazyTokenizerCounter, "_load_whole", lambda self: whole.append(1))
-    monkeypatch.setattr(Embedder, "whole_tokenizer", lambda self: whole.append(1))
+    monkeypatch.setattr(LazyTokenizerCounter, "_switch", lambda self: whole.append(1))
+    monkeypatch.setattr(Embedder, "bulk_vocabulary", lambda self: whole.append(1))
     real_catalog = Generation.catalog
     monkeypatch.setattr(Generation, "catalog", lambda self: catalogs.append(1) or real_catalog(self))
     record = {"id": "lavrov", "text": "Lavrov snakket om Syria i Moskva. Tillerson svarte i Lucca.", "title": "Ny"}

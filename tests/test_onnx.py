@@ -230,8 +230,8 @@ def test_a_bulk_load_starts_the_tokenizer_parse_before_it_compiles_and_never_lea
 
     order = []
     embedder = Embedder(spec, backend="onnx")
-    real_start = Embedder.start_whole_tokenizer
-    monkeypatch.setattr(Embedder, "start_whole_tokenizer", lambda self: order.append("parse") or real_start(self))
+    real_start = Embedder.start_bulk_vocabulary
+    monkeypatch.setattr(Embedder, "start_bulk_vocabulary", lambda self: order.append("parse") or real_start(self))
     counter = token_counter(embedder, bulk=True, after_load=True)
     counted = []
     waiting = threading.Thread(target=lambda: counted.append(counter(["passage: Lavrov og Tillerson"])))

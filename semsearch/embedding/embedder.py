@@ -95,9 +95,9 @@ class Embedder:
         self.max_seq_length = max_seq_length(spec.path)
         self._encoders: dict[tuple[str, bool], object] = {}
         self._warned_bf16 = False
-        self._whole_lock = threading.Lock()
-        self._whole = None
-        self._parse_allowed = threading.Event()  # see whole_tokenizer(after_load_starts=True)
+        self._vocabulary_lock = threading.Lock()
+        self._vocabulary = None
+        self._vocabulary_allowed = threading.Event()  # see bulk_vocabulary(after_load_starts=True)
 
     @cached_property
     def fingerprint(self) -> str:
@@ -217,7 +217,7 @@ class Embedder:
         if key not in self._encoders:
             threads = QUERY_THREADS if for_queries else BULK_THREADS
             folder, marker = self.export
-            whole, parse = (None, None) if for_queries else (self.whole_tokenizer, self.start_whole_tokenizer)
+            whole, parse = (None, None) if for_queries else (self.bulk_vocabulary, self.start_bulk_vocabulary)
             try:
                 self._encoders[key] = _encoder_class(quantisation)(
                     folder, marker, quantisation, threads, for_queries, whole, parse
@@ -231,30 +231,39 @@ class Embedder:
                 self._encoders[key] = _encoder_class(quantisation)(folder, self.export[1], quantisation, threads, for_queries)
         return self._encoders[key]
 
-    def whole_tokenizer(self, after_load_starts: bool = False):
-        """The export's tokenizer.json, loaded once for this embedder (None without an export): the chunker's
-        token counter and the bulk encoder share it. Parsing e5's 17 MB file takes ~0.6-0.8 s holding the GIL,
-        and freeing it ~0.3 s; a build paid both twice.
+    def bulk_vocabulary(self, after_load_starts: bool = False):
+        """The tokenizer vocabulary that the chunker's token counter and the bulk encoder share, made once for this
+        embedder (None without an export). Where the export holds the lazy Unigram form (e5), a
+        `fast_tokenizer.CharsetVocabulary`: the pieces made of the characters met so far, ~0.15 s to build for
+        Latin-script text. Otherwise the export's tokenizer.json, parsed (e5's 17 MB: 0.6-1 s holding the GIL).
 
         `after_load_starts`: first wait until the bulk encoder being loaded (`load_bulk`, in another thread)
-        starts the parse right before it compiles its graph, so that the parse does not hold up the compilation.
+        starts making it, right before it compiles its graph, so that this work does not hold up the compilation.
         """
         if after_load_starts:
-            self._parse_allowed.wait()
+            self._vocabulary_allowed.wait()
         if self.export is None:
             return None
-        with self._whole_lock:
-            if self._whole is None:
-                from tokenizers import Tokenizer
+        with self._vocabulary_lock:
+            if self._vocabulary is None:
+                folder, marker = self.export
+                if marker.get("lazy_tokenizer"):
+                    from semsearch.embedding.fast_tokenizer import CharsetVocabulary
 
-                self._whole = Tokenizer.from_file(str(self.export[0] / "tokenizer.json"))
-            return self._whole
+                    vocabulary = CharsetVocabulary(folder, marker["lazy_tokenizer"])
+                    vocabulary.covering(frozenset())  # the base characters' model, built now
+                    self._vocabulary = vocabulary
+                else:
+                    from tokenizers import Tokenizer
 
-    def start_whole_tokenizer(self) -> None:
-        """Parse the whole tokenizer in a thread of its own (once), and let callers waiting to parse go on."""
-        if not self._parse_allowed.is_set():
-            self._parse_allowed.set()
-            threading.Thread(target=self.whole_tokenizer, name="semsearch-tokenizer", daemon=True).start()
+                    self._vocabulary = Tokenizer.from_file(str(folder / "tokenizer.json"))
+            return self._vocabulary
+
+    def start_bulk_vocabulary(self) -> None:
+        """Make the bulk vocabulary in a thread of its own (once), and let callers waiting for it go on."""
+        if not self._vocabulary_allowed.is_set():
+            self._vocabulary_allowed.set()
+            threading.Thread(target=self.bulk_vocabulary, name="semsearch-tokenizer", daemon=True).start()
 
     @cached_property
     def _tokenizer(self):
@@ -281,15 +290,15 @@ class Embedder:
         it reads and chunks). For torch and bf16, whose start-up takes seconds (torch's import, OpenVINO's
         graph compilation), the ONNX Runtime fp32 session that a small update embeds with: the slow one is
         loaded only when a batch is large enough to need it, or now for bf16 when `large` says it will be.
-        Callers waiting to parse the whole tokenizer (`whole_tokenizer(after_load_starts=True)`) go on once the
-        bulk encoder starts the parse, or when this returns or fails."""
+        Callers waiting for the bulk vocabulary (`bulk_vocabulary(after_load_starts=True)`) go on once the bulk
+        encoder starts making it, or when this returns or fails."""
         try:
             if self.backend == "onnx" and (not self._slow_start or large):
                 self.onnx_encoder(self.quantisation, for_queries=False)
             elif self.device == "cpu" and self.export is not None:
                 self.onnx_encoder("fp32", for_queries=True)
         finally:
-            self._parse_allowed.set()
+            self._vocabulary_allowed.set()
 
     @property
     def _slow_start(self) -> bool:

@@ -39,12 +39,13 @@ class OnnxEncoder:
 
         `threads` is ONNX Runtime's intra-op thread count (0: one per physical core). With
         `fast_tokenizer_load`, the lazy form of the tokenizer is used when the export has one (loads in
-        milliseconds: for queries); else the full tokenizer (faster per text: for bulk work), sharing the
-        vocabulary of `whole` (the export's tokenizer.json already loaded, or a function that gives it) when given.
+        milliseconds: for queries); else the full tokenizer (faster per text: for bulk work), on the vocabulary
+        of `whole` when given (a `fast_tokenizer.CharsetVocabulary` or the export's tokenizer.json, already
+        made, or a function that gives it).
 
         The graph is opened first, and `before_compile()` is called right before the runtime compiles it: OpenVINO
-        compiles without the GIL (~0.5-1 s for e5), so a tokenizer parse started there (~0.6-0.8 s, holding the
-        GIL) runs meanwhile instead of before or after it.
+        compiles without the GIL (~0.5-1 s for e5), so the vocabulary made there (holding the GIL) is made
+        meanwhile instead of before or after it.
         """
         self.folder = Path(folder)
         self.quantisation = quantisation

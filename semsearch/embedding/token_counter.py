@@ -1,26 +1,35 @@
-"""Exact token counts for chunking that start in milliseconds: a small update never loads the whole vocabulary.
+"""Exact token counts for chunking that start in milliseconds: no count ever builds e5's whole vocabulary.
 
 `TokenizerCounter` loads the model's `tokenizer.json` on its first count: for e5 (XLM-R's 250k-piece Unigram
-vocabulary, 17 MB) that takes ~0.6 s, most of what chunking one document costs. Where the ONNX export holds
-the lazy Unigram form of the tokenizer (`fast_tokenizer`), `LazyTokenizerCounter` counts each new word with a
-Unigram model of only that word's candidate pieces (the same segmentation as the whole vocabulary gives), and
-loads the whole tokenizer once it has cut about as many words as the load would have cost: an update of a few
-documents pays milliseconds, a large build loses ~one load's worth of time.
+vocabulary, 17 MB) that takes 0.6-1 s, most of what chunking one document costs. Where the ONNX export holds
+the lazy Unigram form of the tokenizer (`fast_tokenizer`), two counters give the same counts without it:
+`CharsetTokenizerCounter` (a bulk build's) cuts words with the vocabulary it shares with the bulk encoder, the
+pieces made of the characters met so far (`fast_tokenizer.CharsetVocabulary`: ~0.15 s to build for Norwegian);
+`LazyTokenizerCounter` (an update's) cuts each new word with a Unigram model of only that word's candidate
+pieces, and switches to a charset vocabulary once it has cut about as many words as building one costs: an
+update of a few documents pays milliseconds.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from semsearch.chunking import TokenizerCounter
-from semsearch.embedding.fast_tokenizer import SHELL_JSON, TOKENIZER_JSON, UnigramPieces
+from semsearch.embedding.fast_tokenizer import (
+    SHELL_JSON,
+    TOKENIZER_JSON,
+    CharsetUnigramTokenizer,
+    CharsetVocabulary,
+    UnigramPieces,
+)
 
-# Words cut lazily before the whole tokenizer is loaded: ~80-130 µs a word against ~0.6-1.5 s for the load
-# (e5, this project's 2-core VMs, quiet to busy), so 4,000 words cost at most about one load; one news
-# article holds 200-600 distinct words.
-SWITCH_AFTER = 4_000
+# Words cut lazily before the switch to a charset vocabulary: ~80-130 µs a word against ~0.15-0.25 s for the
+# vocabulary (e5, Norwegian, this project's 2-core VMs), so 1,500 words cost about one build; one news article
+# holds 200-600 distinct words.
+SWITCH_AFTER = 1_500
 
 if TYPE_CHECKING:
     from semsearch.chunking.counting import TokenCounter
@@ -33,59 +42,99 @@ def token_counter(embedder: Embedder, bulk: bool = False, after_load: bool = Fal
     otherwise the model's tokenizer.json, or the model's own tokenizer.
 
     `after_load`: the bulk encoder is being loaded in another thread (`Embedder.load_bulk`); the first count
-    waits until that load starts the tokenizer's parse (see `Embedder.whole_tokenizer`)."""
+    waits until that load starts making the shared vocabulary (see `Embedder.bulk_vocabulary`)."""
     export = embedder.export if embedder.backend == "onnx" else None
-    if export is not None and bulk:  # the bulk encoder's tokenizer, loaded once for both
-        loaded = partial(embedder.whole_tokenizer, after_load_starts=after_load)
+    if export is not None and bulk and export[1].get("lazy_tokenizer"):  # the bulk encoder's vocabulary, shared
+        return CharsetTokenizerCounter(export[0], embedder.bulk_vocabulary)  # ~0.15 s: no need to wait for the load
+    if export is not None and bulk:  # the bulk encoder's tokenizer.json, parsed once for both
+        loaded = partial(embedder.bulk_vocabulary, after_load_starts=after_load)
         return TokenizerCounter(export[0] / TOKENIZER_JSON, loaded=loaded)
     if export is not None and export[1].get("lazy_tokenizer"):
-        return LazyTokenizerCounter(export[0], export[1]["lazy_tokenizer"])
+        return LazyTokenizerCounter(export[0], export[1]["lazy_tokenizer"], vocabulary=embedder.bulk_vocabulary)
     tokenizer = embedder.spec.path / TOKENIZER_JSON
     return TokenizerCounter(tokenizer) if tokenizer.is_file() else embedder.count_tokens
 
 
-class LazyTokenizerCounter(TokenizerCounter):
-    """`TokenizerCounter` over an ONNX export's lazy Unigram tokenizer (same counts, no 17 MB load up front)."""
+class CharsetTokenizerCounter(TokenizerCounter):
+    """`TokenizerCounter` on the bulk encoder's `CharsetVocabulary` (the pieces made of the characters met so far):
+    the same counts, without building the whole vocabulary. A copy in another process counts with tokenizer.json."""
 
-    def __init__(self, folder: str | Path, info: dict[str, Any], cache_size: int = 500_000, switch_after: int = SWITCH_AFTER):
+    def __init__(self, folder: str | Path, vocabulary: Callable[[], CharsetVocabulary], cache_size: int = 500_000):
         super().__init__(Path(folder) / TOKENIZER_JSON, cache_size)
-        self.folder, self.info, self.switch_after = Path(folder), info, switch_after
-        self._vocab: UnigramPieces | None = None
-        self.lazy_words = 0
+        self.folder = Path(folder)
+        self._vocabulary_of = vocabulary
+        self._vocabulary: CharsetVocabulary | None = None
+        self._whole_texts: CharsetUnigramTokenizer | None = None
 
-    def __getstate__(self) -> dict:
-        return {"folder": self.folder, "info": self.info, "cache_size": self.cache_size, "switch_after": self.switch_after}
-
-    def __setstate__(self, state: dict) -> None:
-        self.__init__(state["folder"], state["info"], state["cache_size"], state["switch_after"])
-
-    @property
-    def loaded_whole(self) -> bool:
-        """Whether the whole tokenizer has been loaded (after `switch_after` words, or an added token)."""
-        return self._tokenizer is not None and self._vocab is None
+    def __reduce__(self):
+        return TokenizerCounter, (self.path, self.cache_size)
 
     def _load(self, path: Path | None = None) -> None:
+        vocabulary = self._vocabulary_of()
         # The shell is tokenizer.json without its vocabulary: normaliser, pre-tokenizer, added and special tokens.
         super()._load(self.folder / SHELL_JSON)
-        self._vocab = UnigramPieces(self.folder, self.info)
-
-    def _load_whole(self) -> None:
-        super()._load()
-        self._vocab = None
+        self._vocabulary = vocabulary
+        self._whole_texts = CharsetUnigramTokenizer(self._tokenizer, vocabulary)  # no truncation, no padding
 
     def _encoded_count(self, text: str) -> int:
-        if self._vocab is not None:  # rare (a text holding "<s>" and the like): the whole tokenizer encodes it
-            self._load_whole()
+        return int(self._whole_texts([text])[0].shape[1])  # rare: a text holding "<s>" and the like
+
+    def _word(self, word: str, prefix: str = "") -> int:
+        n = self._words.get(word)
+        if n is None:
+            model, _ = self._vocabulary.covering(set(prefix + word))
+            n = self._words[word] = len(model.tokenize(prefix + word))
+        return n
+
+
+class LazyTokenizerCounter(CharsetTokenizerCounter):
+    """`TokenizerCounter` over an ONNX export's lazy Unigram tokenizer (same counts, no vocabulary built up front):
+    each new word is cut with a model of only its own candidate pieces, and past `switch_after` words (or at a text
+    holding an added token) with a `CharsetVocabulary`, the given one (shared with the bulk encoder) or its own."""
+
+    def __init__(
+        self,
+        folder: str | Path,
+        info: dict[str, Any],
+        cache_size: int = 500_000,
+        switch_after: int = SWITCH_AFTER,
+        vocabulary: Callable[[], CharsetVocabulary] | None = None,
+    ):
+        super().__init__(folder, vocabulary or partial(CharsetVocabulary, Path(folder), info), cache_size)
+        self.info, self.switch_after = info, switch_after
+        self._pieces: UnigramPieces | None = None
+        self.lazy_words = 0
+
+    def __reduce__(self):  # a copy in another process makes its own vocabulary when it switches
+        return LazyTokenizerCounter, (self.folder, self.info, self.cache_size, self.switch_after)
+
+    @property
+    def switched(self) -> bool:
+        """Whether it has switched to the charset vocabulary (after `switch_after` words, or an added token)."""
+        return self._vocabulary is not None
+
+    def _load(self, path: Path | None = None) -> None:
+        TokenizerCounter._load(self, self.folder / SHELL_JSON)
+        self._pieces = UnigramPieces(self.folder, self.info)
+
+    def _switch(self) -> None:
+        self._vocabulary = self._vocabulary_of()
+        self._whole_texts = CharsetUnigramTokenizer(self._tokenizer, self._vocabulary)
+        self._pieces = None
+
+    def _encoded_count(self, text: str) -> int:
+        if self._pieces is not None:  # rare (a text holding "<s>" and the like)
+            self._switch()
         return super()._encoded_count(text)
 
     def _word(self, word: str, prefix: str = "") -> int:
-        if self._vocab is None:
+        if self._pieces is None:
             return super()._word(word, prefix)
         n = self._words.get(word)
         if n is None:
-            model, _ = self._vocab.model_for([prefix + word])
+            model, _ = self._pieces.model_for([prefix + word])
             n = self._words[word] = len(model.tokenize(prefix + word))
             self.lazy_words += 1
             if self.lazy_words >= self.switch_after:
-                self._load_whole()
+                self._switch()
         return n

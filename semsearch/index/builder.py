@@ -422,7 +422,7 @@ def _index_changes(run: _Run, sources, known: StoredCatalog, same: set[str]) -> 
     # file of many stored records (a JSONL archive) may differ by one record, so it alone never makes a bulk build
     # (one changed record of a 5k-record file: 2.1 s with the bulk encoder's start-up and the whole tokenizer).
     if sum(s.size for s in changed if s.name not in remembered and len(known.by_source.get(s.name, ())) <= 1) > BULK_BYTES:
-        run.large = True  # so much to read that the whole tokenizer, and the bulk encoder's start-up, pay
+        run.large = True  # so much to read that the bulk encoder's start-up and vocabulary pay
         run.counter = token_counter(run.embedder, bulk=True, after_load=not run.ray)  # `_queue` starts the load first
     for src in _files_bar(changed, run.progress):
         if src.name in remembered:
@@ -524,7 +524,7 @@ def _queue(run: _Run, doc: SourceDoc, old) -> None:
     ahead, and an embedding thread embeds the batch in parts (what was chunked while it was busy) as they come
     (the model's native code releases the GIL), so the model is fed from the first documents on.
     """
-    if run.loader is None and not run.ray:  # first, so that a slow compilation starts before the tokenizer's parse
+    if run.loader is None and not run.ray:  # first, so that a slow compilation starts before the tokenizer's vocabulary is made
         run.loader = _load_encoder(run.embedder, run.large)
     prompt = run.embedder.prompts.get("passage", "")
     future = run.chunker.submit(chunk_entries, doc.article, run.counter, run.params, prompt)
