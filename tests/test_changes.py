@@ -439,6 +439,39 @@ def test_a_build_told_what_changed_keeps_the_first_copy_of_a_repeated_id_in_name
     assert _stored(index) == _stored(fresh)
 
 
+def test_a_build_told_what_changed_reads_again_the_file_that_lost_a_repeated_id(tiny_model, tmp_path, monkeypatch):
+    """Two files hold id x; the first in name order wins and the other's copy is skipped. A build told only that the
+    winner was deleted (or edited to drop x) gives x to the other copy, as a full build would: nothing is lost.
+    Files without such a copy stay unread."""
+    folder, index = tmp_path / "corpus", tmp_path / "index"
+    folder.mkdir()
+    _write_jsonl(folder / "a.jsonl", {"x": "Lavrov besøkte Syria.", "y": "Strømprisen steg i Bergen."})
+    _write_jsonl(folder / "b.jsonl", {"x": "Regjeringen la fram avtalen.", "z": "Fotball i Oslo."})
+    _write_jsonl(folder / "c.jsonl", {"w": "Valget i Tromsø."})
+    _write_jsonl(folder / "d.jsonl", {"v": "Været i Bodø."})
+    with pytest.warns(UserWarning, match="duplicate id 'x'"):
+        semsearch.build_index(folder, index, model=str(tiny_model))
+    assert _stored(index)["x"][0] == "a.jsonl"
+    read = []
+    real = builder._docs_of
+    monkeypatch.setattr(builder, "_docs_of", lambda run, src, *a: read.append(src.name) or real(run, src, *a))
+    _write_jsonl(folder / "a.jsonl", {"y": "Strømprisen steg i Bergen."})
+    _write_jsonl(folder / "c.jsonl", {"w": "Valget i Tromsø og Alta."})  # changed, not named: left for a full build
+    stats = semsearch.build_index(folder, index, changed=[folder / "a.jsonl"])
+    assert sorted(read) == ["a.jsonl", "b.jsonl"] and stats.changed == ["x"] and not stats.removed
+    assert _stored(index)["x"][0] == "b.jsonl"
+    (folder / "b.jsonl").unlink()
+    read.clear()
+    assert semsearch.build_index(folder, index, changed=[folder / "b.jsonl"]).removed == ["x", "z"]
+    assert read == [] and sorted(_stored(index)) == ["v", "w", "y"]
+    monkeypatch.undo()
+    _write_jsonl(folder / "b.jsonl", {"x": "Regjeringen la fram avtalen.", "z": "Fotball i Oslo."})
+    semsearch.build_index(folder, index)
+    fresh = tmp_path / "fresh"
+    semsearch.build_index(folder, fresh, model=str(tiny_model))
+    assert _stored(index) == _stored(fresh)
+
+
 def test_changed_paths_must_lie_in_the_corpus_folder(tiny_model, tmp_path):
     folder, index = tmp_path / "corpus", tmp_path / "index"
     folder.mkdir()

@@ -190,6 +190,9 @@ def build_index(
             log("reading the whole corpus, not only what --changed names: the index is new or its settings changed")
             scope = None
             walked, sources = _listed(corpus, None)
+        elif scope is not None and (lost := [s for s in Restamps(root).lost_ids() if not scope.covers(s)]):
+            scope = scope.including(lost)  # files holding an id another file won: what --changed names may drop it
+            walked, sources = _listed(corpus, scope)
         with _reporting(run):
             for w in walked:
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)

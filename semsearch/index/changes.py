@@ -127,9 +127,9 @@ class StoredCatalog:
         self.restamps.mark_unread(src.name, (src.size, src.mtime_ns))
 
     def read_again(self, source: str, stamp: Stamp) -> None:
-        """Note a file to be read by the next build even while it keeps `stamp` (one holding an id that another
-        file holds too: which copy wins depends on the other files)."""
-        self.restamps.mark_unread(source, stamp)
+        """Note a file to be read by the next build even while it keeps `stamp`, a build told what changed too (one
+        holding an id that another file holds too: which copy wins depends on the other files)."""
+        self.restamps.mark_lost_id(source, stamp)
 
     def rewrote(self, src: SourceFile) -> None:
         """Note a file read to its end (any record it warned about skipped, as on every read) of which some

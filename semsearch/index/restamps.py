@@ -15,7 +15,8 @@ a file re-indexed since, or an index rebuilt, leaves it stale and it is dropped.
 it, so it needs no commit: a build killed before writing it reads the files once more, and a damaged file
 is removed and started again. A file whose reading stopped part way (an I/O error), or one of whose documents
 `semsearch delete` took out, is noted with no stored stamp, meaning "read it again", until a build reads it to
-its end.
+its end; one that holds an id another file won is noted so too, and read by every build until it holds none,
+even by a build told what changed (`--changed`): the copy it holds takes the id when the winner drops it.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ _SCHEMA = (
 )
 Stamp = tuple[int, int]
 UNREAD = (-1, -1)  # in place of the stored stamp: the file was read in part and must be read again
+LOST_ID = (-2, -2)  # likewise: the file holds an id that another file won, which a change elsewhere may hand to it
 
 
 class Restamps:
@@ -54,6 +56,15 @@ class Restamps:
         deleted; the documents stored from it may agree with its stamp and still miss some of what it holds."""
         self.new[source] = (stamp, UNREAD)
 
+    def mark_lost_id(self, source: str, stamp: Stamp) -> None:
+        """Note a file to read again while it has `stamp`, by every build, those told what changed too: it holds an
+        id that another file won (which copy wins depends on the other files)."""
+        self.new[source] = (stamp, LOST_ID)
+
+    def lost_ids(self) -> list[str]:
+        """The files noted as holding an id that another file won (`mark_lost_id`)."""
+        return sorted(source for source, (_, stored) in self.seen.items() if stored == LOST_ID)
+
     def apply(self, same: set[str], now: dict[str, Stamp], signature: Callable[[str], Stamp | None]) -> None:
         """Correct `same`, the sources whose stamp `now` equals the one their documents were stored with: add those
         seen since with their stamp now and found to hold what is stored under `signature(source)`, and drop those
@@ -61,7 +72,7 @@ class Restamps:
         for source, (seen, stored) in self.seen.items():
             if now.get(source) != seen:
                 continue
-            if stored == UNREAD:
+            if stored in (UNREAD, LOST_ID):
                 same.discard(source)
             elif stored == signature(source):
                 same.add(source)

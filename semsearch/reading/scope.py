@@ -9,7 +9,8 @@ way a CMS export or a file watcher, which knows what it wrote, keeps an index cu
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
@@ -59,6 +60,10 @@ class Scope:
                 files.add(name)
                 folders.add(name + "/")
         return cls(root, frozenset(files), tuple(sorted(folders)))
+
+    def including(self, files: Iterable[str]) -> Scope:
+        """This scope with the corpus files `files` (relative names, as `covers` takes them) added."""
+        return replace(self, files=self.files | frozenset(files))
 
     @property
     def whole(self) -> bool:
