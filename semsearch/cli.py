@@ -166,15 +166,14 @@ def _changed_paths(given: list[Path]) -> list[Path]:
 
 
 def _parse_where(pairs: list[str]) -> dict[str, list[str]]:
-    """`--where FIELD=VALUE` options as {field: [values]}, spaces around either left out; exits 1 on one without a field."""
-    where: dict[str, list[str]] = {}
-    for pair in pairs:
-        field, sep, value = pair.partition("=")
-        if not sep or not field.strip():
-            _err(f"error: --where '{pair}' is not FIELD=VALUE: write e.g. --where source=nrk")
-            raise typer.Exit(1)
-        where.setdefault(field.strip(), []).append(value.strip())  # as the server reads `where=field:value`
-    return where
+    """`--where FIELD=VALUE` options as {field: [values]}; exits 1 on one without a field."""
+    from semsearch.search.filters import parse_where
+
+    try:
+        return parse_where(pairs, "=")
+    except SemsearchError as e:
+        _err(f"error: --where {e}: write FIELD=VALUE, e.g. --where source=nrk")
+        raise typer.Exit(1) from None
 
 
 def _print_results(results: list[dict]) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,6 +70,18 @@ def _text(value) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def parse_where(pairs: Iterable[str], separator: str) -> dict[str, list[str]]:
+    """`FIELD<separator>VALUE` strings (repeatable) as {field: [values]}, spaces around either left out: the CLI's
+    `--where source=nrk`, the server's `where=source:nrk`. SemsearchError names the first one without a field."""
+    where: dict[str, list[str]] = {}
+    for pair in pairs:
+        field, found, value = pair.partition(separator)
+        if not found or not field.strip():
+            raise SemsearchError(f"'{pair[:60]}' is not field{separator}value")
+        where.setdefault(field.strip(), []).append(value.strip())
+    return where
 
 
 def make_filter(since=None, until=None, where: Mapping | None = None) -> Filter:

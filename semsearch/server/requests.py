@@ -24,15 +24,14 @@ def check_date(value: Optional[str], name: str = "date") -> Optional[str]:
 
 
 def parse_where(pairs: list[str]) -> dict[str, list[str]]:
-    """`field:value` strings (repeatable) as {field: [values]}; ValueError for one without a field."""
-    where: dict[str, list[str]] = {}
-    for pair in pairs:
-        field, sep, value = pair.partition(":")
-        if not sep or not field.strip():
-            raise ValueError(f"where='{pair[:60]}' is not field:value, e.g. where=doc_id:001")
-        where.setdefault(field.strip(), []).append(value.strip())
-    _bounded(where)
-    return where
+    """`field:value` strings (repeatable) as {field: [values]}, at most MAX_WHERE_VALUES; ValueError (a 422) otherwise."""
+    from semsearch.errors import SemsearchError
+    from semsearch.search.filters import parse_where as library_parse
+
+    try:
+        return _bounded(library_parse(pairs, ":"))
+    except SemsearchError as e:
+        raise ValueError(f"where={e}, e.g. where=doc_id:001") from None
 
 
 def _bounded(where: dict) -> dict:
