@@ -40,6 +40,9 @@ class OpenVinoEncoder(OnnxEncoder):
     # passages/s against 107-119 unpadded, and the first pass no slower than later ones (it was ~6% slower);
     # 32 or 64 were slower than 16. Vectors: cosine >= 0.999995 to unpadded (the mask hides the padding).
     PAD_TO = 16
+    # Requests in flight per stream: a second one queued behind each running batch lets a stream go on when the
+    # Python thread that feeds them waits for the GIL (a build's chunking thread holds it), instead of idling.
+    REQUESTS_PER_STREAM = 2
 
     def _open(self, graph: Path, threads: int) -> None:
         try:
@@ -62,7 +65,7 @@ class OpenVinoEncoder(OnnxEncoder):
         core = openvino.Core()
         self._before_compile()
         self._compiled = core.compile_model(str(graph), "CPU", config)  # releases the GIL while it compiles
-        self._requests = [self._compiled.create_infer_request() for _ in range(threads)]
+        self._requests = [self._compiled.create_infer_request() for _ in range(threads * self.REQUESTS_PER_STREAM)]
 
     def _infer(self, embeds: np.ndarray, mask: np.ndarray) -> np.ndarray:
         outputs = self._requests[0].infer({"inputs_embeds": embeds, "attention_mask": mask})
