@@ -251,6 +251,22 @@ def test_a_charset_vocabulary_tokenizes_and_counts_as_the_whole_one_and_grows_by
     assert type(copy) is TokenizerCounter and copy(others) == expected[len(norwegian) :]
 
 
+def test_a_charset_vocabulary_takes_every_piece_at_its_last_build(lazy_export, monkeypatch):
+    """Text of many scripts would rebuild it at every new block: its MAX_BUILDS-th build takes the whole vocabulary."""
+    import numpy as np
+
+    monkeypatch.setattr(fast_tokenizer, "MAX_BUILDS", 2)
+    folder, info = lazy_export
+    whole = fast_tokenizer.load(folder, _TOKENIZER_META, None)
+    vocabulary = fast_tokenizer.CharsetVocabulary(folder, info)
+    charset = fast_tokenizer.load(folder, _TOKENIZER_META, None, vocabulary)
+    for batch in (["hei på deg"], ["Привет мир"], _OTHER_SCRIPTS, ["日本語 😀 Ωμέγα"]):
+        for ours, theirs in zip(charset(batch), whole(batch), strict=True):
+            np.testing.assert_array_equal(ours, theirs)
+    _, found = vocabulary.covering({"\U0001f600"})
+    assert vocabulary.builds == 2 and len(found) == len(np.load(folder / "unigram_scores.npy"))
+
+
 def counter_whole(folder: Path):
     from tokenizers import Tokenizer
 
