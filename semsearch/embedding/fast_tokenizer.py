@@ -206,8 +206,8 @@ class CharsetVocabulary:
     """
 
     def __init__(self, export_dir: Path, info: dict[str, Any]):
-        self.export_dir, self.info = Path(export_dir), info
-        self._pieces = UnigramPieces(self.export_dir, info)
+        self.info = info
+        self.pieces = UnigramPieces(Path(export_dir), info)
         self._lock = threading.Lock()
         self._state: tuple[frozenset[str] | None, Any, dict[str, int]] = (frozenset(), None, {})  # None: every character
         self.builds = 0
@@ -221,7 +221,7 @@ class CharsetVocabulary:
             covered = self._state[0]
             if self._state[1] is None or not (covered is None or chars <= covered):
                 covered = None if self.builds + 1 >= MAX_BUILDS else covered | _blocks(chars - covered) | BASE_CHARS
-                self._state = (covered, *self._pieces.model_for_chars(covered))  # covered None: every piece
+                self._state = (covered, *self.pieces.model_for_chars(covered))  # covered None: every piece
                 self.builds += 1
             return self._state[1], self._state[2]
 
@@ -238,12 +238,10 @@ class _LazyUnigramTokenizer:
     it. ``export`` checks the result against the real tokenizer before enabling this.
     """
 
-    def __init__(self, shell: Any, export_dir: Path, info: dict[str, Any]):
-        import threading
-
+    def __init__(self, shell: Any, pieces: UnigramPieces, info: dict[str, Any]):
         self._lock = threading.Lock()
         self.tok = shell
-        self.vocab = UnigramPieces(export_dir, info)
+        self.vocab = pieces
         self._unk_id = int(info["unk_id"])
         self._fixed = {str(k): int(v) for k, v in info["token_ids"].items()}  # special token -> id
         pad = shell.padding
@@ -293,7 +291,7 @@ class CharsetUnigramTokenizer(_LazyUnigramTokenizer):
     work, where a model per call would be rebuilt for every batch."""
 
     def __init__(self, shell: Any, vocabulary: CharsetVocabulary):
-        super().__init__(shell, vocabulary.export_dir, vocabulary.info)
+        super().__init__(shell, vocabulary.pieces, vocabulary.info)
         self.vocabulary = vocabulary
         pre = shell.pre_tokenizer
         probe = "a b"
@@ -366,7 +364,7 @@ def _write_lazy_unigram(tokenizer_json: Path, out_dir: Path, meta: dict[str, Any
     np.save(out_dir / _SCORES_NPY, scores)
 
     full = _FullTokenizer(_load_tokenizer(tokenizer_json, meta))
-    lazy = _LazyUnigramTokenizer(_load_tokenizer(out_dir / SHELL_JSON, meta), out_dir, info)
+    lazy = _LazyUnigramTokenizer(_load_tokenizer(out_dir / SHELL_JSON, meta), UnigramPieces(out_dir, info), info)
     checks = [[t] for t in _SELF_CHECK_TEXTS] + [_SELF_CHECK_TEXTS]
     if all(np.array_equal(a, b) for batch in checks for a, b in zip(full(batch), lazy(batch), strict=True)):
         return info
@@ -396,7 +394,7 @@ def load(folder: Path, meta: dict[str, Any], lazy: dict[str, Any] | None, whole:
     if isinstance(whole, CharsetVocabulary):
         return CharsetUnigramTokenizer(_load_tokenizer(folder / SHELL_JSON, meta), whole)
     if lazy:
-        return _LazyUnigramTokenizer(_load_tokenizer(folder / SHELL_JSON, meta), folder, lazy)
+        return _LazyUnigramTokenizer(_load_tokenizer(folder / SHELL_JSON, meta), UnigramPieces(folder, lazy), lazy)
     if whole is not None and (folder / SHELL_JSON).is_file():
         tok = _load_tokenizer(folder / SHELL_JSON, meta)
         tok.model = whole.model  # the same vocabulary, not a copy: read-only use from several threads is safe

@@ -41,8 +41,9 @@ def token_counter(embedder: Embedder, bulk: bool = False, after_load: bool = Fal
     build) exists, the bulk encoder's own tokenizer when `bulk` says much text is to come, else the lazy one;
     otherwise the model's tokenizer.json, or the model's own tokenizer.
 
-    `after_load`: the bulk encoder is being loaded in another thread (`Embedder.load_bulk`); the first count
-    waits until that load starts making the shared vocabulary (see `Embedder.bulk_vocabulary`)."""
+    `after_load`: the bulk encoder is being loaded in another thread (`Embedder.load_bulk`); where the shared
+    vocabulary is the parsed tokenizer.json (0.6-1 s), the first count waits until that load starts the parse (see
+    `Embedder.bulk_vocabulary`). A charset vocabulary (~0.15 s) is made by the first count without waiting."""
     export = embedder.export if embedder.backend == "onnx" else None
     if export is not None and bulk and export[1].get("lazy_tokenizer"):  # the bulk encoder's vocabulary, shared
         return CharsetTokenizerCounter(export[0], embedder.bulk_vocabulary)  # ~0.15 s: no need to wait for the load

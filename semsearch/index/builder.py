@@ -190,7 +190,8 @@ def build_index(
             log("reading the whole corpus, not only what --changed names: the index is new or its settings changed")
             scope = None
             walked, sources = _listed(corpus, None)
-        elif scope is not None and (lost := [s for s in Restamps(root).lost_ids() if not scope.covers(s)]):
+        restamps = Restamps(root)
+        if scope is not None and (lost := [s for s in restamps.lost_ids() if not scope.covers(s)]):
             scope = scope.including(lost)  # files holding an id another file won: what --changed names may drop it
             walked, sources = _listed(corpus, scope)
         with _reporting(run):
@@ -201,7 +202,7 @@ def build_index(
         run.ray = ray
         run.skipped_files = SkippedFiles(run.writer.base.skipped, run.options, scope)
         run.memo = RecordMemo(root, options_key(run.options))
-        known = StoredCatalog(run.writer.generation, Restamps(root), scope)
+        known = StoredCatalog(run.writer.generation, restamps, scope)
         read = _index_changes(run, sources, known, known.compare(sources))
         run.on_commit.append(known.settle)
         run.on_commit.append(lambda: run.memo.save(known.vanished(sources)))
