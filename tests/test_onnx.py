@@ -221,33 +221,51 @@ def test_ray_without_ray_names_the_extra_and_a_dead_address_is_one_line(monkeypa
         ray_backend.connect(None)
 
 
-def test_a_bulk_load_starts_the_tokenizer_parse_before_it_compiles_and_never_leaves_a_counter_waiting(spec, monkeypatch):
-    """The chunker's bulk counter waits for the loading encoder to start the tokenizer's parse (right before the
-    graph compiles, which releases the GIL), and goes on when the load fails instead."""
+def test_a_bulk_load_lets_waiters_go_when_it_starts_compiling_and_never_leaves_one_waiting(spec, monkeypatch):
+    """A build chunks only once the bulk encoder's load has imported its runtime and compiles (the import holds the
+    GIL): `wait_for_load_start` returns right before the graph compiles, or when the load fails."""
     import threading
-
-    from semsearch.embedding.token_counter import token_counter
 
     order = []
     embedder = Embedder(spec, backend="onnx")
     real_start = Embedder.start_bulk_vocabulary
-    monkeypatch.setattr(Embedder, "start_bulk_vocabulary", lambda self: order.append("parse") or real_start(self))
-    counter = token_counter(embedder, bulk=True, after_load=True)
-    counted = []
-    waiting = threading.Thread(target=lambda: counted.append(counter(["passage: Lavrov og Tillerson"])))
+    monkeypatch.setattr(Embedder, "start_bulk_vocabulary", lambda self: order.append("compiles") or real_start(self))
+    waiting = threading.Thread(target=lambda: embedder.wait_for_load_start() or order.append("waiter goes on"))
     waiting.start()
     waiting.join(0.5)
-    assert waiting.is_alive() and not counted  # no load has started the parse yet
+    assert waiting.is_alive() and not order  # no load has started
     embedder.load_bulk(large=True)
     waiting.join(30)
-    assert order == ["parse"] and counted and counted[0][0] > 2
+    assert order == ["compiles", "waiter goes on"]
 
     failing = Embedder(spec, backend="onnx")
     monkeypatch.setattr(Embedder, "onnx_encoder", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("broken export")))
-    counter = token_counter(failing, bulk=True, after_load=True)
     with pytest.raises(RuntimeError, match="broken export"):
         failing.load_bulk(large=True)
-    assert counter(["passage: Lavrov"])[0] > 2  # the failed load let the counter parse for itself
+    done = threading.Thread(target=failing.wait_for_load_start)
+    done.start()
+    done.join(5)
+    assert not done.is_alive()  # the failed load let the waiter go
+
+
+def test_a_build_chunks_only_once_its_encoder_compiles(spec, tmp_path, monkeypatch):
+    """`build_index` starts the bulk encoder's load first and hands documents to the chunker only once the load
+    has imported its runtime: the first chunk is cut after the graph started compiling."""
+    import time
+
+    from semsearch.index import builder
+
+    order = []
+    real_start, real_chunk, real_open = Embedder.start_bulk_vocabulary, builder.chunk_entries, Embedder.onnx_encoder
+    monkeypatch.setattr(Embedder, "start_bulk_vocabulary", lambda self: order.append("compiles") or real_start(self))
+    monkeypatch.setattr(Embedder, "onnx_encoder", lambda *a, **k: time.sleep(0.5) or real_open(*a, **k))  # a slow import
+    monkeypatch.setattr(builder, "chunk_entries", lambda *a: order.append("chunks") or real_chunk(*a))
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i, text in enumerate(TEXTS):
+        (corpus / f"a{i}.txt").write_text(f"Tittel {i}\n\n{text}\n", encoding="utf-8")
+    stats = builder.build_index(corpus, tmp_path / "index", model=str(spec.path), backend="onnx", log=lambda _: None)
+    assert stats.chunks > 0 and order[0] == "compiles" and "chunks" in order
 
 
 def test_batches_padded_to_a_multiple_of_tokens_give_the_same_vectors(spec):

@@ -97,7 +97,7 @@ class Embedder:
         self._warned_bf16 = False
         self._vocabulary_lock = threading.Lock()
         self._vocabulary = None
-        self._vocabulary_allowed = threading.Event()  # see bulk_vocabulary(after_load_starts=True)
+        self._load_started = threading.Event()  # see wait_for_load_start
 
     @cached_property
     def fingerprint(self) -> str:
@@ -231,17 +231,12 @@ class Embedder:
                 self._encoders[key] = _encoder_class(quantisation)(folder, self.export[1], quantisation, threads, for_queries)
         return self._encoders[key]
 
-    def bulk_vocabulary(self, after_load_starts: bool = False):
+    def bulk_vocabulary(self):
         """The tokenizer vocabulary that the chunker's token counter and the bulk encoder share, made once for this
         embedder (None without an export). Where the export holds the lazy Unigram form (e5), a
         `fast_tokenizer.CharsetVocabulary`: the pieces made of the characters met so far, ~0.15 s to build for
         Latin-script text. Otherwise the export's tokenizer.json, parsed (e5's 17 MB: 0.6-1 s holding the GIL).
-
-        `after_load_starts`: first wait until the bulk encoder being loaded (`load_bulk`, in another thread)
-        starts making it, right before it compiles its graph, so that this work does not hold up the compilation.
         """
-        if after_load_starts:
-            self._vocabulary_allowed.wait()
         if self.export is None:
             return None
         with self._vocabulary_lock:
@@ -260,10 +255,18 @@ class Embedder:
             return self._vocabulary
 
     def start_bulk_vocabulary(self) -> None:
-        """Make the bulk vocabulary in a thread of its own (once), and let callers waiting for it go on."""
-        if not self._vocabulary_allowed.is_set():
-            self._vocabulary_allowed.set()
+        """Called by the bulk encoder right before its runtime compiles the graph (without the GIL): let callers of
+        `wait_for_load_start` go on, and make the bulk vocabulary meanwhile (once) in a thread of its own."""
+        if not self._load_started.is_set():
+            self._load_started.set()
             threading.Thread(target=self.bulk_vocabulary, name="semsearch-tokenizer", daemon=True).start()
+
+    def wait_for_load_start(self) -> None:
+        """Block until the bulk encoder being loaded in another thread (`load_bulk`) has imported its runtime and
+        started compiling its graph, or has ended. A build chunks only from then on: the import holds the GIL
+        (OpenVINO's: ~0.15 s), and chunking beside it put off the model's first batch by ~0.4 s on two cores,
+        while the compilation leaves the GIL to the chunker."""
+        self._load_started.wait()
 
     @cached_property
     def _tokenizer(self):
@@ -290,15 +293,15 @@ class Embedder:
         it reads and chunks). For torch and bf16, whose start-up takes seconds (torch's import, OpenVINO's
         graph compilation), the ONNX Runtime fp32 session that a small update embeds with: the slow one is
         loaded only when a batch is large enough to need it, or now for bf16 when `large` says it will be.
-        Callers waiting for the bulk vocabulary (`bulk_vocabulary(after_load_starts=True)`) go on once the bulk
-        encoder starts making it, or when this returns or fails."""
+        Callers of `wait_for_load_start` go on once the bulk encoder starts compiling, or when this returns or
+        fails."""
         try:
             if self.backend == "onnx" and (not self._slow_start or large):
                 self.onnx_encoder(self.quantisation, for_queries=False)
             elif self.device == "cpu" and self.export is not None:
                 self.onnx_encoder("fp32", for_queries=True)
         finally:
-            self._vocabulary_allowed.set()
+            self._load_started.set()
 
     @property
     def _slow_start(self) -> bool:

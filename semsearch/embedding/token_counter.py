@@ -36,20 +36,19 @@ if TYPE_CHECKING:
     from semsearch.embedding.embedder import Embedder
 
 
-def token_counter(embedder: Embedder, bulk: bool = False, after_load: bool = False) -> TokenCounter:
+def token_counter(embedder: Embedder, bulk: bool = False) -> TokenCounter:
     """The fastest exact token counter for the embedder's model: where its ONNX export (already made for an ONNX
     build) exists, the bulk encoder's own tokenizer when `bulk` says much text is to come, else the lazy one;
     otherwise the model's tokenizer.json, or the model's own tokenizer.
 
-    `after_load`: the bulk encoder is being loaded in another thread (`Embedder.load_bulk`); where the shared
-    vocabulary is the parsed tokenizer.json (0.6-1 s), the first count waits until that load starts the parse (see
-    `Embedder.bulk_vocabulary`). A charset vocabulary (~0.15 s) is made by the first count without waiting."""
+    A build counts only once the bulk encoder's load compiles (`Embedder.wait_for_load_start`): the shared
+    vocabulary is then made beside the compilation.
+    """
     export = embedder.export if embedder.backend == "onnx" else None
     if export is not None and bulk and export[1].get("lazy_tokenizer"):  # the bulk encoder's vocabulary, shared
-        return CharsetTokenizerCounter(export[0], embedder.bulk_vocabulary)  # ~0.15 s: no need to wait for the load
+        return CharsetTokenizerCounter(export[0], embedder.bulk_vocabulary)
     if export is not None and bulk:  # the bulk encoder's tokenizer.json, parsed once for both
-        loaded = partial(embedder.bulk_vocabulary, after_load_starts=after_load)
-        return TokenizerCounter(export[0] / TOKENIZER_JSON, loaded=loaded)
+        return TokenizerCounter(export[0] / TOKENIZER_JSON, loaded=embedder.bulk_vocabulary)
     if export is not None and export[1].get("lazy_tokenizer"):
         return LazyTokenizerCounter(export[0], export[1]["lazy_tokenizer"], vocabulary=embedder.bulk_vocabulary)
     tokenizer = embedder.spec.path / TOKENIZER_JSON
