@@ -114,6 +114,27 @@ def test_highlighted_sentence_is_marked(browser, tiny_server):
     page.close()
 
 
+def test_the_openapi_page_renders_with_nothing_from_outside(browser, tiny_server):
+    """/docs draws Swagger UI over the server's own OpenAPI schema with every request refused but the server's."""
+    page = browser.new_page()
+    outside = []
+    page.route(
+        "**/*",
+        lambda route: (
+            route.continue_()
+            if route.request.url.startswith(tiny_server.url)
+            else (outside.append(route.request.url) or route.abort())
+        ),
+    )
+    page.goto(tiny_server.url + "/docs")
+    page.wait_for_selector(".swagger-ui .info .title", timeout=15_000)
+    assert "semsearch" in page.locator(".swagger-ui .info .title").inner_text()
+    paths = page.locator(".opblock-summary-path").all_inner_texts()
+    assert "/search" in paths and "/documents/{doc_id}" in paths
+    assert not outside, outside
+    page.close()
+
+
 def test_with_a_token_the_page_asks_for_it_and_then_answers(browser, tiny_index, tmp_path_factory):
     index = tmp_path_factory.mktemp("browser-token") / "index"
     shutil.copytree(tiny_index, index, ignore=shutil.ignore_patterns(discovery.SERVER_FILE))

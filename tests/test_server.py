@@ -61,10 +61,30 @@ def test_health_info_docs_and_page(server, served_index):
     assert status == 200 and {"/search", "/documents/{doc_id}", "/health", "/info"} <= set(openapi["paths"])
     assert {"get", "post"} <= set(openapi["paths"]["/search"])
     status, docs = server.get("/docs")
-    assert status == 200 and "swagger" in docs.lower()
+    assert status == 200 and "/static/docs/swagger-ui-bundle.js" in docs and "/openapi.json" in docs
+    status, redoc = server.get("/redoc")
+    assert status == 200 and "/static/docs/redoc.standalone.js" in redoc
+    for page in (docs, redoc):
+        assert "http://" not in page and "https://" not in page, "the OpenAPI pages must fetch nothing from elsewhere"
+    for name in ("swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js"):
+        status, body = server.get(f"/static/docs/{name}")
+        assert status == 200 and len(body) > 10_000
     status, page = server.get("/")
     assert status == 200 and 'id="q"' in page and "/static/app.js" in page
     assert "http://" not in page and "https://" not in page, "the page must fetch nothing from elsewhere"
+
+
+def test_the_openapi_schema_gives_each_operation_its_own_id(served_index):
+    """FastAPI warns on every /openapi.json when two operations share an id (one route for GET and HEAD did)."""
+    import warnings
+
+    from semsearch.server.app import create_app
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        schema = create_app(served_index, warm=False).openapi()
+    ids = [operation["operationId"] for path in schema["paths"].values() for operation in path.values()]
+    assert len(ids) == len(set(ids)) and "/health" in schema["paths"]
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "dense", "lexical"])

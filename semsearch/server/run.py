@@ -15,9 +15,10 @@ from semsearch.server import EXTRA_HINT, discovery
 
 
 def require_extra() -> None:
-    """Raise a one-line SemsearchError naming the extra when FastAPI or uvicorn is missing."""
+    """Raise a one-line SemsearchError naming the extra when FastAPI, uvicorn or fastapi-offline is missing."""
     try:
         import fastapi  # noqa: F401
+        import fastapi_offline  # noqa: F401
         import uvicorn  # noqa: F401
     except ImportError as e:
         raise SemsearchError(f"`semsearch serve` needs {e.name or 'FastAPI and uvicorn'}: {EXTRA_HINT}") from None
