@@ -369,6 +369,42 @@ def test_a_re_exported_jsonl_file_parses_only_its_new_lines(tiny_model, tmp_path
     assert semsearch.build_index(folder, index).changed == [] and parsed == []
 
 
+def test_a_re_exported_csv_file_parses_only_its_new_rows(tiny_model, tmp_path, monkeypatch):
+    """As for JSONL: a CSV export rewritten with its rows in another order and one changed parses only that row;
+    a renamed column (another header) makes every row new."""
+    import csv
+
+    from semsearch.reading import csv_records
+
+    def write(records: dict[str, str], header=("id", "text", "section")) -> None:
+        with open(folder / "archive.csv", "w", newline="", encoding="utf-8") as f:
+            rows = csv.writer(f)
+            rows.writerow(header)
+            rows.writerows([doc_id, text, "Innenriks, Oslo" if len(text) % 2 else ""] for doc_id, text in records.items())
+
+    folder, index = tmp_path / "corpus", tmp_path / "index"
+    folder.mkdir()
+    records = {f"r{i}": f'Sak {i} om {WORDS[i % len(WORDS)]},\n og "{WORDS[(i + 3) % len(WORDS)]}".' for i in range(30)}
+    write(records)
+    semsearch.build_index(folder, index, model=str(tiny_model))
+    parsed = []
+    real = csv_records._row_document
+    monkeypatch.setattr(csv_records, "_row_document", lambda header, row, *a: parsed.append(row[0]) or real(header, row, *a))
+    records["r7"] = "Strømprisen i Bergen steg igjen."
+    write(dict(reversed(list(records.items()))))
+    stats = semsearch.build_index(folder, index)
+    assert stats.changed == ["r7"] and parsed == ["r7"]
+    fresh = tmp_path / "fresh"
+    semsearch.build_index(folder, fresh, model=str(tiny_model))
+    assert _stored(index) == _stored(fresh)
+    parsed.clear()
+    write(records, header=("id", "text", "avdeling"))  # the same cells under another column name: other records
+    semsearch.build_index(folder, index)
+    assert sorted(parsed) == sorted(records)
+    semsearch.build_index(folder, fresh)
+    assert _stored(index) == _stored(fresh)
+
+
 @pytest.mark.parametrize("seed", [3, 4])
 def test_builds_told_what_changed_store_what_a_fresh_build_stores(tiny_model, tmp_path, seed):
     """`changed=` names the files written or removed since the last build (and some that did not change):

@@ -37,7 +37,7 @@ from semsearch.index.record_memo import RecordMemo
 from semsearch.index.records import ChunkEntry, DocEntry
 from semsearch.index.restamps import Restamps
 from semsearch.index.segment import SegmentWriter
-from semsearch.index.sources import EqualDoc, SourceDoc, api_doc, jsonl_docs, list_sources, source_docs
+from semsearch.index.sources import EqualDoc, SourceDoc, api_doc, list_sources, memo_docs, source_docs
 from semsearch.reading import (
     DEFAULT_MAX_FILE_SIZE,
     DuplicateId,
@@ -46,7 +46,6 @@ from semsearch.reading import (
     ReadStopped,
     ReadWarning,
     SourceFile,
-    jsonl,
     reader_for,
 )
 from semsearch.reading.lines import text_document
@@ -135,7 +134,7 @@ class _Run:
     on_commit: list = field(default_factory=list)  # called once the build's last commit is made
     skipped_files: SkippedFiles | None = None  # a folder build's files skipped whole (None: an update keeps the base's)
     previous: Commit | None = None  # the commit a build with new settings or model replaces: re-embedded whole
-    memo: RecordMemo | None = None  # a folder build's memo of JSONL lines (record_memo)
+    memo: RecordMemo | None = None  # a folder build's memo of JSONL and CSV records (record_memo)
 
 
 def build_index(
@@ -478,11 +477,11 @@ def _files_bar(files: list[SourceFile], show: bool):
 
 
 def _docs_of(run: _Run, src: SourceFile, seen: SeenIds, known: StoredCatalog):
-    """The documents of a file being read: a JSONL file's lines that are as they were when it was last read
-    whole (and whose documents the index holds from it) come as `EqualDoc`s, unparsed."""
-    if run.memo is None or reader_for(src.name) is not jsonl.FORMAT:
+    """The documents of a file being read: the records of a JSONL or CSV file that are as they were when it was
+    last read whole (and whose documents the index holds from it) come as `EqualDoc`s, unparsed."""
+    if run.memo is None or reader_for(src.name).records is None:
         return source_docs(src, run.options, seen)
-    return jsonl_docs(src, run.options, seen, run.memo, lambda doc_id, fingerprint: known.holds(doc_id, src.name, fingerprint))
+    return memo_docs(src, run.options, seen, run.memo, lambda doc_id, fingerprint: known.holds(doc_id, src.name, fingerprint))
 
 
 def _duplicate_in_unread_file(run: _Run, known: StoredCatalog, sources, old: StoredDoc, winner: str) -> None:

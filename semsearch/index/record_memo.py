@@ -1,12 +1,12 @@
-"""Records of JSONL files as they were last read: a digest of each raw line, with the document it gave.
+"""Records of JSONL and CSV files as they were last read: a digest of each raw record, with the document it gave.
 
-A JSONL archive re-exported every night gets a new mtime with (mostly) the same lines, so a folder build reads
-it whole. Parsing a record (the line rules, the fingerprint) is most of that: ~0.1 ms a record, ~100 s for a
-million. A line whose bytes, read options and semsearch version are those of a line read before gave the same
-document then; when the catalog still holds that document, stored from this file with that fingerprint, the
-line is equal without being parsed.
+A JSONL or CSV archive re-exported every night gets a new mtime with (mostly) the same records, so a folder
+build reads it whole. Parsing a record (the field rules, the fingerprint) is most of that: ~0.1 ms a record,
+~100 s for a million. A record whose bytes (a JSONL line; a CSV row with its header), read options and
+semsearch version are those of a record read before gave the same document then; when the catalog still holds
+that document, stored from this file with that fingerprint, the record is equal without being parsed.
 
-    <index>/records.sqlite   source, key (blake2b of the line), doc_id, fingerprint
+    <index>/records.sqlite   source, key (blake2b of the record), doc_id, fingerprint
 
 Like restamps.sqlite it needs no commit: every hit is checked against the catalog, a build killed before
 writing it parses once more, and a damaged file is removed and started again.
@@ -30,7 +30,7 @@ Hit = tuple[str, str]  # (doc_id, fingerprint)
 
 
 class RecordMemo:
-    """The lines each JSONL file gave when last read to its end; loaded per file, written after the commit."""
+    """The records each JSONL or CSV file gave when last read to its end; loaded per file, written after the commit."""
 
     def __init__(self, root: Path, options_key: str):
         self.path = Path(root) / FILE
@@ -38,10 +38,10 @@ class RecordMemo:
         self.new: dict[str, dict[bytes, Hit]] = {}  # source -> its lines' keys and documents, read whole this build
 
     def key(self, raw: bytes) -> bytes:
-        """The key of one raw line under this build's read options and semsearch version."""
+        """The key of one raw record under this build's read options and semsearch version."""
         return hashlib.blake2b(raw, digest_size=16, key=self.salt).digest()
 
-    def lines_of(self, source: str) -> dict[bytes, Hit]:
+    def records_of(self, source: str) -> dict[bytes, Hit]:
         """What the last full read of `source` found: {key: (doc_id, fingerprint)} ({} when nothing)."""
         if not self.path.is_file():
             return {}

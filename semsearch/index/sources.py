@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 from semsearch.index.record_memo import Hit, RecordMemo
 from semsearch.index.records import DocEntry
-from semsearch.reading import Document, ReadOptions, SourceFile, dedupe, jsonl, list_sources, read_source, record_document
+from semsearch.reading import Document, ReadOptions, SourceFile, dedupe, list_sources, read_source, reader_for, record_document
 from semsearch.reading.sources import Seen, checked, stopped
 
-__all__ = ["EqualDoc", "SourceDoc", "SourceFile", "api_doc", "jsonl_docs", "list_sources", "record_docs", "source_docs"]
+__all__ = ["EqualDoc", "SourceDoc", "SourceFile", "api_doc", "list_sources", "memo_docs", "record_docs", "source_docs"]
 
 
 @dataclass(frozen=True)
@@ -44,23 +44,23 @@ class EqualDoc:
     doc_id: str
 
 
-def jsonl_docs(
+def memo_docs(
     src: SourceFile, options: ReadOptions, seen: Seen, memo: RecordMemo, stored: Callable[[str, str], bool]
 ) -> Iterator[SourceDoc | EqualDoc]:
-    """As `source_docs` for a JSONL file, but a line that gave a document when the file was last read whole,
-    under the same options, is an `EqualDoc` without being parsed when `stored(doc_id, fingerprint)` says the
-    index still holds that document from this file. What this read finds is noted in `memo` once it ends."""
-    before, now = memo.lines_of(src.name), {}
-    shown = src.where
+    """As `source_docs` for a file of many records (JSONL, CSV: its format has `records`), but a record that gave a
+    document when the file was last read whole, under the same options, is an `EqualDoc` without being parsed
+    when `stored(doc_id, fingerprint)` says the index still holds that document from this file. What this read
+    finds is noted in `memo` once it ends."""
+    before, now = memo.records_of(src.name), {}
     try:
-        for number, raw in jsonl.lines(src):
-            where, key = f"{shown}:{number}", memo.key(raw)
+        for where, raw, parse in reader_for(src.name).records(src, options):
+            key = memo.key(raw)
             hit: Hit | None = before.get(key)
             if hit is not None and seen.get(hit[0]) is None and stored(*hit):
                 seen[hit[0]], now[key] = where, hit
                 yield EqualDoc(hit[0])
                 continue
-            doc = jsonl.line_document(raw, where, options)
+            doc = parse()
             for kept in dedupe(iter([doc] if doc is not None and checked(doc, options) else []), seen):
                 now[key] = (kept.doc_id, kept.fingerprint)
                 yield SourceDoc(kept.doc_id, kept, _entry(kept, src.name, src.size, src.mtime_ns))

@@ -59,16 +59,40 @@ class SourceFile(NamedTuple):
         return place(self.path)
 
 
+class RawRecord(NamedTuple):
+    """One record of a file of many (a JSONL line, a CSV row) before it is parsed: where it is (path:line), the
+    bytes that decide its document under given read options, and the parse that makes it (None: warned about)."""
+
+    where: str
+    raw: bytes
+    parse: Callable[[], Document | None]
+
+
 @dataclass(frozen=True)
 class Format:
     """A file format: its name, the suffixes it claims and a function yielding the documents of one file.
 
     `read` warns (`messages.warn`) about what it cannot read and yields the rest; it never raises for bad input.
+    A format of many records per file also gives `records`: each one unparsed (`RawRecord`), so that a build can
+    skip parsing records it has read before (`index.record_memo`); `read` is then `parsed(records)`.
     """
 
     name: str
     suffixes: tuple[str, ...]
     read: Callable[[SourceFile, ReadOptions], Iterator[Document]]
+    records: Callable[[SourceFile, ReadOptions], Iterator[RawRecord]] | None = None
+
+
+def parsed(records: Callable[[SourceFile, ReadOptions], Iterator[RawRecord]]):
+    """The `read` of a format of many records: each record parsed, the ones warned about left out."""
+
+    def read(source: SourceFile, options: ReadOptions) -> Iterator[Document]:
+        for record in records(source, options):
+            doc = record.parse()
+            if doc is not None:
+                yield doc
+
+    return read
 
 
 def too_big(size: int, limit: int | None) -> str | None:

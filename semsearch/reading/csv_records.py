@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterator
+from functools import partial
 
-from semsearch.reading.base import Format, ReadOptions, SourceFile, decode, read_bytes
+from semsearch.reading.base import Format, RawRecord, ReadOptions, SourceFile, decode, parsed, read_bytes
 from semsearch.reading.document import Document
 from semsearch.reading.messages import shown, warn
 from semsearch.reading.records import record_document
@@ -60,8 +62,14 @@ def _rows(reader, where_line) -> Iterator[tuple[int, list[str]]]:
             yield line, row
 
 
-def read(source: SourceFile, options: ReadOptions) -> Iterator[Document]:
-    """One document per row; rows with too few or too many cells are warned about and skipped."""
+def _row_document(header: list[str], row: list[str], where: str, options: ReadOptions) -> Document | None:
+    """The document of one row (empty cells are absent fields), or None with a warning naming `where`."""
+    return record_document({name: cell for name, cell in zip(header, row) if cell != ""}, options, where)
+
+
+def records(source: SourceFile, options: ReadOptions) -> Iterator[RawRecord]:
+    """Each row with as many cells as the header has columns, unparsed: the header and its cells decide its
+    document. Rows with too few or too many cells are warned about and left out."""
     data = read_bytes(source)
     text = None if data is None else decode(data, source.where)
     if text is None:
@@ -72,15 +80,17 @@ def read(source: SourceFile, options: ReadOptions) -> Iterator[Document]:
     if header is None:
         return
     shown = source.where  # escaped once: per row it cost ~15 µs (most of a short row's reading)
+    columns = json.dumps(header, ensure_ascii=False)
     for line, row in _rows(reader, lambda n: f"{shown}:{n}"):
         where = f"{shown}:{line}"
         if len(row) != len(header):
             warn(where, f"row has {len(row)} cells for {len(header)} columns, so it is skipped: fix its commas or quotes")
             continue
-        record = {name: cell for name, cell in zip(header, row) if cell != ""}
-        doc = record_document(record, options, where)
-        if doc is not None:
-            yield doc
+        # The header, the cells' lengths and the cells: unambiguous whatever they hold, and ~5x cheaper than
+        # json.dumps of the row (a 5k-review CSV: 0.02 against 0.11 s)
+        raw = f"{columns}\n{','.join(map(str, map(len, row)))}\n{''.join(row)}".encode()
+        yield RawRecord(where, raw, partial(_row_document, header, row, where, options))
 
 
-FORMAT = Format("csv", (".csv", ".tsv"), read)
+# One document per row; rows with too few or too many cells are warned about and skipped.
+FORMAT = Format("csv", (".csv", ".tsv"), parsed(records), records)
