@@ -262,10 +262,10 @@ def test_a_build_chunks_only_once_its_encoder_compiles(spec, tmp_path, monkeypat
     monkeypatch.setattr(builder, "chunk_entries", lambda *a: order.append("chunks") or real_chunk(*a))
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    for i, text in enumerate(TEXTS):
+    for i, text in enumerate(TEXTS[:3]):
         (corpus / f"a{i}.txt").write_text(f"Tittel {i}\n\n{text}\n", encoding="utf-8")
     stats = builder.build_index(corpus, tmp_path / "index", model=str(spec.path), backend="onnx", log=lambda _: None)
-    assert stats.chunks > 0 and order[0] == "compiles" and "chunks" in order
+    assert stats.chunks >= 3 and order[0] == "compiles" and order.count("chunks") == 3
 
 
 def test_batches_padded_to_a_multiple_of_tokens_give_the_same_vectors(spec):
