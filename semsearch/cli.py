@@ -182,7 +182,8 @@ def _print_results(results: list[dict]) -> None:
     bold = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     mark = ("\x1b[1m", "\x1b[0m") if bold else ("**", "**")
     for rank, r in enumerate(results, 1):
-        where = " · ".join(p for p in (r["doc_id"], r["date"], r["heading"]) if p)
+        heading = r["heading"] if r["heading"] != r.get("title") else None
+        where = " · ".join(p for p in (r["doc_id"], r.get("title"), r["date"], heading) if p)
         typer.echo(f"{rank}. [{r['score']:.3f}] {where} (chunk {r['position']}, chars {r['start']}-{r['end']})")
         text, hs, he = r["text"], r.get("highlight_start"), r.get("highlight_end")
         if hs is not None and he is not None:

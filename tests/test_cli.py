@@ -36,6 +36,21 @@ def test_index_query_info(tiny_model, tmp_path):
     assert info.exit_code == 0 and json.loads(info.output)["documents"] == 5
 
 
+def test_a_result_line_names_the_records_title(tiny_model, tmp_path):
+    """Records with a title show it after the id (a CSV's ids are often bare numbers); a heading equal to the
+    title is not repeated."""
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    corpus.mkdir()
+    (corpus / "a.csv").write_text(
+        'id,title,text,date\n1,Lavrov i Moskva,"Lavrov møtte Tillerson i Moskva. De snakket om Syria.",2017-04-12\n'
+        '2,Strøm,"Strømprisen steg kraftig i Bergen i vinter.",2018-01-03\n',
+        encoding="utf-8",
+    )
+    assert runner.invoke(app, ["index", str(corpus), "--index", str(index), "--model", str(tiny_model)]).exit_code == 0
+    res = runner.invoke(app, ["query", "Lavrov Tillerson Moskva", "-k", "1", "--index", str(index), "--mode", "lexical"])
+    assert res.exit_code == 0 and res.output.startswith("1. [") and "] 1 · Lavrov i Moskva · 2017-04-12 (chunk 0" in res.output
+
+
 def test_index_changed_takes_paths_as_arguments_or_from_stdin(tiny_model, corpus_copy, tmp_path):
     index = tmp_path / "index"
     assert runner.invoke(app, ["index", str(corpus_copy), "--index", str(index), "--model", str(tiny_model)]).exit_code == 0
