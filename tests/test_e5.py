@@ -102,6 +102,24 @@ def test_ray_data_embeds_like_the_local_backend(e5):
     assert np.sum(remote * local, axis=1).min() >= 0.999
 
 
+def test_a_gpu_embeds_in_fp16_like_the_cpu_where_one_is_lent(e5, tmp_path):
+    """`--device auto` picks CUDA through torch, in fp16, where torch sees a GPU: the vectors agree with the CPU's
+    (cosine >= 0.999, in order) and the index records the fp16 torch backend. Skipped where no GPU is lent."""
+    from semsearch.embedding import devices
+
+    if not devices.cuda_available():
+        pytest.skip("no CUDA GPU here (torch.cuda.is_available() is false): this test runs where a GPU is lent")
+    passages = [c.passage(True) for a in read_corpus(CORPUS) for c in chunk_article(a, Embedder(e5).count_tokens, ChunkParams())]
+    gpu = Embedder(e5)  # device auto
+    assert gpu.device == "cuda" and gpu.backend_info["quantisation"] == "fp16"
+    on_gpu = gpu.embed_passages(passages, progress=False, bulk=True)
+    on_cpu = Embedder(e5, backend="torch", device="cpu").embed_passages(passages, progress=False)
+    assert on_gpu.shape == on_cpu.shape and np.sum(on_gpu * on_cpu, axis=1).min() >= 0.999
+    stats = semsearch.build_index(CORPUS, tmp_path / "index", model=str(e5.path))
+    assert stats.embedded_chunks == stats.chunks > 0
+    assert semsearch.index_info(tmp_path / "index").backend == ["torch-fp16"]
+
+
 def test_hybrid_is_at_least_as_good_as_dense_on_the_corpus_questions(e5_index):
     from semsearch.api import searcher
     from semsearch.evaluate import evaluate, load_queries
