@@ -234,8 +234,8 @@ class Embedder:
     def bulk_vocabulary(self):
         """The tokenizer vocabulary that the chunker's token counter and the bulk encoder share, made once for this
         embedder (None without an export). Where the export holds the lazy Unigram form (e5), a
-        `fast_tokenizer.CharsetVocabulary`: the pieces made of the characters met so far, ~0.15 s to build for
-        Latin-script text. Otherwise the export's tokenizer.json, parsed (e5's 17 MB: 0.6-1 s holding the GIL).
+        `fast_tokenizer.CharsetVocabulary`: the pieces made of the characters met so far, ~0.2 s to build for
+        Latin-script news. Otherwise the export's tokenizer.json, parsed (e5's 17 MB: 0.6-1 s holding the GIL).
         """
         if self.export is None:
             return None

@@ -4,7 +4,7 @@
 vocabulary, 17 MB) that takes 0.6-1 s, most of what chunking one document costs. Where the ONNX export holds
 the lazy Unigram form of the tokenizer (`fast_tokenizer`), two counters give the same counts without it:
 `CharsetTokenizerCounter` (a bulk build's) cuts words with the vocabulary it shares with the bulk encoder, the
-pieces made of the characters met so far (`fast_tokenizer.CharsetVocabulary`: ~0.15 s to build for Norwegian);
+pieces made of the characters met so far (`fast_tokenizer.CharsetVocabulary`: ~0.2 s to build for Norwegian);
 `LazyTokenizerCounter` (an update's) cuts each new word with a Unigram model of only that word's candidate
 pieces, and switches to a charset vocabulary once it has cut about as many words as building one costs: an
 update of a few documents pays milliseconds.
