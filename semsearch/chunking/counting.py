@@ -128,8 +128,13 @@ class TokenizerCounter:
     def _word(self, word: str, prefix: str = "") -> int:
         n = self._words.get(word)
         if n is None:
-            n = self._words[word] = len(self._tokenizer.model.tokenize(prefix + word))
+            piece = prefix + word
+            n = self._words[word] = len(self._word_model(piece).tokenize(piece))
         return n
+
+    def _word_model(self, piece: str):
+        """The tokenizer model that cuts `piece` (a pre-tokenized word) as the whole tokenizer does: its own here."""
+        return self._tokenizer.model
 
 
 _METASPACE = "\u2581"

@@ -79,12 +79,8 @@ class CharsetTokenizerCounter(TokenizerCounter):
     def _encoded_count(self, text: str) -> int:
         return int(self._whole_texts([text])[0].shape[1])  # rare: a text holding "<s>" and the like
 
-    def _word(self, word: str, prefix: str = "") -> int:
-        n = self._words.get(word)
-        if n is None:
-            model, _ = self._vocabulary.covering(set(prefix + word))
-            n = self._words[word] = len(model.tokenize(prefix + word))
-        return n
+    def _word_model(self, piece: str):
+        return self._vocabulary.covering(set(piece))[0]
 
 
 class LazyTokenizerCounter(CharsetTokenizerCounter):
@@ -127,14 +123,16 @@ class LazyTokenizerCounter(CharsetTokenizerCounter):
             self._switch()
         return super()._encoded_count(text)
 
-    def _word(self, word: str, prefix: str = "") -> int:
+    def _word_model(self, piece: str):
         if self._pieces is None:
+            return super()._word_model(piece)
+        return self._pieces.model_for([piece])[0]
+
+    def _word(self, word: str, prefix: str = "") -> int:
+        if self._pieces is None or word in self._words:
             return super()._word(word, prefix)
-        n = self._words.get(word)
-        if n is None:
-            model, _ = self._pieces.model_for([prefix + word])
-            n = self._words[word] = len(model.tokenize(prefix + word))
-            self.lazy_words += 1
-            if self.lazy_words >= self.switch_after:
-                self._switch()
+        n = super()._word(word, prefix)  # cut lazily: counted, and the switch made past `switch_after` words
+        self.lazy_words += 1
+        if self.lazy_words >= self.switch_after:
+            self._switch()
         return n
