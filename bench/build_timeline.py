@@ -55,7 +55,7 @@ def main() -> None:
 
     event("import semsearch")
     from semsearch.embedding import embedder, onnx_encoder, openvino_encoder
-    from semsearch.index import builder
+    from semsearch.ingest import builder
 
     traced(embedder.Embedder, "bulk_vocabulary", "bulk tokenizer vocabulary (or wait for it)")
     traced(embedder.Embedder, "load_bulk", "bulk encoder load")

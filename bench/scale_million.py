@@ -26,11 +26,11 @@ from semsearch.embedding import Embedder
 from semsearch.embedding.models import ModelSpec
 from semsearch.embedding.token_counter import token_counter
 from semsearch.index import store
-from semsearch.index.chunk_terms import chunk_entries
 from semsearch.index.commit import Commit, latest_commit, new_commit
 from semsearch.index.compaction import maybe_merge
 from semsearch.index.records import ChunkEntry, DocEntry
 from semsearch.index.segment import SegmentWriter
+from semsearch.ingest.chunk_terms import chunk_entries
 from semsearch.reading.articles import fingerprint_bytes, parse_article
 
 Doc = tuple[DocEntry, list[ChunkEntry]]

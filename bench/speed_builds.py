@@ -16,7 +16,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from semsearch.index.builder import BATCH_CHUNKS  # noqa: E402
+from semsearch.ingest.builder import BATCH_CHUNKS  # noqa: E402
 
 _BUILD = """
 import json, sys, time

@@ -23,10 +23,10 @@ import numpy as np  # noqa: E402
 
 from semsearch.chunking import ChunkParams, TokenizerCounter  # noqa: E402
 from semsearch.index import store  # noqa: E402
-from semsearch.index.chunk_terms import chunk_entries  # noqa: E402
 from semsearch.index.commit import meta_path  # noqa: E402
 from semsearch.index.records import DocEntry  # noqa: E402
 from semsearch.index.segment import SegmentWriter  # noqa: E402
+from semsearch.ingest.chunk_terms import chunk_entries  # noqa: E402
 from semsearch.reading import ReadOptions, record_document  # noqa: E402
 
 TEXT = "Ny anmeldelse\nFilmen er en varm og morsom komedie om en familie i Bergen. Skuespillerne gjør en god jobb."

@@ -17,7 +17,7 @@ from semsearch.search import MODES, FusionParams, Mode, Result, Searcher
 from semsearch.search.filters import make_filter, masks_for
 
 if TYPE_CHECKING:
-    from semsearch.index.builder import IndexStats, build_index
+    from semsearch.ingest.builder import IndexStats, build_index
 
 __all__ = [
     "Document",
@@ -42,7 +42,7 @@ _FROM_BUILDER = ("IndexStats", "build_index")
 def __getattr__(name: str):
     """`build_index` and `IndexStats` load the builder (reading, chunking) on first use: a query never needs it."""
     if name in _FROM_BUILDER:
-        from semsearch.index import builder
+        from semsearch.ingest import builder
 
         return getattr(builder, name)
     raise AttributeError(f"module 'semsearch.api' has no attribute {name!r}")
@@ -190,8 +190,8 @@ def add(records: Iterable[dict], index: str | Path = "index", model: str | None 
 
     A record without id or text, or a repeated id, is warned about (naming the record) and skipped.
     """
-    from semsearch.index.builder import API_SOURCE, update_index
-    from semsearch.index.sources import record_docs
+    from semsearch.ingest.builder import API_SOURCE, update_index
+    from semsearch.ingest.sources import record_docs
 
     records = list(records)
     return update_index(index, lambda options: record_docs(records, options, API_SOURCE), (), model)
@@ -200,8 +200,8 @@ def add(records: Iterable[dict], index: str | Path = "index", model: str | None 
 def add_file(path: str | Path, index: str | Path = "index", model: str | None = None) -> IndexStats:
     """Upsert the documents of one file (JSONL, CSV or any format `semsearch index` reads), read with the
     index's recorded field names; bad lines are warned about, naming the line, and skipped."""
-    from semsearch.index.builder import API_SOURCE, update_index
-    from semsearch.index.sources import api_doc
+    from semsearch.ingest.builder import API_SOURCE, update_index
+    from semsearch.ingest.sources import api_doc
     from semsearch.reading import iter_documents
 
     def documents(options):
@@ -213,7 +213,7 @@ def add_file(path: str | Path, index: str | Path = "index", model: str | None = 
 def delete(ids: Iterable[str], index: str | Path = "index") -> IndexStats:
     """Delete documents by id (unknown ids are ignored: `removed` lists those deleted); committed atomically.
     SemsearchError when there is no index at `index` (nothing is created)."""
-    from semsearch.index.builder import update_index
+    from semsearch.ingest.builder import update_index
 
     if store.latest_generation_number(Path(index)) is None:
         what = "does not exist" if not Path(index).is_dir() else "holds no index"
@@ -225,7 +225,7 @@ def delete(ids: Iterable[str], index: str | Path = "index") -> IndexStats:
 
 def compact(index: str | Path = "index") -> int:
     """Merge the index's segments into one, dropping deleted rows; returns the number of merges run."""
-    from semsearch.index.builder import compact_index
+    from semsearch.ingest.builder import compact_index
 
     return compact_index(index)
 

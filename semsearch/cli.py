@@ -328,7 +328,7 @@ def watch(
     Each update reads only the files the operating system reports changed (`index --changed`). Needs the
     `watch` extra: pip install 'semsearch[watch]'.
     """
-    from semsearch.index.watch import watch_index
+    from semsearch.ingest.watch import watch_index
 
     fields = _field_map(id_field, text_field, title_field, date_field, index)
     options = {"fields": fields, "backend": backend.value, "device": device.value}

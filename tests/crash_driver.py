@@ -57,7 +57,7 @@ def run(kind: str, index: str, arg: str, model: str) -> None:
 
     import semsearch
     from semsearch.cli import app
-    from semsearch.index.builder import update_index
+    from semsearch.ingest.builder import update_index
 
     if kind == "build":
         semsearch.build_index(arg, index, model=model or None, batch_chunks=8)

@@ -92,7 +92,7 @@ def write_update(path: Path, add: dict[str, str], delete: list[str]) -> Path:
 
 def api_docs(records: list[dict]):
     """The documents of API records, as `update_index` takes them (read with the index's recorded options)."""
-    from semsearch.index.builder import API_SOURCE
-    from semsearch.index.sources import record_docs
+    from semsearch.ingest.builder import API_SOURCE
+    from semsearch.ingest.sources import record_docs
 
     return lambda options: record_docs(records, options, API_SOURCE)

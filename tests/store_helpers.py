@@ -10,10 +10,10 @@ import numpy as np
 from semsearch.analysis import analyze
 from semsearch.chunking import chunk_id
 from semsearch.index import store
-from semsearch.index.chunk_terms import sentence_spans
 from semsearch.index.commit import new_commit
 from semsearch.index.records import ChunkEntry, DocEntry
 from semsearch.index.segment import SegmentWriter
+from semsearch.ingest.chunk_terms import sentence_spans
 
 DIM = 8
 SETTINGS = {"format_version": 4, "test": True}

@@ -12,7 +12,8 @@ import warnings
 import pytest
 
 import semsearch
-from semsearch.index import builder, store
+from semsearch.index import store
+from semsearch.ingest import builder
 
 WORDS = "Lavrov Syria Oslo strømpris Bergen regjeringen avtalen valget fotball Stortinget kommunen skolen".split()
 
@@ -316,7 +317,7 @@ def test_one_changed_record_of_a_big_file_is_a_small_update(tiny_model, tmp_path
 def test_only_files_whose_documents_end_with_two_stamps_are_noted(tiny_model, tmp_path):
     """A changed one-document file agrees with its new stamp by itself: nothing is noted for it, so the notes
     do not grow with every file ever changed."""
-    from semsearch.index.restamps import Restamps
+    from semsearch.ingest.restamps import Restamps
 
     folder, index = tmp_path / "corpus", tmp_path / "index"
     folder.mkdir()
@@ -332,7 +333,7 @@ def test_only_files_whose_documents_end_with_two_stamps_are_noted(tiny_model, tm
 def test_a_re_exported_jsonl_file_parses_only_its_new_lines(tiny_model, tmp_path, monkeypatch):
     """A nightly export rewrites the whole file (new mtime, records in another order, one changed): only the
     changed line is parsed; the others are known from when the file was last read, checked against the catalog."""
-    from semsearch.index import record_memo
+    from semsearch.ingest import record_memo
     from semsearch.reading import jsonl
 
     folder, index = tmp_path / "corpus", tmp_path / "index"

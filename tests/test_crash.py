@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 import semsearch
 from semsearch.cli import app
 from semsearch.errors import SemsearchError
-from semsearch.index.builder import update_index
 from semsearch.index.check import check_index
+from semsearch.ingest.builder import update_index
 
 runner = CliRunner()
 SEED = 20261123

@@ -109,7 +109,7 @@ def test_incremental_build_embeds_only_what_changed(tiny_model, corpus_copy, tmp
 
 
 def test_an_unchanged_file_is_not_read_again(tiny_model, corpus_copy, tmp_path, monkeypatch):
-    from semsearch.index import builder
+    from semsearch.ingest import builder
 
     index = tmp_path / "index"
     semsearch.build_index(corpus_copy, index, model=str(tiny_model))
@@ -118,7 +118,7 @@ def test_an_unchanged_file_is_not_read_again(tiny_model, corpus_copy, tmp_path, 
 
 
 def test_a_skipped_file_is_remembered_and_warned_about_unread_until_it_changes(tiny_model, corpus_copy, tmp_path, monkeypatch):
-    from semsearch.index import builder
+    from semsearch.ingest import builder
     from semsearch.reading import ReadWarning
 
     index = tmp_path / "index"
@@ -155,7 +155,7 @@ def test_a_skipped_file_is_remembered_and_warned_about_unread_until_it_changes(t
 
 
 def test_a_skipped_file_past_the_bounds_is_read_again_instead_of_remembered(tiny_model, corpus_copy, tmp_path, monkeypatch):
-    from semsearch.index import builder, changes
+    from semsearch.ingest import builder, changes
     from semsearch.reading import ReadWarning
 
     monkeypatch.setattr(changes, "MAX_WARNINGS", 0)  # every skipped file has more warnings than commits keep
@@ -173,7 +173,7 @@ def test_a_skipped_file_past_the_bounds_is_read_again_instead_of_remembered(tiny
 
 
 def test_a_touched_but_equal_file_is_read_once_and_then_left_alone(tiny_model, corpus_copy, tmp_path, monkeypatch):
-    from semsearch.index import builder, restamps
+    from semsearch.ingest import builder, restamps
 
     index = tmp_path / "index"
     semsearch.build_index(corpus_copy, index, model=str(tiny_model))
@@ -357,7 +357,7 @@ def test_small_updates_of_a_torch_index_embed_without_torch_and_match_it(tiny_mo
 def test_the_model_embeds_a_batch_in_parts_while_the_rest_is_chunked(tiny_model, corpus_copy, tmp_path, monkeypatch):
     """Passages go to the embedding thread as they are chunked; the segment keeps each vector with its chunk."""
     from semsearch.embedding import Embedder
-    from semsearch.index import builder
+    from semsearch.ingest import builder
 
     whole = tmp_path / "whole"
     semsearch.build_index(corpus_copy, whole, model=str(tiny_model))
@@ -385,7 +385,7 @@ def test_a_part_goes_to_the_embedding_thread_only_when_it_is_free():
     each end with a core idle."""
     from concurrent.futures import Future
 
-    from semsearch.index import builder
+    from semsearch.ingest import builder
 
     class Run:
         loader, embedding = Future(), [Future()]
@@ -408,7 +408,7 @@ def test_a_bulk_build_parses_the_tokenizer_once_for_the_counter_and_the_encoder(
     from tiny_model import build_tiny_model
 
     from semsearch.embedding import Embedder, fast_tokenizer
-    from semsearch.index import builder
+    from semsearch.ingest import builder
 
     model = build_tiny_model(tmp_path / "xlmr", arch="xlm-roberta")  # a Unigram tokenizer: the export has a shell
     separate = tmp_path / "separate"

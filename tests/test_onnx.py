@@ -253,7 +253,7 @@ def test_a_build_chunks_only_once_its_encoder_compiles(spec, tmp_path, monkeypat
     has imported its runtime: the first chunk is cut after the graph started compiling."""
     import time
 
-    from semsearch.index import builder
+    from semsearch.ingest import builder
 
     order = []
     real_start, real_chunk, real_open = Embedder.start_bulk_vocabulary, builder.chunk_entries, Embedder.onnx_encoder

@@ -77,7 +77,7 @@ def test_watch_indexes_the_folder_then_follows_its_changes(tiny_model, tmp_path)
 
 
 def test_watch_without_the_extra_names_it(tmp_path, monkeypatch):
-    from semsearch.index.watch import watch_index
+    from semsearch.ingest.watch import watch_index
 
     monkeypatch.setitem(sys.modules, "watchfiles", None)  # as if not installed
     with pytest.raises(semsearch.SemsearchError, match=r"pip install 'semsearch\[watch\]'"):
@@ -85,7 +85,7 @@ def test_watch_without_the_extra_names_it(tmp_path, monkeypatch):
 
 
 def test_watch_ignores_the_index_folder_hidden_files_and_unsupported_ones(tmp_path):
-    from semsearch.index.watch import _filter
+    from semsearch.ingest.watch import _filter
 
     (tmp_path / "index").mkdir()
     (tmp_path / "notes.pdf").write_text("x")

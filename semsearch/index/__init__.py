@@ -1,1 +1,1 @@
-"""The index store on disk and the builds that write it."""
+"""The index store on disk: commits, segments, delete marks, ANN and lexical postings, and their checks."""

@@ -40,7 +40,7 @@ def watch_index(
         import watchfiles
     except ImportError:
         raise SemsearchError("semsearch watch needs the watch extra: pip install 'semsearch[watch]'") from None
-    from semsearch.index.builder import build_index
+    from semsearch.ingest.builder import build_index
 
     root = Path(corpus)
     if not root.is_dir():

@@ -15,7 +15,7 @@ from collections import Counter
 from operator import attrgetter
 
 from semsearch.index.generation import Generation, StoredDoc
-from semsearch.index.restamps import Restamps, Stamp
+from semsearch.ingest.restamps import Restamps, Stamp
 from semsearch.reading import ReadOptions, ReadWarning, SourceFile
 from semsearch.reading.scope import Scope
 

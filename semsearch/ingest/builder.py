@@ -28,16 +28,16 @@ from semsearch.embedding.models import ENV_VAR, ModelSpec, canonical_name, resol
 from semsearch.embedding.token_counter import token_counter
 from semsearch.errors import SemsearchError
 from semsearch.index import store
-from semsearch.index.changes import SeenIds, SkippedFiles, StoredCatalog, options_key, repeat
-from semsearch.index.chunk_terms import chunk_entries
 from semsearch.index.commit import FORMAT_VERSION, Commit, latest_commit, new_commit
 from semsearch.index.compaction import maybe_merge, merge_closing
 from semsearch.index.generation import StoredDoc
-from semsearch.index.record_memo import RecordMemo
 from semsearch.index.records import ChunkEntry, DocEntry
-from semsearch.index.restamps import Restamps
 from semsearch.index.segment import SegmentWriter
-from semsearch.index.sources import EqualDoc, SourceDoc, api_doc, list_sources, memo_docs, source_docs
+from semsearch.ingest.changes import SeenIds, SkippedFiles, StoredCatalog, options_key, repeat
+from semsearch.ingest.chunk_terms import chunk_entries
+from semsearch.ingest.record_memo import RecordMemo
+from semsearch.ingest.restamps import Restamps
+from semsearch.ingest.sources import EqualDoc, SourceDoc, api_doc, list_sources, memo_docs, source_docs
 from semsearch.reading import (
     DEFAULT_MAX_FILE_SIZE,
     DuplicateId,

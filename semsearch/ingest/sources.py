@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from semsearch.index.record_memo import Hit, RecordMemo
 from semsearch.index.records import DocEntry
+from semsearch.ingest.record_memo import Hit, RecordMemo
 from semsearch.reading import Document, ReadOptions, SourceFile, dedupe, list_sources, read_source, reader_for, record_document
 from semsearch.reading.sources import Seen, checked, stopped
 
