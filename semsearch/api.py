@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from semsearch.embedding import Embedder
+from semsearch.embedding import Embedder, devices
+from semsearch.embedding.embedder import recorded_path
 from semsearch.embedding.models import model_for_index
 from semsearch.errors import SemsearchError
 from semsearch.index import store
@@ -71,6 +72,9 @@ class IndexInfo:
     segments: int
     mean_chunk_chars: float
     mean_chunk_tokens: float
+    embedding: dict = field(default_factory=dict)  # what the index recorded: backend, quantisation, isa, device
+    embedding_here: str = ""  # what embeds an update on this machine (`embedder.recorded_path`)
+    cpu: str = ""  # this CPU's features that choose the path, and $SEMSEARCH_CPU when set
 
 
 @dataclass(frozen=True)
@@ -235,8 +239,9 @@ def index_info(index: str | Path = "index") -> IndexInfo:
     gen = store.open_generation(Path(index))
     c = gen.commit
     chars, tokens = gen.mean_lengths()
+    recorded = c.model.get("backend_info") or c.settings.get("embedding", {})
     return IndexInfo(
         str(Path(index)), c.generation, c.created, c.model.get("name", ""), c.model.get("variant", ""),
         c.model.get("backend", []), c.model.get("dim", 0), c.settings.get("prompts", {}), c.settings.get("chunking", {}),
-        c.documents, c.chunks, len(c.segments), chars, tokens,
+        c.documents, c.chunks, len(c.segments), chars, tokens, recorded, recorded_path(recorded), devices.cpu_summary(),
     )  # fmt: skip

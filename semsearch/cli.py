@@ -48,6 +48,8 @@ class BackendOption(str, Enum):
 
     auto = "auto"
     onnx = "onnx"
+    onnx_int8 = "onnx-int8"
+    openvino_bf16 = "openvino-bf16"
     torch = "torch"
 
 
@@ -63,8 +65,8 @@ BackendOpt = Annotated[
     BackendOption,
     typer.Option(
         "--backend",
-        help="Embedding backend: auto (the index's, else ONNX bf16 on a CPU with AMX or AVX512-BF16, else ONNX fp32), "
-        "onnx (int8), or torch.",
+        help="Embedding backend: auto (the index's, else openvino-bf16 on a CPU with AMX or AVX512-BF16, else onnx), "
+        "onnx (ONNX Runtime fp32), onnx-int8, openvino-bf16, or torch (CUDA fp16 where a GPU is).",
     ),
 ]
 DeviceOpt = Annotated[DeviceOption, typer.Option("--device", help="auto (CUDA through torch when available), cpu, or cuda.")]

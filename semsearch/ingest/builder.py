@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from semsearch import runtimes
 from semsearch.analysis import ANALYZER
 from semsearch.chunking import ChunkParams
 from semsearch.embedding import Embedder
@@ -354,6 +355,8 @@ def _start(
     if backend == "auto" and base is not None and base.settings.get("embedding"):
         backend = base.settings["embedding"]  # an update embeds as the index was built
     embedder = Embedder(spec, backend=backend, device=device, log=log)
+    runtimes.preload("tokenizers")  # in this thread, before the build's threads start (see `runtimes`)
+    log(embedder.describe_path())
     params = replace(params, max_tokens=min(params.max_tokens, embedder.max_seq_length))
     settings = {
         "format_version": FORMAT_VERSION,
