@@ -189,7 +189,7 @@ def _check_current(corpus: Path, index: Path, model: str, deadline: float, tally
     """A full build after the watch must find nothing to do: no update was lost."""
     args = [*CLI, "index", str(corpus), "--index", str(index), "--model", model]
     proc = subprocess.run(args, env=env_for("avx2"), capture_output=True, text=True, timeout=deadline)
-    if proc.returncode != 0 or "0 added, 0 changed, 0 removed" not in proc.stdout + proc.stderr:
+    if proc.returncode != 0 or "is up to date" not in proc.stdout + proc.stderr:
         tally.problem("missed", f"the index was not current after watching: {proc.stdout}{proc.stderr}")
 
 

@@ -17,6 +17,7 @@ from semsearch.errors import SemsearchError
 from semsearch.reading import reader_for
 
 DEBOUNCE_MS = 800  # events are grouped until the folder has been quiet this long (a copy of many files: one update)
+IDLE_MS = 250  # the watcher hands back an empty set after this long without events (the first time: it is on)
 
 
 def watch_index(
@@ -46,12 +47,18 @@ def watch_index(
     root = Path(corpus)
     if not root.is_dir():
         raise SemsearchError(f"semsearch watch needs a corpus folder, and '{root}' is not one: pass the folder")
-    on_update(build_index(root, index, model, **build_options))
     keep = _filter(root, Path(index))
+    events = watchfiles.watch(
+        root, watch_filter=lambda _change, path: keep(path), debounce=debounce_ms, stop_event=stop,
+        raise_interrupt=False, yield_on_timeout=True, rust_timeout=IDLE_MS,
+    )  # fmt: skip
+    if next(events, None) is None:  # the OS watcher is on before the first build: a change meanwhile is not missed
+        return
+    on_update(build_index(root, index, model, **build_options))
     failed: set[str] = set()  # paths of updates that failed: looked at again with the next change
-    for changes in watchfiles.watch(
-        root, watch_filter=lambda _change, path: keep(path), debounce=debounce_ms, stop_event=stop, raise_interrupt=False
-    ):
+    for changes in events:
+        if not changes:  # quiet for IDLE_MS
+            continue
         paths = sorted(failed | {path for _, path in changes})
         try:
             stats = build_index(root, index, model, changed=paths, **build_options)
