@@ -205,11 +205,11 @@ def _field_map(id_field, text_field, title_field, date_field, index: Path):
     from semsearch.index.commit import latest_commit
     from semsearch.reading import FieldMap
 
-    base, _ = latest_commit(index) if index.is_dir() else (None, [])
-    recorded = (base.settings.get("fields") if base else None) or {}
     try:
+        base, _ = latest_commit(index) if index.is_dir() else (None, [])
+        recorded = (base.settings.get("fields") if base else None) or {}
         return FieldMap.from_dict({**recorded, **given})
-    except ValueError as e:
+    except (ValueError, SemsearchError) as e:  # SemsearchError: an index of a format this semsearch does not read
         _err(f"error: {e}")
         raise typer.Exit(1) from None
 

@@ -269,7 +269,7 @@ def _rewrite_commit(index, change) -> None:
     path = commits.meta_path(index, gen)
     body = json.loads(path.read_text())
     change(body)
-    body["checksum"] = commits._checksum(body)
+    body["checksum"] = commits.body_checksum(body)
     path.write_text(json.dumps(body))
 
 

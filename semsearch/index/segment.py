@@ -1,16 +1,9 @@
 """A segment: an immutable, self-contained piece of the index, written once and never edited.
 
-    segments/<name>/vectors.npy     float32 [rows, dim], L2-normalised (memory-mapped by readers)
-    segments/<name>/ids.npy         int64 stable chunk id of each row
-    segments/<name>/row_doc.npy     int32 document ordinal of each row
-    segments/<name>/chunk_lens.npy  int32 number of analysed terms of each row (BM25 length)
-    segments/<name>/post_rows.npy   int32 postings: rows holding each term, grouped by term
-    segments/<name>/post_tf.npy     uint16 term frequency of each posting
-    segments/<name>/segment.sqlite  chunks, docs, term dictionary (term -> df, postings offset), sentence df, stats
-    segments/<name>/ann.faiss       optional approximate dense index: PQ fast-scan codes (segments of 10k+ rows)
-
-Rows of a document are contiguous. Segments are deleted only by garbage collection, once no commit
-that a reader may hold names them.
+`segments/<name>/` holds the vectors, chunk ids, row tables and postings as .npy files, the chunk and document
+store with the term dictionary in `segment.sqlite`, and an optional `ann.faiss`: docs/format.md specifies each.
+Rows of a document are contiguous. Segments are deleted only by garbage collection, once no commit that a
+reader may hold names them.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from semsearch.embedding.models import ENV_VAR, ModelSpec, canonical_name, resol
 from semsearch.embedding.token_counter import token_counter
 from semsearch.errors import SemsearchError
 from semsearch.index import store
-from semsearch.index.commit import FORMAT_VERSION, Commit, latest_commit, new_commit
+from semsearch.index.commit import FORMAT_VERSION, Commit, new_commit
 from semsearch.index.compaction import maybe_merge, merge_closing
 from semsearch.index.generation import StoredDoc
 from semsearch.index.records import ChunkEntry, DocEntry
@@ -287,7 +287,7 @@ def compact_index(index: str | Path, log: Callable[[str], None] | None = None) -
     """Merge every segment into one, dropping deleted rows; returns the number of merges (0 or 1)."""
     root = Path(index)
     with store.lock(root):
-        base, problems = latest_commit(root)
+        base, problems = store.writable_commit(root, rebuild=False)
         if base is None:
             raise SemsearchError(f"index folder '{root}' holds no index: build it with `semsearch index CORPUS --index {root}`")
         merged = maybe_merge(store.Writer(root, base), force=True, log=log)
@@ -345,7 +345,7 @@ def _start(
 ) -> _Run:
     """Open the writer on the newest commit, or on a fresh one when the settings or model changed (then the
     old commit is `run.previous`; `keep_settings`: an update through the API keeps the index's chunking)."""
-    base, problems = latest_commit(root)
+    base, problems = store.writable_commit(root, rebuild=not keep_settings)
     previous = None
     if keep_settings and base is not None and base.settings.get("chunking"):
         params = ChunkParams(**base.settings["chunking"])
