@@ -38,8 +38,8 @@ CREATE TABLE terms (term TEXT PRIMARY KEY, df INTEGER, start INTEGER) WITHOUT RO
 CREATE TABLE sterms (term TEXT PRIMARY KEY, df INTEGER) WITHOUT ROWID;
 CREATE TABLE info (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
 """
-# Made once the rows are in. `docs_catalog` covers the catalog every build reads (generation.catalog): without
-# it, reaching `first_row` and `n_chunks` past each document's text read every text (1.6 of 2.3 s at 1M chunks).
+# Made once the rows are in. `docs_catalog` covers the catalog every build reads (generation.catalog), so that
+# reading it never touches the documents' texts.
 INDEXES = """
 CREATE INDEX chunks_doc ON chunks (doc);
 CREATE INDEX docs_catalog ON docs (ord, doc_id, first_row, n_chunks, source, size, mtime_ns, fingerprint);
@@ -274,8 +274,8 @@ class Segment:
         try:
             db = sqlite3.connect(read_only_uri(path), uri=True, check_same_thread=False)
             # Pages read through a memory map, not read() into SQLite's small page cache: a hybrid query reads the
-            # sentences of ~200 candidates scattered over every segment (20k NoReC reviews, 12 segments: 0.9 ->
-            # 0.7 ms a query). The file is immutable, as the vectors mapped beside it are.
+            # sentences of ~200 candidates scattered over every segment. The file is immutable, as the vectors
+            # mapped beside it are.
             db.execute(f"PRAGMA mmap_size = {DB_MMAP_BYTES}")
             return db
         except sqlite3.Error as e:
