@@ -90,6 +90,11 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
     _err(f"warning: {message}")
 
 
+def _problem(found) -> None:
+    """A build's diagnostic (a problem with the input) as the line a warning gets."""
+    _err(f"warning: {found.message}")
+
+
 def _run(fn, *args, **kwargs):
     """Call into the API; a user error becomes one line on stderr and exit status 1."""
     warnings.showwarning = _one_line_warning
@@ -142,7 +147,7 @@ def index(
     options = {"fields": fields, "max_file_size": limit, "backend": backend.value, "device": device.value, "ray": ray_arg}
     if changed is not None:
         options["changed"] = _changed_paths(changed)
-    stats = _run(build_index, corpus, index, model, log=_err, **options)  # logs each repair as it starts
+    stats = _run(build_index, corpus, index, model, log=_err, on_problem=_problem, **options)  # logs each repair as it starts
     if stats.unchanged:
         typer.echo(
             f"index '{stats.index}' is up to date: {stats.documents} documents, {stats.chunks} chunks ({stats.seconds:.2f} s)"
@@ -333,7 +338,7 @@ def watch(
     from semsearch.ingest.watch import watch_index
 
     fields = _field_map(id_field, text_field, title_field, date_field, index)
-    options = {"fields": fields, "backend": backend.value, "device": device.value}
+    options = {"fields": fields, "backend": backend.value, "device": device.value, "on_problem": _problem}
     _run(watch_index, corpus, index, model, on_update=_report_update, on_error=lambda m: _err(f"error: {m}"), **options)
     typer.echo("stopped watching")
 
@@ -414,7 +419,7 @@ def eval_(
 
     labelled = _run(load_queries, queries, split)
     index = index or Path("index") / f"eval-{corpus.resolve().name}"
-    _run(build_index, corpus, index, model, log=_err, backend=backend.value, device=device.value)
+    _run(build_index, corpus, index, model, log=_err, on_problem=_problem, backend=backend.value, device=device.value)
     found = _run(searcher, index)
     modes = [mode.value] if mode else [m.value for m in ModeOption]
     reports = [_run(evaluate, found, labelled, m) for m in modes]

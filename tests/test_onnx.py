@@ -281,14 +281,14 @@ def test_a_build_chunks_only_once_its_encoder_compiles(spec, tmp_path, monkeypat
     has imported its runtime: the first chunk is cut after the graph started compiling."""
     import time
 
-    from semsearch.ingest import builder
+    from semsearch.ingest import builder, pipeline, plan
 
     order = []
-    real_start, real_chunk, real_open = Embedder.start_bulk_vocabulary, builder.chunk_entries, Embedder.onnx_encoder
+    real_start, real_chunk, real_open = Embedder.start_bulk_vocabulary, pipeline.chunk_entries, Embedder.onnx_encoder
     monkeypatch.setattr(Embedder, "start_bulk_vocabulary", lambda self: order.append("compiles") or real_start(self))
     monkeypatch.setattr(Embedder, "onnx_encoder", lambda *a, **k: time.sleep(0.5) or real_open(*a, **k))  # a slow import
-    monkeypatch.setattr(builder, "chunk_entries", lambda *a: order.append("chunks") or real_chunk(*a))
-    monkeypatch.setattr(builder, "BULK_BYTES", 0)  # a bulk build: its encoder loads up front
+    monkeypatch.setattr(pipeline, "chunk_entries", lambda *a: order.append("chunks") or real_chunk(*a))
+    monkeypatch.setattr(plan, "BULK_BYTES", 0)  # a bulk build: its encoder loads up front
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     for i, text in enumerate(TEXTS[:3]):

@@ -100,13 +100,13 @@ def test_watch_ignores_the_index_folder_hidden_files_and_unsupported_ones(tmp_pa
 
 def test_a_failed_update_is_reported_in_one_line_and_watching_goes_on(tiny_model, tmp_path, monkeypatch):
     """An update whose chunking thread dies names the error and its files; the next change retries them."""
-    from semsearch.ingest import builder
+    from semsearch.ingest import pipeline
     from semsearch.ingest.watch import watch_index
 
     corpus, index = tmp_path / "corpus", tmp_path / "index"
     corpus.mkdir()
     (corpus / "a.txt").write_text("Lavrov besøkte Syria i går.")
-    real, calls = builder.chunk_entries, []
+    real, calls = pipeline.chunk_entries, []
 
     def dies_once(article, *args):
         calls.append(article.doc_id)
@@ -126,13 +126,13 @@ def test_a_failed_update_is_reported_in_one_line_and_watching_goes_on(tiny_model
     watcher.start()
     try:
         assert events.get(timeout=DEADLINE_S)[0] == "update"
-        monkeypatch.setattr(builder, "chunk_entries", dies_once)
+        monkeypatch.setattr(pipeline, "chunk_entries", dies_once)
         (corpus / "b.txt").write_text("Strømprisen steg i Bergen.")
         kind, message = events.get(timeout=DEADLINE_S)
         assert kind == "error" and message.count("\n") == 0, message
         assert "b.txt" in message and "RuntimeError: the chunking thread died" in message and "still watching" in message
         assert _ids(index) == ["a"]
-        monkeypatch.setattr(builder, "chunk_entries", real)
+        monkeypatch.setattr(pipeline, "chunk_entries", real)
         (corpus / "c.txt").write_text("Regjeringen la fram avtalen om valget.")
         kind, stats = events.get(timeout=DEADLINE_S)
         while kind == "update" and _ids(index) != ["a", "b", "c"]:  # the events may come as two updates

@@ -9,14 +9,13 @@ without being read.
 
 from __future__ import annotations
 
-import warnings
 from bisect import bisect_left
 from collections import Counter
 from operator import attrgetter
 
 from semsearch.index.generation import Generation, StoredDoc
 from semsearch.ingest.restamps import Restamps, Stamp
-from semsearch.reading import ReadOptions, ReadWarning, SourceFile
+from semsearch.reading import ReadOptions, SourceFile
 from semsearch.reading.scope import Scope
 
 
@@ -233,9 +232,3 @@ class SkippedFiles:
     def changed(self) -> bool:
         """Whether the next commit must record a different set than the base's."""
         return self.now != self.remembered
-
-
-def repeat(messages: list[str]) -> None:
-    """Warn again what an unchanged skipped file was warned about when it was read."""
-    for message in messages:
-        warnings.warn(message, ReadWarning, stacklevel=2)
