@@ -317,7 +317,7 @@ def test_one_changed_record_of_a_big_file_is_a_small_update(tiny_model, tmp_path
 def test_only_files_whose_documents_end_with_two_stamps_are_noted(tiny_model, tmp_path):
     """A changed one-document file agrees with its new stamp by itself: nothing is noted for it, so the notes
     do not grow with every file ever changed."""
-    from semsearch.ingest.restamps import Restamps
+    from semsearch.ingest.file_states import FileStates
 
     folder, index = tmp_path / "corpus", tmp_path / "index"
     folder.mkdir()
@@ -327,13 +327,13 @@ def test_only_files_whose_documents_end_with_two_stamps_are_noted(tiny_model, tm
     (folder / "a.txt").write_text("Lavrov besøkte Syria igjen.\n")
     _write_jsonl(folder / "b.jsonl", {"x": "Strømprisen steg.", "y": "Fotball i Bergen."})
     assert sorted(semsearch.build_index(folder, index).changed) == ["a", "y"]
-    assert set(Restamps(index).seen) == {"b.jsonl"}
+    assert {s: n.state for s, n in FileStates(index).seen.items()} == {"b.jsonl": FileState.REWRITTEN}
 
 
 def test_a_re_exported_jsonl_file_parses_only_its_new_lines(tiny_model, tmp_path, monkeypatch):
     """A nightly export rewrites the whole file (new mtime, records in another order, one changed): only the
     changed line is parsed; the others are known from when the file was last read, checked against the catalog."""
-    from semsearch.ingest import record_memo
+    from semsearch.ingest import file_states
     from semsearch.reading import jsonl
 
     folder, index = tmp_path / "corpus", tmp_path / "index"
@@ -361,7 +361,7 @@ def test_a_re_exported_jsonl_file_parses_only_its_new_lines(tiny_model, tmp_path
     semsearch.build_index(folder, index, fields=FieldMap(title="headline"))
     assert len(parsed) == len(records)
     # A damaged memo is dropped: the file is parsed once more, and the build goes on.
-    (index / record_memo.FILE).write_bytes(b"not a database")
+    (index / file_states.FILE).write_bytes(b"not a database")
     parsed.clear()
     os.utime(folder / "archive.jsonl", ns=(2, 2))
     assert semsearch.build_index(folder, index).changed == [] and len(parsed) == len(records)
@@ -545,3 +545,28 @@ def test_a_build_told_what_changed_keeps_the_marks_of_files_outside_it(tiny_mode
     semsearch.build_index(folder, index, changed=[folder / "b.txt"])
     assert sorted(_stored(index)) == ["b", "y"]
     assert semsearch.build_index(folder, index).added == ["x"]
+
+
+def test_the_marks_an_older_semsearch_left_in_restamps_sqlite_still_count(tiny_model, tmp_path):
+    """An index written before the file-state store holds restamps.sqlite: a file it marks to read again (sentinel
+    stored stamp (-1, -1), left by `delete`) is read by the next build, which brings the deleted record back."""
+    import sqlite3
+    from contextlib import closing
+
+    from semsearch.ingest import file_states
+
+    folder, index = tmp_path / "corpus", tmp_path / "index"
+    folder.mkdir()
+    _write_jsonl(folder / "archive.jsonl", {"r0": "Lavrov besøkte Syria.", "r1": "Strømprisen steg i Bergen."})
+    semsearch.build_index(folder, index, model=str(tiny_model))
+    assert semsearch.delete(["r1"], index).removed == ["r1"]
+    (index / file_states.FILE).unlink()  # what semsearch wrote for that delete before the store:
+    stat = (folder / "archive.jsonl").stat()
+    with closing(sqlite3.connect(index / file_states.LEGACY_NOTES)) as db, db:
+        db.execute("CREATE TABLE restamps (source TEXT PRIMARY KEY, size, mtime_ns, stored_size, stored_mtime_ns)")
+        db.execute("INSERT INTO restamps VALUES (?, ?, ?, -1, -1)", ("archive.jsonl", stat.st_size, stat.st_mtime_ns))
+    events = []
+    assert semsearch.build_index(folder, index, on_event=events.append).added == ["r1"]
+    assert _read(events) == ["archive.jsonl"] and not (index / file_states.LEGACY_NOTES).exists()
+    events.clear()
+    assert semsearch.build_index(folder, index, on_event=events.append).unchanged and _read(events) == []

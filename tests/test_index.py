@@ -177,7 +177,7 @@ def test_a_skipped_file_past_the_bounds_is_read_again_instead_of_remembered(tiny
 
 
 def test_a_touched_but_equal_file_is_read_once_and_then_left_alone(tiny_model, corpus_copy, tmp_path):
-    from semsearch.ingest import restamps
+    from semsearch.ingest import file_states
 
     index = tmp_path / "index"
     semsearch.build_index(corpus_copy, index, model=str(tiny_model))
@@ -197,7 +197,7 @@ def test_a_touched_but_equal_file_is_read_once_and_then_left_alone(tiny_model, c
     changed = build()
     assert changed.changed == [path.stem] and _read(events) == [path.name] * 2
     assert build().unchanged and _read(events) == [path.name] * 2
-    (index / restamps.FILE).write_bytes(b"not a database")  # damaged: the touched files are read once more
+    (index / file_states.FILE).write_bytes(b"not a database")  # damaged: the touched files are read once more
     os.utime(path, ns=(2, 2))
     assert build().unchanged and _read(events) == [path.name] * 3
     assert build().unchanged and _read(events) == [path.name] * 3

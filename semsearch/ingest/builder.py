@@ -24,12 +24,12 @@ from semsearch.chunking import ChunkParams
 from semsearch.errors import SemsearchError
 from semsearch.index import store
 from semsearch.index.compaction import maybe_merge
-from semsearch.index.generation import StoredDoc
+from semsearch.index.generation import Generation, StoredDoc
+from semsearch.ingest.file_states import FileState, FileStates
 from semsearch.ingest.folder import LOOKUP_GROUP, groups, read_folder
 from semsearch.ingest.pipeline import BATCH_CHUNKS, Options, Pipeline
 from semsearch.ingest.plan import FolderPlan, list_corpus, plan_folder
 from semsearch.ingest.report import EventSink, FilesPlanned, IndexStats, Report
-from semsearch.ingest.restamps import Restamps
 from semsearch.ingest.sources import SourceDoc, api_doc
 from semsearch.ingest.target import Settings, Target, open_target
 from semsearch.reading import DEFAULT_MAX_FILE_SIZE, FieldMap, ReadOptions
@@ -99,8 +99,7 @@ def build_index(
         with Pipeline(target, report, emit, Options(batch_chunks, _shows(progress), ray)) as pipeline:
             _run_plan(plan, pipeline, report, emit, _shows(progress))
             pipeline.finish()
-        plan.catalog.settle()  # the side files, once the last commit is made
-        plan.memo.save(plan.catalog.vanished(plan.sources))
+        plan.catalog.settle(plan.catalog.vanished(plan.sources))  # the side file, once the last commit is made
     return _stats(target, report, t0)
 
 
@@ -142,10 +141,11 @@ def update_index(
     t0 = time.perf_counter()
     report, emit = Report(on_problem or as_warning), on_event or _ignore
     with _opened(Path(index), Settings(model, keep=True), log, report) as target:
+        start = target.writer.generation  # every lookup sees the index as the update found it
         with Pipeline(target, report, emit, Options(batch_chunks)) as pipeline:
-            upserted = _upsert(target, pipeline, docs, report)
+            upserted = _upsert(start, target.options, pipeline, docs, report)
             removed = [doc_id for doc_id in dict.fromkeys(delete) if doc_id not in upserted]
-            known = target.writer.generation.lookup(removed)  # the index as the update found it
+            known = start.lookup(removed)
             for doc_id in removed:
                 if doc_id in known:
                     pipeline.writer.delete_doc(known[doc_id])
@@ -155,12 +155,12 @@ def update_index(
     return _stats(target, report, t0)
 
 
-def _upsert(target: Target, pipeline: Pipeline, docs, report: Report) -> set[str]:
-    """Queue the given documents that are new or changed; return the ids given. Records skipped while reading
-    them are counted, as a folder build counts them."""
-    start, upserted = target.writer.generation, set()  # every lookup sees the index as the update found it
+def _upsert(start: Generation, options: ReadOptions, pipeline: Pipeline, docs, report: Report) -> set[str]:
+    """Queue the given documents that are new or changed against `start`; return the ids given. Records skipped
+    while reading them are counted, as a folder build counts them."""
+    upserted: set[str] = set()
     with collecting(Diagnostics(report.problem)):
-        for group in groups(docs(target.options) if callable(docs) else docs, LOOKUP_GROUP):
+        for group in groups(docs(options) if callable(docs) else docs, LOOKUP_GROUP):
             known = start.lookup([doc.doc_id for doc in group])
             for doc in group:
                 upserted.add(doc.doc_id)
@@ -176,10 +176,10 @@ def _read_again(root: Path, deleted: list[StoredDoc]) -> None:
     no stored document left, so it is read anyway) or with others that keep the file's stamp."""
     sources = {(doc.source, (doc.size, doc.mtime_ns)) for doc in deleted if not doc.source.startswith(API_SOURCE)}
     if sources:
-        restamps = Restamps(root)
+        states = FileStates(root)
         for source, stamp in sources:
-            restamps.mark_unread(source, stamp)
-        restamps.save()
+            states.note(source, FileState.UNREAD, stamp)
+        states.save()
 
 
 def compact_index(index: str | Path, log: Callable[[str], None] | None = None) -> int:

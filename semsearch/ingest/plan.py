@@ -13,8 +13,7 @@ from typing import NamedTuple
 
 from semsearch.index.commit import Commit
 from semsearch.ingest.changes import SkippedFiles, StoredCatalog, options_key
-from semsearch.ingest.record_memo import RecordMemo
-from semsearch.ingest.restamps import Restamps
+from semsearch.ingest.file_states import FileStates, RecordMemo
 from semsearch.ingest.sources import list_sources
 from semsearch.ingest.target import Target
 from semsearch.reading import SourceFile
@@ -72,11 +71,11 @@ def plan_folder(listing: Listing, target: Target) -> FolderPlan:
     if listing.scope is not None and (target.previous is not None or not target.writer.base.documents):
         target.log("reading the whole corpus, not only what --changed names: the index is new or its settings changed")
         listing = list_corpus(listing.corpus, None)
-    restamps = Restamps(target.root)
-    if listing.scope is not None and (lost := [s for s in restamps.lost_ids() if not listing.scope.covers(s)]):
+    states = FileStates(target.root)
+    if listing.scope is not None and (lost := [s for s in states.lost_ids() if not listing.scope.covers(s)]):
         listing = list_corpus(listing.corpus, listing.scope.including(lost))  # what --changed names may drop the id
     scope, sources = listing.scope, listing.sources
-    catalog = StoredCatalog(target.writer.generation, restamps, scope)
+    catalog = StoredCatalog(target.writer.generation, states, scope)
     unchanged = catalog.compare(sources)
     skipped_files = SkippedFiles(target.writer.base.skipped, target.options, scope)
     to_read = [src for src in sources if src.name not in unchanged]  # unchanged files are not even read
@@ -85,7 +84,7 @@ def plan_folder(listing: Listing, target: Target) -> FolderPlan:
         for src in to_read
         if src.name not in catalog.by_source and (messages := skipped_files.unchanged(src)) is not None
     }
-    memo = RecordMemo(target.root, options_key(target.options))
+    memo = RecordMemo(states, options_key(target.options))
     bulk = _bulk(to_read, remembered, catalog)
     return FolderPlan(listing, catalog, unchanged, to_read, remembered, bulk, target.previous, skipped_files, memo)
 

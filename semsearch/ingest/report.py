@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import NamedTuple
 
 from semsearch.index.commit import Commit
+from semsearch.ingest.file_states import FileState
 from semsearch.reading.messages import Diagnostic
 
 
@@ -39,17 +39,6 @@ class IndexStats:
     def unchanged(self) -> bool:
         """True when the build found nothing to do."""
         return not (self.added or self.changed or self.removed or self.repaired)
-
-
-class FileState(Enum):
-    """What a folder build found reading one changed file, and so when a later build reads it again."""
-
-    READ = "read"  # read to its end; its documents carry its stamp (nothing to note): read again when it changes
-    EQUAL = "equal"  # read to its end, every document as stored (touched): noted under its new stamp
-    REWRITTEN = "rewritten"  # some documents stored again, the others equal: noted under its own stamp
-    SKIPPED = "skipped"  # gave no document: remembered with its messages, unread while unchanged
-    STOPPED = "stopped"  # reading stopped part way: its unread documents are kept, and it is read again
-    LOST_ID = "lost_id"  # holds an id another file won: read again by every build while it does
 
 
 class FilesPlanned(NamedTuple):

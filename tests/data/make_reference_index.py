@@ -5,7 +5,8 @@ Run it once per new format version, never again for one that has a reference (se
     PYTHONPATH=. python tests/data/make_reference_index.py
 
 The index holds the five seed articles of corpus/, embedded with the tests' tiny model (tests/tiny_model.py)
-through torch, in two segments with delete marks and a restamps file, so that every kind of file is there:
+through torch, in two segments with delete marks and a file-state side file (format 4: restamps.sqlite, since
+files.sqlite), so that every kind of file is there:
 the first build reads article 000 without its last paragraph, the second the real one (a new segment, and
 the old copy marked deleted), and a third after article 001 was touched notes its new stamp.
 """
