@@ -142,6 +142,7 @@ def test_a_skipped_file_is_remembered_and_warned_about_unread_until_it_changes(t
         second = semsearch.build_index(corpus_copy, index, on_event=events.append)
     assert second.unchanged and second.skipped == first.skipped  # the same warning, so the CLI still exits 1
     assert [str(w.message) for w in again if w.category is ReadWarning] == first.skipped
+    assert {w.filename for w in again} == {__file__}  # the warning points at the caller's line, not semsearch's
     assert _read(events) == [] and events[0].remembered == 1
 
     events.clear()  # a remembered skip is not read, so its size never makes a build a bulk one
