@@ -49,18 +49,19 @@ def main() -> None:
     """Trace one build of the corpus given and print its timeline."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("corpus", type=Path)
-    ap.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"])
+    ap.add_argument("--backend", default="auto", choices=["auto", "onnx", "onnx-int8", "openvino-bf16", "torch"])
     args = ap.parse_args()
     import semsearch
 
     event("import semsearch")
-    from semsearch.embedding import embedder, onnx_encoder, openvino_encoder
+    from semsearch.embedding import embedder
+    from semsearch.embedding.encoders import onnx, openvino
     from semsearch.ingest import builder
 
     traced(embedder.Embedder, "bulk_vocabulary", "bulk tokenizer vocabulary (or wait for it)")
     traced(embedder.Embedder, "load_bulk", "bulk encoder load")
-    traced(onnx_encoder.OnnxEncoder, "_open", "ONNX Runtime session")
-    traced(openvino_encoder.OpenVinoEncoder, "_open", "OpenVINO import and compile")
+    traced(onnx.OnnxEncoder, "_open", "ONNX Runtime session")
+    traced(openvino.OpenVinoEncoder, "_open", "OpenVINO import and compile")
     for name in ("list_sources", "_start", "_index_changes", "_flush", "maybe_merge", "_stats", "_embed"):
         traced(builder, name)
     with tempfile.TemporaryDirectory() as tmp:

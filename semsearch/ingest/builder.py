@@ -26,7 +26,6 @@ from semsearch.analysis import ANALYZER
 from semsearch.chunking import ChunkParams
 from semsearch.embedding import Embedder
 from semsearch.embedding.models import ENV_VAR, ModelSpec, canonical_name, resolve_model
-from semsearch.embedding.token_counter import token_counter
 from semsearch.errors import SemsearchError
 from semsearch.index import store
 from semsearch.index.commit import FORMAT_VERSION, Commit, new_commit
@@ -383,7 +382,7 @@ def _start(
     run = _Run(root, embedder, params, writer, log, batch_chunks, dict(base.model or model_info), repairs)
     run.previous = previous
     run.options = ReadOptions(fields)
-    run.counter = token_counter(embedder)
+    run.counter = embedder.token_counter()
     return run
 
 
@@ -429,7 +428,7 @@ def _index_changes(run: _Run, sources, known: StoredCatalog, same: set[str]) -> 
     # (one changed record of a 5k-record file: 2.1 s with the bulk encoder's start-up and the whole tokenizer).
     if sum(s.size for s in changed if s.name not in remembered and len(known.by_source.get(s.name, ())) <= 1) > BULK_BYTES:
         run.large = True  # so much to read that the bulk encoder's start-up and vocabulary pay
-        run.counter = token_counter(run.embedder, bulk=True)
+        run.counter = run.embedder.token_counter(bulk=True)
     for src in _files_bar(changed, run.progress):
         if src.name in remembered:
             run.stats["skipped"].extend(remembered[src.name])
