@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Sequence
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from semsearch.embedding import devices, encoders
 from semsearch.embedding.encoders import Encoder, Setup, normalised
 from semsearch.embedding.models import ModelSpec, max_seq_length, model_fingerprint, prompts_for
 from semsearch.errors import SemsearchError
+
+if TYPE_CHECKING:
+    from semsearch.chunking.counting import TokenCounter
 
 BACKENDS = ("auto", "onnx", "torch")  # what an index records, with a quantisation beside "onnx"
 # The names a user asks for: what runs, as recorded (backend, quantisation).
@@ -335,7 +338,7 @@ class Embedder:
         while the compilation leaves the GIL to the chunker."""
         self._load_started.wait()
 
-    def token_counter(self, bulk: bool = False):
+    def token_counter(self, bulk: bool = False) -> TokenCounter:
         """The fastest exact token counter for the chunker (a `tokenizer.TokenizerCounter` where the model has a
         tokenizer.json, else `count_tokens`). With the ONNX export on the bulk path: the bulk encoder's own
         vocabulary when `bulk` says much text is to come, else the lazy form, which cuts each new word in
