@@ -54,13 +54,14 @@ def main() -> None:
     import semsearch
 
     event("import semsearch")
-    from semsearch.embedding import embedder, onnx_encoder, openvino_encoder
+    from semsearch.embedding import embedder
+    from semsearch.embedding.encoders import onnx, openvino
     from semsearch.ingest import builder, pipeline, plan
 
     traced(embedder.Embedder, "bulk_vocabulary", "bulk tokenizer vocabulary (or wait for it)")
     traced(embedder.Embedder, "load_bulk", "bulk encoder load")
-    traced(onnx_encoder.OnnxEncoder, "_open", "ONNX Runtime session")
-    traced(openvino_encoder.OpenVinoEncoder, "_open", "OpenVINO import and compile")
+    traced(onnx.OnnxEncoder, "_open", "ONNX Runtime session")
+    traced(openvino.OpenVinoEncoder, "_open", "OpenVINO import and compile")
     traced(plan, "list_sources")
     traced(builder, "open_target")
     traced(builder, "read_folder")

@@ -35,9 +35,10 @@ DATA = ROOT.parent / "shared" / "data"
 import reference_chunker  # noqa: E402
 
 from semsearch.analysis import analyze  # noqa: E402
-from semsearch.chunking import ChunkParams, TokenizerCounter, chunk_many, sentences_of  # noqa: E402
+from semsearch.chunking import ChunkParams, chunk_many, sentences_of  # noqa: E402
 from semsearch.embedding import Embedder  # noqa: E402
 from semsearch.embedding.models import resolve_model  # noqa: E402
+from semsearch.embedding.tokenizer import TokenizerCounter  # noqa: E402
 from semsearch.reading.articles import parse_article, read_corpus  # noqa: E402
 
 

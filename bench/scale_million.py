@@ -24,7 +24,6 @@ import numpy as np
 from semsearch.chunking import ChunkParams, chunk_id
 from semsearch.embedding import Embedder
 from semsearch.embedding.models import ModelSpec
-from semsearch.embedding.token_counter import token_counter
 from semsearch.index import store
 from semsearch.index.commit import Commit, latest_commit, new_commit
 from semsearch.index.compaction import maybe_merge
@@ -50,7 +49,7 @@ def chunk_reviews(reviews, embedder: Embedder, params: ChunkParams, prompt: str)
     from scale_data import review_text
 
     interned: dict[str, str] = {}
-    counter = token_counter(embedder)  # the builder's own
+    counter = embedder.token_counter()  # the builder's own
 
     def intern(terms):
         return tuple(interned.setdefault(t, t) for t in terms)

@@ -54,7 +54,7 @@ AUTO = _auto_label()
 BACKENDS = {"torch fp32": "torch", "onnx fp32": {"backend": "onnx", "quantisation": "fp32"}}
 if AUTO == "onnx bf16":
     BACKENDS["onnx bf16"] = {"backend": "onnx", "quantisation": "bf16"}
-BACKENDS["onnx int8"] = "onnx"
+BACKENDS["onnx int8"] = "onnx-int8"
 
 
 def row(label: str, value: float, unit: str, baseline: float | None = None, note: str = "") -> None:
@@ -167,15 +167,15 @@ def backends(texts: list[str], rounds: int, builds: Path | None = None) -> tuple
 def sweep(texts: list[str]) -> None:
     print(f"\n## 4. ONNX int8 batch size x threads ({len(texts)} chunks)")
     from semsearch.embedding.embedder import Embedder
+    from semsearch.embedding.encoders import Setup
+    from semsearch.embedding.encoders.onnx import OnnxInt8Encoder
     from semsearch.embedding.models import resolve_model
 
-    e = Embedder(resolve_model(None, download=False), backend="onnx")
+    e = Embedder(resolve_model(None, download=False), backend="onnx-int8")
     folder, marker = e.export
-    from semsearch.embedding.onnx_encoder import OnnxEncoder
-
     base = None
     for threads in (1, 2):
-        enc = OnnxEncoder(folder, marker, e.quantisation, threads=threads, fast_tokenizer_load=False)
+        enc = OnnxInt8Encoder(Setup(e.spec.path, folder, marker, threads=threads, vocabulary=e.bulk_vocabulary))
         prompted = e.with_prompt("passage", texts)
         enc.encode(prompted[:4])
         for batch in (8, 16, 32, 64):
@@ -186,7 +186,7 @@ def sweep(texts: list[str]) -> None:
             row(f"threads {threads}, batch {batch}", rate, "chunks/s", base)
 
 
-BUILDS = {AUTO: "auto", "onnx int8": "onnx", "torch fp32": "torch"}  # bench label -> `--backend`
+BUILDS = {AUTO: "auto", "onnx int8": "onnx-int8", "torch fp32": "torch"}  # bench label -> `--backend`
 
 
 def build_once(corpus: Path, backend: str) -> dict:
@@ -223,7 +223,7 @@ def indexing(docs: int, rates: dict[str, float], built: dict[str, list]) -> None
 def quality() -> None:
     print("\n## 6. NorQuAD validation quality per backend (semsearch eval, 403 articles), points vs torch")
     reports = {}
-    for label, backend in (("torch fp32", "torch"), (AUTO, "auto"), ("onnx int8", "onnx")):
+    for label, backend in (("torch fp32", "torch"), (AUTO, "auto"), ("onnx int8", "onnx-int8")):
         cmd = [str(BIN / "semsearch"), "eval", str(NORQUAD / "queries-dev.jsonl"), "--corpus", str(NORQUAD / "docs")]
         index = ROOT / "index" / f"eval-norquad-{label.replace(' ', '-')}"  # kept between runs: a second run only evaluates
         cmd += ["--split", "validation", "--backend", backend, "--index", str(index), "--json"]

@@ -21,7 +21,8 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from semsearch.chunking import ChunkParams, TokenizerCounter  # noqa: E402
+from semsearch.chunking import ChunkParams  # noqa: E402
+from semsearch.embedding.tokenizer import TokenizerCounter  # noqa: E402
 from semsearch.index import store  # noqa: E402
 from semsearch.index.commit import meta_path  # noqa: E402
 from semsearch.index.records import DocEntry  # noqa: E402

@@ -24,6 +24,21 @@ except ImportError:  # pragma: no cover
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: uses the real multilingual-e5-small model (minutes on CPU)")
+    from fake_encoder import NAME, CountingEncoder
+
+    from semsearch.embedding import encoders
+
+    encoders.register(NAME, CountingEncoder)
+
+
+@pytest.fixture
+def counting_encoder():
+    """The fake encoder registered as "counting" (tests/fake_encoder.py), its log emptied."""
+    from fake_encoder import CountingEncoder
+
+    CountingEncoder.reset()
+    yield CountingEncoder
+    CountingEncoder.reset()
 
 
 @pytest.fixture(scope="session")

@@ -18,10 +18,10 @@ from conftest import CORPUS, ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from semsearch.chunking import ChunkParams, TokenizerCounter, chunk_article, chunk_many, split_sentences
-from semsearch.embedding import Embedder, fast_tokenizer
+from semsearch.chunking import ChunkParams, chunk_article, chunk_many, split_sentences
+from semsearch.embedding import Embedder, tokenizer
 from semsearch.embedding.models import resolve_model
-from semsearch.embedding.token_counter import LazyTokenizerCounter
+from semsearch.embedding.tokenizer import SHELL_JSON, TOKENIZER_JSON, TokenizerCounter
 from semsearch.reading.articles import parse_article, read_corpus
 
 DATA = ROOT.parent / "shared" / "data"
@@ -190,9 +190,15 @@ def test_metaspace_tokenizer_takes_the_string_method_path(metaspace_tokenizer):
 def lazy_export(metaspace_tokenizer, tmp_path_factory) -> tuple[Path, dict]:
     """The lazy Unigram form of the metaspace tokenizer, as an ONNX export writes it."""
     out = tmp_path_factory.mktemp("lazy")
-    info = fast_tokenizer.write(metaspace_tokenizer, out, {"max_seq_length": 512, "pad_token": "<pad>", "do_lower_case": False})
+    info = tokenizer.write(metaspace_tokenizer, out, {"max_seq_length": 512, "pad_token": "<pad>", "do_lower_case": False})
     assert info is not None
     return out, info
+
+
+def _lazy_counter(lazy_export, **options) -> TokenizerCounter:
+    """The counter of a small update: each new word cut lazily (see `Embedder.token_counter`)."""
+    folder, info = lazy_export
+    return TokenizerCounter(folder / SHELL_JSON, lazy=info, **options)
 
 
 @pytest.mark.parametrize("switch_after", [1, 40, 10**9])
@@ -203,23 +209,33 @@ def test_lazy_counter_counts_as_the_whole_tokenizer_and_switches_to_a_charset_vo
 
     texts = _texts_of(read_corpus(CORPUS)) + ["▁▁ a", "a▁b", " \u3000x\u2003y ", "", "É" * 300, "ﬁne … ¨x"]
     expected = [len(e.ids) for e in Tokenizer.from_file(str(metaspace_tokenizer)).encode_batch(texts)]
-    counter = LazyTokenizerCounter(*lazy_export, switch_after=switch_after)
+    counter = _lazy_counter(lazy_export, switch_after=switch_after)
     assert counter(texts) == expected
     assert counter.switched == (switch_after < 10**9) and counter.lazy_words == min(switch_after, counter.lazy_words)
     assert pickle.loads(pickle.dumps(counter))(texts[::7]) == expected[::7]
 
 
-def test_lazy_counter_hands_a_text_with_an_added_token_to_a_charset_vocabulary(lazy_export, metaspace_tokenizer):
+def test_lazy_counter_counts_a_text_with_an_added_token_lazily_too(lazy_export, metaspace_tokenizer):
     from tokenizers import Tokenizer
 
-    counter = LazyTokenizerCounter(*lazy_export)
+    counter = _lazy_counter(lazy_export)
     assert counter(["hei på deg"]) and not counter.switched
-    texts = ["<mask> hei", "x</s>y", "hei"]
+    texts = ["<mask> hei", "x</s>y", "hei", "<mask>Привет</s>  x"]
     assert counter(texts) == [len(e.ids) for e in Tokenizer.from_file(str(metaspace_tokenizer)).encode_batch(texts)]
-    assert counter.switched
+    assert not counter.switched  # a text holding an added token is encoded on a model of its own words' pieces
 
 
 _TOKENIZER_META = {"max_seq_length": 512, "pad_token": "<pad>", "do_lower_case": False}
+
+
+def _whole(folder: Path) -> tokenizer.Tokenizer:
+    """An encoder's tokenizer on the whole tokenizer.json, as it is."""
+    return tokenizer.Tokenizer(tokenizer.open_tokenizer(folder / TOKENIZER_JSON, _TOKENIZER_META))
+
+
+def _on(folder: Path, vocabulary) -> tokenizer.Tokenizer:
+    """An encoder's tokenizer as a bulk build makes it: the export's shell on a charset vocabulary."""
+    return tokenizer.for_encoder(folder, {"tokenizer": _TOKENIZER_META, "lazy_tokenizer": vocabulary.info}, vocabulary)
 
 
 def test_a_charset_vocabulary_tokenizes_and_counts_as_the_whole_one_and_grows_by_script(lazy_export):
@@ -228,15 +244,13 @@ def test_a_charset_vocabulary_tokenizes_and_counts_as_the_whole_one_and_grows_by
     script added when its text comes."""
     import numpy as np
 
-    from semsearch.embedding.token_counter import CharsetTokenizerCounter
-
     folder, info = lazy_export
-    whole = fast_tokenizer.load(folder, _TOKENIZER_META, None)
-    vocabulary = fast_tokenizer.CharsetVocabulary(folder, info)
-    charset = fast_tokenizer.load(folder, _TOKENIZER_META, None, vocabulary)
-    counter = CharsetTokenizerCounter(folder, lambda: vocabulary)
+    whole = _whole(folder)
+    vocabulary = tokenizer.CharsetVocabulary(folder, info)
+    charset = _on(folder, vocabulary)
+    counter = TokenizerCounter(folder / SHELL_JSON, vocabulary=lambda: vocabulary)
     norwegian = _texts_of(read_corpus(CORPUS))
-    others = _OTHER_SCRIPTS + ["<mask> Привет", "x</s>Ωμέγα", *fast_tokenizer._SELF_CHECK_TEXTS]
+    others = _OTHER_SCRIPTS + ["<mask> Привет", "x</s>Ωμέγα", *tokenizer._SELF_CHECK_TEXTS]
     expected = [len(e.ids) for e in counter_whole(folder).encode_batch(norwegian + others)]
 
     for batch, builds in ((norwegian, 1), (others, 2), (norwegian + others, 2)):
@@ -248,7 +262,7 @@ def test_a_charset_vocabulary_tokenizes_and_counts_as_the_whole_one_and_grows_by
             assert "Привет" not in str(list(found)) and len(found) < len(np.load(folder / "unigram_scores.npy"))
     assert counter(norwegian + others) == expected and vocabulary.builds == 2
     copy = pickle.loads(pickle.dumps(counter))  # a process pool's copy: the whole tokenizer.json
-    assert type(copy) is TokenizerCounter and copy(others) == expected[len(norwegian) :]
+    assert copy.path == folder / TOKENIZER_JSON and copy(others) == expected[len(norwegian) :]
 
 
 def test_a_charset_vocabulary_made_ahead_already_covers_what_news_holds_besides_its_letters(lazy_export):
@@ -258,10 +272,10 @@ def test_a_charset_vocabulary_made_ahead_already_covers_what_news_holds_besides_
     import numpy as np
 
     folder, info = lazy_export
-    whole = fast_tokenizer.load(folder, _TOKENIZER_META, None)
-    vocabulary = fast_tokenizer.CharsetVocabulary(folder, info)
+    whole = _whole(folder)
+    vocabulary = tokenizer.CharsetVocabulary(folder, info)
     vocabulary.covering(frozenset())
-    charset = fast_tokenizer.load(folder, _TOKENIZER_META, None, vocabulary)
+    charset = _on(folder, vocabulary)
     texts = _texts_of(read_corpus(CORPUS)) + ["Łukasz Şahin møtte Dvořák i Kraków 😀👍🏳️‍🌈 – «sa» … ⚠ → № ½ ✓"]
     for ours, theirs in zip(charset(texts), whole(texts), strict=True):
         np.testing.assert_array_equal(ours, theirs)
@@ -272,11 +286,11 @@ def test_a_charset_vocabulary_takes_every_piece_at_its_last_build(lazy_export, m
     """Text of many scripts would rebuild it at every new block: its MAX_BUILDS-th build takes the whole vocabulary."""
     import numpy as np
 
-    monkeypatch.setattr(fast_tokenizer, "MAX_BUILDS", 2)
+    monkeypatch.setattr(tokenizer, "MAX_BUILDS", 2)
     folder, info = lazy_export
-    whole = fast_tokenizer.load(folder, _TOKENIZER_META, None)
-    vocabulary = fast_tokenizer.CharsetVocabulary(folder, info)
-    charset = fast_tokenizer.load(folder, _TOKENIZER_META, None, vocabulary)
+    whole = _whole(folder)
+    vocabulary = tokenizer.CharsetVocabulary(folder, info)
+    charset = _on(folder, vocabulary)
     for batch in (["hei på deg"], ["Привет мир"], _OTHER_SCRIPTS, ["日本語 😀 Ωμέγα"]):
         for ours, theirs in zip(charset(batch), whole(batch), strict=True):
             np.testing.assert_array_equal(ours, theirs)
@@ -287,13 +301,13 @@ def test_a_charset_vocabulary_takes_every_piece_at_its_last_build(lazy_export, m
 def counter_whole(folder: Path):
     from tokenizers import Tokenizer
 
-    return Tokenizer.from_file(str(folder / fast_tokenizer.TOKENIZER_JSON))
+    return Tokenizer.from_file(str(folder / TOKENIZER_JSON))
 
 
 @pytest.fixture(scope="module")
 def shared_vocabulary(lazy_export):
     """One charset vocabulary for every generated example: it grows as they bring new characters."""
-    return fast_tokenizer.CharsetVocabulary(*lazy_export)
+    return tokenizer.CharsetVocabulary(*lazy_export)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -301,14 +315,25 @@ def shared_vocabulary(lazy_export):
 def test_a_charset_vocabulary_matches_the_whole_one_on_any_text(lazy_export, shared_vocabulary, texts):
     import numpy as np
 
-    from semsearch.embedding.token_counter import CharsetTokenizerCounter
-
     folder, _ = lazy_export
     whole = counter_whole(folder)
-    counts = CharsetTokenizerCounter(folder, lambda: shared_vocabulary)(texts)
+    counts = TokenizerCounter(folder / SHELL_JSON, vocabulary=lambda: shared_vocabulary)(texts)
     assert counts == [len(e.ids) for e in whole.encode_batch(texts)]
-    charset = fast_tokenizer.load(folder, _TOKENIZER_META, None, shared_vocabulary)
-    for ours, theirs in zip(charset(texts), fast_tokenizer.load(folder, _TOKENIZER_META, None)(texts), strict=True):
+    charset = _on(folder, shared_vocabulary)
+    for ours, theirs in zip(charset(texts), _whole(folder)(texts), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(texts=st.lists(st.text(max_size=60) | _article_text, min_size=1, max_size=5))
+def test_the_lazy_tokenizer_of_queries_gives_the_whole_ones_ids_on_any_text(lazy_export, texts):
+    """A query's tokenizer (the export's lazy form, no vocabulary built) gives exactly tokenizer.json's ids."""
+    import numpy as np
+
+    folder, info = lazy_export
+    lazy = tokenizer.for_encoder(folder, {"tokenizer": _TOKENIZER_META, "lazy_tokenizer": info})
+    assert isinstance(lazy.vocabulary, tokenizer.LazyVocabulary)
+    for ours, theirs in zip(lazy(texts), _whole(folder)(texts), strict=True):
         np.testing.assert_array_equal(ours, theirs)
 
 
@@ -318,7 +343,7 @@ def test_lazy_counter_matches_encode_on_any_text(lazy_export, metaspace_tokenize
     from tokenizers import Tokenizer
 
     tok = Tokenizer.from_file(str(metaspace_tokenizer))
-    assert LazyTokenizerCounter(*lazy_export, switch_after=10**9)(texts) == [len(e.ids) for e in tok.encode_batch(texts)]
+    assert _lazy_counter(lazy_export, switch_after=10**9)(texts) == [len(e.ids) for e in tok.encode_batch(texts)]
 
 
 @pytest.mark.slow

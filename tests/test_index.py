@@ -229,33 +229,30 @@ def test_a_build_ends_with_its_batches_merged_into_one_segment_and_leaves_older_
     assert {r.doc_id for r in hits} == {"extra1", "extra2"}
 
 
-def test_batches_commit_as_they_go_and_a_killed_build_keeps_them(tiny_model, corpus_copy, tmp_path, monkeypatch):
-    """A build that dies after two batches keeps them; the next build embeds only the rest."""
-    from semsearch.embedding import Embedder
+def test_batches_commit_as_they_go_and_a_killed_build_keeps_them(tiny_model, corpus_copy, tmp_path, counting_encoder):
+    """A build that dies after two batches keeps them; the next build embeds only the rest, each passage once."""
+
+    def dies_on_third(call, texts):
+        if call == 3:
+            raise KeyboardInterrupt
 
     index = tmp_path / "index"
-    real = Embedder.embed_passages
-    calls = {"n": 0}
-
-    def dies_on_third(self, texts, progress=None, bulk=False):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return real(self, texts, progress, bulk)
-
-    monkeypatch.setattr(Embedder, "embed_passages", dies_on_third)
+    counting_encoder.on_encode = dies_on_third
     with pytest.raises(KeyboardInterrupt):
-        semsearch.build_index(corpus_copy, index, model=str(tiny_model), batch_chunks=10)
+        semsearch.build_index(corpus_copy, index, model=str(tiny_model), backend="counting", batch_chunks=10)
     kept = store.open_generation(index).commit
     assert kept.documents >= 1 and kept.chunks >= 20
-    monkeypatch.setattr(Embedder, "embed_passages", real)
-    resumed = semsearch.build_index(corpus_copy, index, batch_chunks=10)
-    assert resumed.documents == 5 and resumed.embedded_chunks == resumed.chunks - kept.chunks
+    first = list(counting_encoder.texts)
+    counting_encoder.reset()
+    resumed = semsearch.build_index(corpus_copy, index, batch_chunks=10)  # embeds as recorded: the counting encoder
+    assert resumed.documents == 5 and resumed.embedded_chunks == resumed.chunks - kept.chunks == len(counting_encoder.texts)
+    assert not set(counting_encoder.texts) & set(first[: kept.chunks])  # what was kept is never embedded again
     assert not list((index / "segments").glob(".tmp-*"))
-    fresh = semsearch.build_index(corpus_copy, tmp_path / "fresh", model=str(tiny_model))
-    got = semsearch.query("Lavrov Syria", k=5, index=index, mode="lexical")
-    want = semsearch.query("Lavrov Syria", k=5, index=tmp_path / "fresh", mode="lexical")
-    assert [(r.doc_id, r.start) for r in got] == [(r.doc_id, r.start) for r in want] and fresh.chunks == resumed.chunks
+    fresh = semsearch.build_index(corpus_copy, tmp_path / "fresh", model=str(tiny_model), backend="counting")
+    for mode in ("lexical", "dense"):
+        got = semsearch.query("Lavrov Syria", k=5, index=index, mode=mode)
+        want = semsearch.query("Lavrov Syria", k=5, index=tmp_path / "fresh", mode=mode)
+        assert [(r.doc_id, r.start) for r in got] == [(r.doc_id, r.start) for r in want] and fresh.chunks == resumed.chunks
 
 
 def test_interrupted_commit_leaves_the_previous_index_live(tiny_model, corpus_copy, tmp_path, monkeypatch):
@@ -415,21 +412,20 @@ def test_a_bulk_build_parses_the_tokenizer_once_for_the_counter_and_the_encoder(
 
     from tiny_model import build_tiny_model
 
-    from semsearch.embedding import Embedder, fast_tokenizer
+    from semsearch.embedding import Embedder, tokenizer
     from semsearch.ingest import plan
 
     model = build_tiny_model(tmp_path / "xlmr", arch="xlm-roberta")  # a Unigram tokenizer: the export has a shell
     separate = tmp_path / "separate"
     semsearch.build_index(corpus_copy, separate, model=str(model), backend="onnx")  # corpus/ is under BULK_BYTES
     parsed, shared = [], []
-    real_load, real_whole = fast_tokenizer._load_tokenizer, Embedder.bulk_vocabulary
-    monkeypatch.setattr(
-        fast_tokenizer, "_load_tokenizer", lambda path, meta: parsed.append(Path(path).name) or real_load(path, meta)
-    )
+    real_open, real_whole = tokenizer.open_tokenizer, Embedder.bulk_vocabulary
+    opened = lambda path, meta=None: parsed.append(Path(path).name) or real_open(path, meta)  # noqa: E731
+    monkeypatch.setattr(tokenizer, "open_tokenizer", opened)
     monkeypatch.setattr(Embedder, "bulk_vocabulary", lambda self, **kw: shared.append(1) or real_whole(self, **kw))
     monkeypatch.setattr(plan, "BULK_BYTES", 0)
     semsearch.build_index(corpus_copy, tmp_path / "bulk", model=str(model), backend="onnx")
-    assert len(shared) >= 2 and fast_tokenizer.TOKENIZER_JSON not in parsed and fast_tokenizer.SHELL_JSON in parsed
+    assert len(shared) >= 2 and tokenizer.TOKENIZER_JSON not in parsed and tokenizer.SHELL_JSON in parsed
     a, b = store.open_generation(separate), store.open_generation(tmp_path / "bulk")
     chunks_a, chunks_b = a.chunks(np.arange(a.rows)), b.chunks(np.arange(b.rows))
     assert [(c.id, c.tokens) for c in chunks_a] == [(c.id, c.tokens) for c in chunks_b]

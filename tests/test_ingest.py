@@ -21,15 +21,17 @@ def _write(path, records):
     path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n", encoding="utf-8")
 
 
-def test_one_changed_line_of_a_jsonl_file_re_embeds_that_record_only(tiny_model, tmp_path):
+def test_one_changed_line_of_a_jsonl_file_re_embeds_that_record_only(tiny_model, tmp_path, counting_encoder):
     data, index = tmp_path / "archive.jsonl", tmp_path / "index"
     _write(data, _records(60))
-    first = semsearch.build_index(data, index, model=str(tiny_model), fields=_fields())
-    assert first.documents == 60 and not first.skipped
+    first = semsearch.build_index(data, index, model=str(tiny_model), fields=_fields(), backend="counting")
+    assert first.documents == 60 and not first.skipped and len(counting_encoder.texts) == first.chunks
+    counting_encoder.reset()
     _write(data, _records(60, changed=17)[:-1])  # one record changed, the last one gone
-    update = semsearch.build_index(data, index)  # the recorded field mapping is used again
+    update = semsearch.build_index(data, index)  # the recorded field mapping and encoder are used again
     assert update.changed == ["r17"] and update.removed == ["r59"] and update.added == []
     assert update.embedded_chunks == 1 and update.documents == 59
+    assert len(counting_encoder.texts) == 1 and "Lavrov møtte Tillerson" in counting_encoder.texts[0]
     top = semsearch.query("Lavrov Tillerson Moskva", k=1, index=index, mode="lexical")[0]
     assert top.doc_id == "r17" and top.metadata == {"source": "nrk"} and top.date == "2019-06-01"
     assert semsearch.build_index(data, index).unchanged
@@ -67,7 +69,7 @@ def test_a_small_upsert_looks_documents_up_by_id_and_never_parses_the_whole_toke
     from tiny_model import build_tiny_model
 
     from semsearch.embedding import Embedder
-    from semsearch.embedding.token_counter import LazyTokenizerCounter
+    from semsearch.embedding.tokenizer import TokenizerCounter
     from semsearch.index import store
     from semsearch.index.generation import Generation
 
@@ -76,7 +78,7 @@ def test_a_small_upsert_looks_documents_up_by_id_and_never_parses_the_whole_toke
     semsearch.build_index(corpus_copy, index, model=str(model))
     before = store.open_generation(index).commit.documents
     whole, catalogs = [], []
-    monkeypatch.setattr(LazyTokenizerCounter, "_switch", lambda self: whole.append(1))
+    monkeypatch.setattr(TokenizerCounter, "_switch", lambda self: whole.append(1))
     monkeypatch.setattr(Embedder, "bulk_vocabulary", lambda self: whole.append(1))
     real_catalog = Generation.catalog
     monkeypatch.setattr(Generation, "catalog", lambda self: catalogs.append(1) or real_catalog(self))

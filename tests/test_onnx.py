@@ -128,8 +128,8 @@ def test_auto_embeds_in_bf16_on_openvino_and_queries_and_small_updates_stay_on_o
     assert np.sum(bulk * queried.embed_passages(TEXTS, progress=False), axis=1).min() >= 0.999  # small: fp32
     assert queried.last_backend == "onnx-fp32"
     queried.embed_queries(["Hva sa Lavrov?"])
-    assert sorted(queried._encoders) == [("bf16", False), ("fp32", True)]  # the query ran on the fp32 session
-    from semsearch.embedding.openvino_encoder import CACHE_DIR
+    assert sorted(queried._encoders) == [("onnx", True), ("openvino-bf16", False)]  # the query ran on ONNX Runtime fp32
+    from semsearch.embedding.encoders.openvino import CACHE_DIR
 
     blobs = list((queried.export[0] / CACHE_DIR).iterdir())
     assert blobs  # the compiled graph is kept beside the export; the next bulk encoder loads it
@@ -236,7 +236,7 @@ def test_a_torch_built_index_is_queried_without_torch(spec, tmp_path):
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert json.loads(proc.stdout.strip().replace("'", '"')) == ["fp32"]  # torch's vectors, through ONNX fp32
+    assert json.loads(proc.stdout.strip().replace("'", '"')) == ["onnx"]  # torch's vectors, through ONNX fp32
 
 
 def test_ray_without_ray_names_the_extra_and_a_dead_address_is_one_line(monkeypatch):
@@ -267,7 +267,7 @@ def test_a_bulk_load_lets_waiters_go_when_it_starts_compiling_and_never_leaves_o
     assert order == ["compiles", "waiter goes on"]
 
     failing = Embedder(spec, backend="onnx")
-    monkeypatch.setattr(Embedder, "onnx_encoder", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("broken export")))
+    monkeypatch.setattr(Embedder, "encoder", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("broken export")))
     with pytest.raises(RuntimeError, match="broken export"):
         failing.load_bulk(large=True)
     done = threading.Thread(target=failing.wait_for_load_start)
@@ -284,9 +284,9 @@ def test_a_build_chunks_only_once_its_encoder_compiles(spec, tmp_path, monkeypat
     from semsearch.ingest import builder, pipeline, plan
 
     order = []
-    real_start, real_chunk, real_open = Embedder.start_bulk_vocabulary, pipeline.chunk_entries, Embedder.onnx_encoder
+    real_start, real_chunk, real_open = Embedder.start_bulk_vocabulary, pipeline.chunk_entries, Embedder.encoder
     monkeypatch.setattr(Embedder, "start_bulk_vocabulary", lambda self: order.append("compiles") or real_start(self))
-    monkeypatch.setattr(Embedder, "onnx_encoder", lambda *a, **k: time.sleep(0.5) or real_open(*a, **k))  # a slow import
+    monkeypatch.setattr(Embedder, "encoder", lambda *a, **k: time.sleep(0.5) or real_open(*a, **k))  # a slow import
     monkeypatch.setattr(pipeline, "chunk_entries", lambda *a: order.append("chunks") or real_chunk(*a))
     monkeypatch.setattr(plan, "BULK_BYTES", 0)  # a bulk build: its encoder loads up front
     corpus = tmp_path / "corpus"
@@ -299,10 +299,10 @@ def test_a_build_chunks_only_once_its_encoder_compiles(spec, tmp_path, monkeypat
 
 def test_batches_padded_to_a_multiple_of_tokens_give_the_same_vectors(spec):
     """OpenVINO's bf16 encoder pads each batch to a multiple of 16 tokens (AMX tiles, fewer shapes to prepare)."""
-    from semsearch.embedding.openvino_encoder import OpenVinoEncoder
+    from semsearch.embedding.encoders.openvino import OpenVinoEncoder
 
     assert OpenVinoEncoder.PAD_TO == 16
-    encoder = Embedder(spec, backend="onnx").onnx_encoder("fp32", for_queries=False)
+    encoder = Embedder(spec, backend="onnx").encoder("onnx")
     texts = ["passage: " + t for t in TEXTS] + ["passage: kort", "passage: " + " ".join(TEXTS) * 3]
     plain = encoder.encode(texts, batch_size=2)
     encoder.PAD_TO = 16

@@ -38,7 +38,9 @@ def test_two_threads_loading_tokenizers_at_once_both_get_the_whole_module():
 
 
 def test_preload_imports_in_the_calling_thread():
-    code = f"import sys; sys.path.insert(0, {str(ROOT)!r}); from semsearch import runtimes; " \
-           "runtimes.preload('tokenizers'); print('tokenizers.models' in sys.modules)"
+    code = (
+        f"import sys; sys.path.insert(0, {str(ROOT)!r}); from semsearch import runtimes; "
+        "runtimes.preload('tokenizers'); print('tokenizers.models' in sys.modules)"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.stdout.strip() == "True", proc.stderr

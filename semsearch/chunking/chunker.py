@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from itertools import islice
 
-from semsearch.chunking.counting import CountCache, TokenCounter, TokenizerCounter
+from semsearch.chunking.counting import CountCache, TokenCounter
 from semsearch.chunking.packing import Unit, pack, units_of
 from semsearch.chunking.sentences import sections, sentences_of, split_sentences
 from semsearch.reading.articles import Article
@@ -21,7 +21,6 @@ __all__ = [
     "Chunk",
     "ChunkParams",
     "TokenCounter",
-    "TokenizerCounter",
     "chunk_article",
     "chunk_id",
     "chunk_many",
@@ -166,7 +165,7 @@ def chunk_many(
 
     Gives exactly what `chunk_article` gives for each article, with a few large calls to `count_tokens`
     per batch instead of several small ones per section and chunk. `processes` > 1 (opt-in) chunks
-    batches in that many worker processes; `count_tokens` must then be picklable (`TokenizerCounter`).
+    batches in that many worker processes; `count_tokens` must then be picklable (`embedding.tokenizer.TokenizerCounter`).
     """
     if processes > 1:
         from semsearch.chunking.pool import chunk_in_processes

@@ -33,7 +33,7 @@ def chunk_in_processes(
     """Yield each article's chunks, in order, chunked by `processes` workers `batch` articles at a time.
 
     `count_tokens` is pickled into each worker once: pass a picklable counter such as
-    `TokenizerCounter` (a bound `Embedder.count_tokens` would ship the whole embedder). Workers start
+    `embedding.tokenizer.TokenizerCounter` (a bound `Embedder.count_tokens` would ship the whole embedder). Workers start
     with forkserver, so a parent that has loaded torch or started threads is safe to use.
     """
     context = multiprocessing.get_context("forkserver")

@@ -1,6 +1,8 @@
-"""Embedding with one model, on one of two backends: the ONNX export (default on CPU) or torch.
+"""Embedding with one model: which encoder runs what (bulk passages, small updates, queries), and prompts.
 
-The export runs on ONNX Runtime in fp32 or int8, or on OpenVINO in bf16 where the CPU computes bf16 natively.
+The encoders (`semsearch.embedding.encoders`) run the ONNX export on ONNX Runtime in fp32 or int8, or on OpenVINO in
+bf16 where the CPU computes bf16 natively, or the model on torch. The choice is made here; every encoder is opened
+through the registry.
 
 Prompts are applied here and only here; vectors are L2-normalised float32 in input order.
 """
@@ -9,17 +11,20 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
 from collections.abc import Callable, Sequence
 from functools import cached_property, lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from semsearch import runtimes
-from semsearch.embedding import devices
-from semsearch.embedding.models import REINSTALL, ModelSpec, max_seq_length, model_fingerprint, prompts_for
+from semsearch.embedding import devices, encoders
+from semsearch.embedding.encoders import Encoder, Setup, normalised
+from semsearch.embedding.models import ModelSpec, max_seq_length, model_fingerprint, prompts_for
 from semsearch.errors import SemsearchError
+
+if TYPE_CHECKING:
+    from semsearch.chunking.counting import TokenCounter
 
 BACKENDS = ("auto", "onnx", "torch")  # what an index records, with a quantisation beside "onnx"
 # The names a user asks for: what runs, as recorded (backend, quantisation).
@@ -28,17 +33,16 @@ NAMES = {
     "onnx-int8": {"backend": "onnx", "quantisation": "int8"},
     "openvino-bf16": {"backend": "onnx", "quantisation": "bf16"},
 }
+ONNX_ENCODERS = {"fp32": "onnx", "int8": "onnx-int8", "bf16": "openvino-bf16"}  # the export's encoder per precision
 DEVICES = ("auto", "cpu", "cuda")
 ALIASES = {"sentence-transformers": "torch", "numpy": "torch"}  # names older indexes recorded
-SMALL_BATCH = 64  # up to this many passages on the torch backend, its ONNX fp32 twin skips torch's start-up
-# Measured on 2 Zen 4 cores (bench/speed.py): ONNX int8 is fastest at batch 16 and all cores; torch at 32.
-# bf16 on OpenVINO, one batch per core's stream: 4 and 8 within noise, 16 ~8% slower (2-core Xeon with AMX).
-BATCH_SIZE = {"onnx": 16, "torch": 32, "bf16": 8}
-# What "auto" embeds with on CPU. ONNX int8 misses the bar (NorQuAD validation within 0.5 point of torch in
-# every mode): with the SmoothQuant / per-token graph of int8.py, dense hit@1 -1.6 and hybrid -0.8 points
-# (the dynamic-quantisation graph before it: -2.9 and -1.2); `--backend onnx` gives it. Where the CPU has
-# native bf16 (AMX or AVX512-BF16), the export in bf16 on OpenVINO: cosine >= 0.9999 to torch and the same
-# NorQuAD figures (dense hit@1 +0.5), at 2.3-2.8x ONNX fp32 on a Xeon with AMX. Elsewhere ONNX fp32 (torch's vectors).
+SMALL_BATCH = 64  # up to this many passages, a slow-starting bulk encoder's ONNX fp32 twin skips its start-up
+# Passages per batch, per encoder. Measured on 2 Zen 4 cores (bench/speed.py): ONNX int8 is fastest at batch 16 and
+# all cores; torch at 32. bf16 on OpenVINO, one batch per core's stream: 4 and 8 within noise, 16 ~8% slower.
+BATCH_SIZE = {"onnx": 16, "onnx-int8": 16, "openvino-bf16": 8, "torch": 32}
+# What "auto" embeds with on CPU: where the CPU has native bf16 (AMX or AVX512-BF16), the export in bf16 on
+# OpenVINO (cosine >= 0.9999 to torch, the same NorQuAD figures); elsewhere ONNX fp32 (torch's vectors). ONNX int8
+# misses the bar (NorQuAD validation within 0.5 point of torch in every mode): `--backend onnx-int8` gives it.
 AUTO_CPU_QUANTISATION = ("bf16", "fp32")  # the first one this machine can run
 BULK_THREADS = 0  # ONNX Runtime: one thread per physical core
 QUERY_THREADS = 1  # a short question gains nothing from two threads, and loses much when another process holds a core
@@ -66,10 +70,11 @@ class Embedder:
     Args:
         spec: the resolved model.
         backend: "auto" (openvino-bf16 on a CPU with native bf16, else onnx; torch fp16 on CUDA), "onnx" (ONNX
-            Runtime fp32), "onnx-int8", "openvino-bf16", "torch", or the `backend_info` an index recorded, so
-            that queries and updates are embedded as the index was.
+            Runtime fp32), "onnx-int8", "openvino-bf16", "torch", the name of an encoder added with
+            `encoders.register` (it then embeds everything), or the `backend_info` an index recorded, so that
+            queries and updates are embedded as the index was.
         device: "auto" (CUDA through torch when available), "cpu" or "cuda".
-        batch_size: passages per batch; default measured per backend (`BATCH_SIZE`).
+        batch_size: passages per batch; default measured per encoder (`BATCH_SIZE`).
         log: receives one-line notices (an export, a fallback); default stderr.
 
     Queries always run on CPU through ONNX Runtime (int8 or fp32, as recorded; fp32 for a bf16 or torch index:
@@ -89,7 +94,7 @@ class Embedder:
             backend = NAMES[backend]
         recorded = backend if isinstance(backend, dict) else {}
         name = ALIASES.get(recorded.get("backend", backend), recorded.get("backend", backend))
-        if name not in BACKENDS:
+        if name not in BACKENDS and not encoders.registered(name):
             raise SemsearchError(f"unknown backend '{name}': use one of auto, {', '.join(NAMES)}, torch")
         if device not in DEVICES:
             raise SemsearchError(f"unknown device '{device}': use one of {', '.join(DEVICES)}")
@@ -100,10 +105,10 @@ class Embedder:
         self._batch_size = batch_size
         self.log = log or _stderr
         self.last_backend: str | None = None
-        self.load_seconds = 0.0
         self.prompts = prompts_for(spec)
         self.max_seq_length = max_seq_length(spec.path)
-        self._encoders: dict[tuple[str, bool], object] = {}
+        self._encoders: dict[tuple[str, bool], Encoder] = {}
+        self._encoders_lock = threading.RLock()
         self._warned_bf16 = False
         self._vocabulary_lock = threading.Lock()
         self._vocabulary = None
@@ -140,7 +145,9 @@ class Embedder:
 
     @cached_property
     def backend(self) -> str:
-        """The bulk backend: "onnx" or "torch" (ONNX falls back to torch when the export fails)."""
+        """The bulk backend: "onnx", "torch" (ONNX falls back to torch when the export fails), or a registered one."""
+        if self.requested_backend not in BACKENDS:
+            return self.requested_backend
         if self.requested_backend == "torch":
             return "torch"
         if self.device == "cuda":
@@ -154,6 +161,8 @@ class Embedder:
         """What the bulk backend computes in: "int8", "bf16" or "fp32" (ONNX), "fp32" or "fp16" (torch on CUDA)."""
         if self.backend == "torch":
             return "fp16" if self.device == "cuda" else "fp32"
+        if self.backend != "onnx":
+            return encoders.encoder_class(self.backend).quantisation
         return self._onnx_quantisation()
 
     def _onnx_quantisation(self) -> str:
@@ -185,7 +194,7 @@ class Embedder:
         """What the index manifest records: backend, quantisation, isa and device of the bulk path."""
         from semsearch.embedding.onnx_export import cpu_isa
 
-        if self.backend == "torch":
+        if self.backend != "onnx":
             isa = cpu_isa()
         elif self.quantisation == "bf16":
             isa = devices.bf16_isa()
@@ -196,11 +205,34 @@ class Embedder:
     @property
     def bulk_path(self) -> str:
         """What embeds a build's passages here: "openvino-bf16", "onnx-int8", "onnx" (ONNX Runtime fp32), "torch"
-        (fp32 on CPU) or "torch-fp16" (CUDA)."""
-        if self.backend == "torch":
-            return "torch-fp16" if self.device == "cuda" else "torch"
-        runtime = self._runtime_precision(self.quantisation)
-        return {"bf16": "openvino-bf16", "int8": "onnx-int8"}.get(runtime, "onnx")
+        (fp32 on CPU), "torch-fp16" (CUDA), or a registered encoder's name."""
+        if self.backend == "torch" and self.device == "cuda":
+            return "torch-fp16"
+        return self._bulk_encoder
+
+    @property
+    def _bulk_encoder(self) -> str:
+        """The name of the encoder that embeds bulk passages (see `encoders`)."""
+        if self.backend != "onnx":
+            return self.backend
+        return ONNX_ENCODERS[self._runtime_precision(self.quantisation)]
+
+    @property
+    def _small_encoder(self) -> str:
+        """The name of the encoder a handful of passages goes to (see `_small_path`): ONNX Runtime fp32 for torch and
+        bf16 (the same vectors, without their start-up), else as in bulk."""
+        return "onnx" if self._slow_start else ONNX_ENCODERS[self.quantisation]
+
+    @property
+    def _query_encoder(self) -> str:
+        """The name of the encoder queries go to: ONNX Runtime, in int8 for an int8 index, else fp32 (the vectors of
+        torch and bf16); torch where the model has no export."""
+        if self.requested_backend not in BACKENDS:
+            return self.requested_backend
+        if self.export is None:
+            return "torch"
+        recorded = "fp32" if self.requested_backend == "torch" else self._onnx_quantisation()
+        return "onnx-int8" if recorded == "int8" else "onnx"
 
     def describe_path(self) -> str:
         """One line for a build's log: the bulk path, and the CPU features that chose it."""
@@ -209,71 +241,79 @@ class Embedder:
 
     @property
     def batch_size(self) -> int:
-        """Passages per batch for the bulk backend."""
-        return self._batch_for("torch" if self.backend == "torch" else self._runtime_precision(self.quantisation))
+        """Passages per batch for the bulk encoder."""
+        return self._batch_for(self._bulk_encoder)
 
-    def _batch_for(self, runtime: str) -> int:
-        """Passages per batch for an encoder of `runtime` ("torch" or an ONNX precision), unless one was given."""
-        return self._batch_size or BATCH_SIZE.get(runtime, BATCH_SIZE["onnx"])
+    def _batch_for(self, name: str) -> int:
+        """Passages per batch for the encoder `name`, unless a batch size was given."""
+        return self._batch_size or BATCH_SIZE.get(name, BATCH_SIZE["onnx"])
 
-    # ------------------------------------------------------------------------------------ models
+    # ------------------------------------------------------------------------------------ encoders
 
-    @cached_property
-    def model(self):
-        """The sentence-transformers model, loaded on first use (imports torch); fp16 on CUDA."""
-        SentenceTransformer = runtimes.load("sentence_transformers").SentenceTransformer
+    def encoder(self, name: str, for_queries: bool = False) -> Encoder:
+        """The encoder `name` (see `encoders`), opened once: for queries and small updates (`for_queries`) on one
+        thread with the lazy tokenizer, else for bulk work. An export that its runtime cannot load is rebuilt once."""
+        key = (name, for_queries)
+        encoder = self._encoders.get(key)
+        if encoder is not None:
+            return encoder
+        with self._encoders_lock:  # a build's loader and embedding threads may both ask first: one opens it
+            if key not in self._encoders:
+                self._encoders[key] = self._open(name, for_queries)
+            return self._encoders[key]
 
+    def _open(self, name: str, for_queries: bool) -> Encoder:
+        cls = encoders.encoder_class(name)
         try:
-            model = SentenceTransformer(str(self.spec.path), device=self.device)
-        except Exception as e:  # a damaged folder: torch, transformers and safetensors each raise their own kind
-            raise SemsearchError(f"cannot load model '{self.spec.path}' ({type(e).__name__}: {e}): {REINSTALL}") from None
-        if self.device == "cuda":
-            model.half()
-        model.max_seq_length = min(model.max_seq_length or self.max_seq_length, self.max_seq_length)
-        return model
+            return cls(self._setup(cls, for_queries))
+        except SemsearchError:
+            raise
+        except Exception as e:  # onnxruntime and OpenVINO raise their own exception types for an unreadable model
+            if not cls.needs_export:
+                raise
+            self._rebuild_export(e)
+            return cls(self._setup(cls, for_queries, shared=False))
 
-    def onnx_encoder(self, quantisation: str, for_queries: bool):
-        """The ONNX Runtime encoder of the export in `quantisation`; a damaged export is rebuilt once."""
+    def _setup(self, cls: type[Encoder], for_queries: bool, shared: bool = True) -> Setup:
+        """What the encoder `cls` opens with; bulk work shares the chunker's vocabulary unless not `shared`."""
+        folder, marker = self.export if cls.needs_export else (None, {})
+        bulk = not for_queries and shared
+        return Setup(
+            self.spec.path, folder, marker, self.device, QUERY_THREADS if for_queries else BULK_THREADS, self.max_seq_length,
+            vocabulary=self.bulk_vocabulary if bulk else None, before_compile=self.start_bulk_vocabulary if bulk else _no_op,
+        )  # fmt: skip
+
+    def _rebuild_export(self, error: Exception) -> None:
         from semsearch.embedding import onnx_export
 
-        quantisation = self._runtime_precision(quantisation)
-        key = (quantisation, for_queries)
-        if key not in self._encoders:
-            threads = QUERY_THREADS if for_queries else BULK_THREADS
-            folder, marker = self.export
-            whole, parse = (None, None) if for_queries else (self.bulk_vocabulary, self.start_bulk_vocabulary)
-            try:
-                self._encoders[key] = _encoder_class(quantisation)(
-                    folder, marker, quantisation, threads, for_queries, whole, parse
-                )
-            except SemsearchError:
-                raise
-            except Exception as e:  # onnxruntime and OpenVINO raise their own exception types for an unreadable model
-                self.log(f"semsearch: the ONNX export in {folder} does not load ({type(e).__name__}): rebuilding it")
-                folder = onnx_export.ensure_exported(self.spec.path, self.fingerprint, rebuild=True, log=self.log)
-                self.export = (folder, onnx_export.read_marker(folder))
-                self._encoders[key] = _encoder_class(quantisation)(folder, self.export[1], quantisation, threads, for_queries)
-        return self._encoders[key]
+        folder = self.export[0]
+        self.log(f"semsearch: the ONNX export in {folder} does not load ({type(error).__name__}): rebuilding it")
+        folder = onnx_export.ensure_exported(self.spec.path, self.fingerprint, rebuild=True, log=self.log)
+        self.export = (folder, onnx_export.read_marker(folder))
 
-    def bulk_vocabulary(self):
+    @property
+    def model(self):
+        """The sentence-transformers model, loaded on first use (imports torch); fp16 on CUDA."""
+        return self.encoder("torch").model
+
+    def bulk_vocabulary(self) -> Any:
         """The tokenizer vocabulary that the chunker's token counter and the bulk encoder share, made once for this
         embedder (None without an export). Where the export holds the lazy Unigram form (e5), a
-        `fast_tokenizer.CharsetVocabulary`: the pieces made of the characters met so far, ~0.2 s to build for
-        Latin-script news. Otherwise the export's tokenizer.json, parsed (e5's 17 MB: 0.6-1 s holding the GIL).
-        """
+        `tokenizer.CharsetVocabulary`: the pieces made of the characters met so far. Otherwise the export's
+        tokenizer.json, parsed."""
         if self.export is None:
             return None
+        from semsearch.embedding import tokenizer
+
         with self._vocabulary_lock:
             if self._vocabulary is None:
                 folder, marker = self.export
                 if marker.get("lazy_tokenizer"):
-                    from semsearch.embedding.fast_tokenizer import CharsetVocabulary
-
-                    vocabulary = CharsetVocabulary(folder, marker["lazy_tokenizer"])
+                    vocabulary = tokenizer.CharsetVocabulary(folder, marker["lazy_tokenizer"])
                     vocabulary.covering(frozenset())  # the base characters' model, built now
                     self._vocabulary = vocabulary
                 else:
-                    self._vocabulary = runtimes.load("tokenizers").Tokenizer.from_file(str(folder / "tokenizer.json"))
+                    self._vocabulary = tokenizer.open_tokenizer(folder / tokenizer.TOKENIZER_JSON)
             return self._vocabulary
 
     def start_bulk_vocabulary(self) -> None:
@@ -298,15 +338,31 @@ class Embedder:
         while the compilation leaves the GIL to the chunker."""
         self._load_started.wait()
 
+    def token_counter(self, bulk: bool = False) -> TokenCounter:
+        """The fastest exact token counter for the chunker (a `tokenizer.TokenizerCounter` where the model has a
+        tokenizer.json, else `count_tokens`). With the ONNX export on the bulk path: the bulk encoder's own
+        vocabulary when `bulk` says much text is to come, else the lazy form, which cuts each new word in
+        milliseconds (a small update builds no vocabulary). A build counts only once the bulk encoder's load compiles
+        (`wait_for_load_start`): the shared vocabulary is then made beside the compilation."""
+        from semsearch.embedding.tokenizer import SHELL_JSON, TOKENIZER_JSON, TokenizerCounter
+
+        export = self.export if self.backend == "onnx" else None
+        if export is None:
+            path = self.spec.path / TOKENIZER_JSON
+            return TokenizerCounter(path) if path.is_file() else self.count_tokens
+        folder, lazy = export[0], export[1].get("lazy_tokenizer")
+        if bulk:  # the bulk encoder's vocabulary, made once for both
+            return TokenizerCounter(folder / (SHELL_JSON if lazy else TOKENIZER_JSON), vocabulary=self.bulk_vocabulary)
+        if lazy:
+            return TokenizerCounter(folder / SHELL_JSON, lazy=lazy, vocabulary=self.bulk_vocabulary)
+        return TokenizerCounter(folder / TOKENIZER_JSON)
+
     @cached_property
     def _tokenizer(self):
-        path = self.spec.path / "tokenizer.json"
-        if path.is_file():
-            tok = runtimes.load("tokenizers").Tokenizer.from_file(str(path))
-            tok.no_truncation()
-            tok.no_padding()
-            return tok
-        return None
+        from semsearch.embedding.tokenizer import TOKENIZER_JSON, open_tokenizer
+
+        path = self.spec.path / TOKENIZER_JSON
+        return open_tokenizer(path) if path.is_file() else None
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Token count of each text as the model sees it, special tokens included, before truncation."""
@@ -317,17 +373,17 @@ class Embedder:
     # ------------------------------------------------------------------------------------ embedding
 
     def load_bulk(self, large: bool = False) -> None:
-        """Open the ONNX session `embed_passages` will run on, ahead of the first batch (a build does it while
-        it reads and chunks): the bulk encoder when `large` says much is to come, else the small-update form
-        (the query encoder's lazy tokenizer; fp32 for torch and bf16), so a small update builds no vocabulary,
-        imports no torch and compiles nothing. The bulk encoder is loaded when a part large enough needs it.
+        """Open the encoder `embed_passages` will run on, ahead of the first batch (a build does it while it reads
+        and chunks): the bulk encoder when `large` says much is to come, else the small-update form (the query
+        encoder's lazy tokenizer; fp32 for torch and bf16), so a small update builds no vocabulary, imports no
+        torch and compiles nothing. Torch's bulk encoder is loaded when a part large enough needs it.
         Callers of `wait_for_load_start` go on once the bulk encoder starts compiling, or when this returns or
         fails."""
         try:
-            if self.backend == "onnx" and large:
-                self.onnx_encoder(self.quantisation, for_queries=False)
+            if large and self.backend != "torch":
+                self.encoder(self._bulk_encoder)
             elif self._small_path:
-                self.onnx_encoder(self._small_quantisation, for_queries=True)
+                self.encoder(self._small_encoder, for_queries=True)
         finally:
             self._load_started.set()
 
@@ -335,17 +391,12 @@ class Embedder:
     def _small_path(self) -> bool:
         """Whether a handful of passages can skip the bulk encoder's start-up (its vocabulary, threads, compilation)
         and go through the query encoder's form: ONNX Runtime on the CPU, with the lazy tokenizer."""
-        return self.device == "cpu" and self.export is not None
-
-    @property
-    def _small_quantisation(self) -> str:
-        """What a handful of passages is embedded in: fp32 for torch and bf16 (the same vectors), else as in bulk."""
-        return "fp32" if self._slow_start else self.quantisation
+        return self.device == "cpu" and self.backend in BACKENDS and self.export is not None
 
     @property
     def _slow_start(self) -> bool:
         """Whether the bulk path takes seconds to start (torch on CPU, or bf16), so small work goes to ONNX fp32."""
-        return self.device == "cpu" and (self.backend == "torch" or self.quantisation == "bf16")
+        return self.device == "cpu" and (self.backend == "torch" or (self.backend == "onnx" and self.quantisation == "bf16"))
 
     def embed_passages(self, texts: Sequence[str], progress: bool | None = None, bulk: bool = False) -> np.ndarray:
         """L2-normalised float32 vectors for passages, in input order, in batches of similar token length.
@@ -357,23 +408,12 @@ class Embedder:
         """
         prompted = self.with_prompt("passage", texts)
         show = sys.stderr.isatty() if progress is None else progress
-        t0 = time.perf_counter()
         small = not bulk and len(texts) <= SMALL_BATCH and self._small_path
-        if self.backend == "onnx" or small:
-            quantisation = self._small_quantisation if small else self.quantisation
-            encoder = self.onnx_encoder(quantisation, for_queries=small)
-            self.load_seconds = time.perf_counter() - t0
-            self.last_backend = f"onnx-{encoder.quantisation}"
-            with _progress_bar(len(texts), show) as bar:
-                vectors = encoder.encode(prompted, batch_size=self._batch_for(encoder.quantisation), on_batch=bar.update)
-        else:
-            model = self.model
-            self.load_seconds = time.perf_counter() - t0
-            self.last_backend = f"torch-{self.quantisation}"
-            vectors = model.encode(
-                prompted, batch_size=self.batch_size, show_progress_bar=show, convert_to_numpy=True, normalize_embeddings=True
-            )
-        return _normalised(vectors)
+        name = self._small_encoder if small else self._bulk_encoder
+        encoder = self.encoder(name, for_queries=small)
+        self.last_backend = encoder.label
+        with _progress_bar(len(texts), show) as bar:
+            return normalised(encoder.encode(prompted, batch_size=self._batch_for(name), on_batch=bar.update))
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         """L2-normalised float32 vectors for questions, on CPU through ONNX Runtime (torch only if the export fails).
@@ -382,15 +422,16 @@ class Embedder:
         ONNX int8, with int8.
         """
         prompted = self.with_prompt("query", texts)
-        if self.export is None:
-            return _normalised(self.model.encode(prompted, convert_to_numpy=True, normalize_embeddings=True))
-        recorded = "fp32" if self.requested_backend == "torch" else self._onnx_quantisation()
-        quantisation = "fp32" if recorded == "bf16" else recorded
-        return _normalised(self.onnx_encoder(quantisation, for_queries=True).encode(prompted))
+        name = self._query_encoder
+        return normalised(self.encoder(name, for_queries=name != "torch").encode(prompted))
 
     def prepare_query_encoder(self) -> bool:
-        """Make the ONNX export now (done at index time); True when the model has one."""
-        return self.export is not None
+        """Make the ONNX export that queries run on now (done at index time); True when queries will run on it."""
+        return self.requested_backend in BACKENDS and self.export is not None
+
+
+def _no_op() -> None:
+    return None
 
 
 def recorded_path(info: dict) -> str:
@@ -398,22 +439,21 @@ def recorded_path(info: dict) -> str:
     anything: "openvino-bf16", "onnx-int8", "onnx", "torch" or "torch-fp16"; a bf16 index on a CPU without native
     bf16 says that it runs in fp32."""
     backend, quantisation = info.get("backend", "torch"), info.get("quantisation", "fp32")
-    if ALIASES.get(backend, backend) == "torch":
+    backend = ALIASES.get(backend, backend)
+    if backend == "torch":
         return "torch-fp16" if info.get("device") == "cuda" else "torch"
+    if backend != "onnx":
+        return backend
     if quantisation == "bf16":
         return "openvino-bf16" if _bf16_runs() else "onnx (bf16 recorded; this CPU has no native bf16: fp32, same vectors)"
     return "onnx-int8" if quantisation == "int8" else "onnx"
 
 
-def onnx_export_isa() -> str:
-    from semsearch.embedding.onnx_export import cpu_isa
-
-    return cpu_isa()
-
-
 def _check_asked_for(name: str) -> None:
     """SemsearchError for a backend this machine cannot run as asked (a recorded one falls back instead)."""
-    if name == "onnx-int8" and onnx_export_isa() == "none":
+    from semsearch.embedding.onnx_export import cpu_isa
+
+    if name == "onnx-int8" and cpu_isa() == "none":
         raise SemsearchError(
             f"--backend onnx-int8 needs a CPU with AVX2 or better, and this machine ({devices.cpu_summary()}) has not:"
             " use --backend onnx"
@@ -427,25 +467,9 @@ def _check_asked_for(name: str) -> None:
 
 def _bf16_runs() -> bool:
     """Whether bf16 runs natively here: a CPU with AMX or AVX512-BF16, and OpenVINO installed."""
-    from semsearch.embedding import openvino_encoder
+    from semsearch.embedding.encoders import openvino
 
-    return devices.bf16_isa() != "none" and openvino_encoder.available()
-
-
-def _encoder_class(quantisation: str):
-    """The encoder that runs the export in `quantisation`: OpenVINO for bf16, ONNX Runtime otherwise."""
-    if quantisation == "bf16":
-        from semsearch.embedding.openvino_encoder import OpenVinoEncoder
-
-        return OpenVinoEncoder
-    from semsearch.embedding.onnx_encoder import OnnxEncoder
-
-    return OnnxEncoder
-
-
-def _normalised(vectors) -> np.ndarray:
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    return devices.bf16_isa() != "none" and openvino.available()
 
 
 class _NoBar:

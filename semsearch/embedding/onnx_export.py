@@ -1,15 +1,15 @@
 """Export a sentence-transformers model to ONNX once, quantise it to int8, verify it, and cache it.
 
-The export lives in the user cache beside the PyPI model rebuild, one folder per model fingerprint:
+The export lives in the user cache beside the PyPI model rebuild, one folder per export version and model
+fingerprint:
 
 - ``word_embeddings.npy``: the token embedding table (float16 when that is exact, else float32),
   memory-mapped at run time, so only the rows a text uses are read (the table is 80% of e5's weights);
 - ``encoder.onnx``: the rest of the model, ``(inputs_embeds, attention_mask) -> sentence_embedding``
   (position and type embeddings, encoder, pooling, normalisation), float32, as torch computes it;
-- ``encoder-int8.onnx``: the same with every weighted MatMul in int8 (per-channel weights; activations
-  per tensor or per token, SmoothQuant scales where LayerNorm outputs have outlier channels: see
-  :mod:`semsearch.embedding.int8`), made only when the CPU has AVX2 or better (see :func:`cpu_isa`);
-- ``tokenizer.json`` and its fast-loading form (:mod:`semsearch.embedding.fast_tokenizer`);
+- ``encoder-int8.onnx``: the same with every weighted MatMul in int8, by ONNX Runtime's dynamic quantiser
+  (:func:`quantise`), made only when the CPU has AVX2 or better (see :func:`cpu_isa`);
+- ``tokenizer.json`` and its lazy form (:mod:`semsearch.embedding.tokenizer`);
 - ``export.json``: the marker, written last, with file sizes and the verification cosines.
 
 The folder is written beside its final place and renamed into it (``folders.replace_dir``), under a
@@ -29,12 +29,12 @@ from pathlib import Path
 
 import numpy as np
 
-from semsearch.embedding import devices, fast_tokenizer
+from semsearch.embedding import devices, tokenizer
 from semsearch.embedding.folders import replace_dir
 from semsearch.embedding.pypi_model import cache_root
 
 FORMAT = "semsearch-onnx"
-VERSION = 4  # 2: graphs stored optimised; 3: FFN down-projections kept fp32; 4: int8 with SmoothQuant and per-token scales
+VERSION = 5  # 2: graphs stored optimised; 3: FFN down-projections kept fp32; 4: int8 with SmoothQuant; 5: int8 by ONNX Runtime
 MARKER = "export.json"
 WORDS = "word_embeddings.npy"
 FILES = {"fp32": "encoder.onnx", "int8": "encoder-int8.onnx"}
@@ -45,18 +45,6 @@ PROBES = [
     "passage: Lavrov uttalte under pressekonferansen at samtalene med Tillerson var åpne og viktige.",
     "passage: Pisk egg og sukker luftig, sikt inn mel og bakepulver, og stek kaken i 40 minutter ved 180 grader.",
     "passage: Stortinget vedtok budsjettet etter lange forhandlinger. ÆØÅ æøå 😀 https://example.com/x?y=z",
-]
-# Longer texts beside the probes for the int8 activation statistics (per-channel maxima: a handful of texts suffices).
-CALIBRATION = PROBES + [
-    "passage: Regjeringen legger fram statsbudsjettet for neste år torsdag. Finansministeren varslet på forhånd at "
-    "pengebruken skal strammes inn, men at sykehusene og skolene skal skjermes. Opposisjonen kaller kuttene i "
-    "samferdsel uansvarlige, og flere fylker frykter at nye veiprosjekter i Nord-Norge blir skjøvet ut i tid.",
-    "passage: Flommen i Gudbrandsdalen har ført til at over 200 mennesker er evakuert. NVE har hevet farevarselet til "
-    "rødt nivå, og E6 er stengt ved Otta. – Vi har aldri sett vannstanden stige så raskt, sier ordføreren til NRK.",
-    "passage: The central bank kept its policy rate at 4.5 percent on Thursday, citing persistent inflation in services "
-    "and a weaker krone. Economists had expected the decision, but several now see the first cut only next autumn.",
-    "query: Hvorfor ble E6 stengt ved Otta?",
-    "query: Når kommer det første rentekuttet?",
 ]
 MIN_COSINE = {"fp32": 0.9999, "int8": 0.98}
 
@@ -74,13 +62,14 @@ def cpu_isa() -> str:
 
 
 def quantisation_for(isa: str) -> str:
-    """int8 where the CPU has AVX2 or better (VNNI: 8-bit weights; AVX2 alone: 7-bit, no saturation), else fp32."""
+    """int8 where the CPU has AVX2 or better (VNNI: 8-bit weights; AVX2 alone: 7-bit, see `quantise`), else fp32."""
     return "fp32" if isa == "none" else "int8"
 
 
 def export_dir(fingerprint: str) -> Path:
-    """Where the ONNX export of the model with this fingerprint lives."""
-    return cache_root() / "onnx" / fingerprint
+    """Where the ONNX export of the model with this fingerprint lives: one folder per export version, so that
+    installs of two versions never rebuild each other's export."""
+    return cache_root() / "onnx" / f"v{VERSION}" / fingerprint
 
 
 def read_marker(folder: Path) -> dict | None:
@@ -139,22 +128,18 @@ def write_export(model_dir: Path, out: Path, isa: str) -> dict:
         from sentence_transformers import SentenceTransformer
 
         model = SentenceTransformer(str(model_dir), device="cpu").eval()
-        tokenizer = _tokenizer_meta(model, model_dir)
-        words = _write_words(model, out / WORDS)
+        meta = _tokenizer_meta(model, model_dir)
+        _write_words(model, out / WORDS)
         _write_onnx(model, out / FILES["fp32"])
-        lazy = fast_tokenizer.write(model_dir / fast_tokenizer.TOKENIZER_JSON, out, tokenizer)
+        lazy = tokenizer.write(model_dir / tokenizer.TOKENIZER_JSON, out, meta)
     except ExportError:
         raise
     except Exception as e:  # torch's exporter raises many kinds; each means "no ONNX for this model"
         raise ExportError(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from e
     quantisation = quantisation_for(isa)
-    info = {"isa": isa, "quantisation": quantisation, "tokenizer": tokenizer, "lazy_tokenizer": lazy}
+    info = {"isa": isa, "quantisation": quantisation, "tokenizer": meta, "lazy_tokenizer": lazy}
     if quantisation == "int8":
-        tokenize = fast_tokenizer.load(out, tokenizer, None)
-        calibration = [
-            (words[ids].astype(np.float32), mask.astype(np.int64)) for ids, mask in (tokenize([t]) for t in CALIBRATION)
-        ]
-        info["int8"] = quantise(out / FILES["fp32"], out / FILES["int8"], isa, calibration)
+        info["int8"] = quantise(out / FILES["fp32"], out / FILES["int8"], isa)
     for name in {FILES["fp32"], FILES[quantisation]}:
         optimise(out / name)
     dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
@@ -164,7 +149,7 @@ def write_export(model_dir: Path, out: Path, isa: str) -> dict:
 
 
 def _tokenizer_meta(model, model_dir: Path) -> dict:
-    if not (model_dir / fast_tokenizer.TOKENIZER_JSON).is_file():
+    if not (model_dir / tokenizer.TOKENIZER_JSON).is_file():
         raise ExportError(f"no tokenizer.json in {model_dir}")
     tok = model.tokenizer
     first = model[0]
@@ -176,11 +161,10 @@ def _tokenizer_meta(model, model_dir: Path) -> dict:
     }
 
 
-def _write_words(model, path: Path) -> np.ndarray:
+def _write_words(model, path: Path) -> None:
     words = model[0].auto_model.get_input_embeddings().weight.detach().float().numpy()
     half = words.astype(np.float16)
     np.save(path, half if np.array_equal(half.astype(np.float32), words) else words)
-    return words
 
 
 def _write_onnx(model, path: Path) -> None:
@@ -244,14 +228,38 @@ def _drop_nan_guards(path: Path) -> int:
     return len(rename)
 
 
-def quantise(src: Path, dst: Path, isa: str, calibration: list[tuple[np.ndarray, np.ndarray]]) -> dict:
-    """The int8 graph of `src` (see :mod:`semsearch.embedding.int8`); 7-bit weights without VNNI (no saturation).
+def quantise(src: Path, dst: Path, isa: str) -> dict:
+    """The int8 graph of `src` (fp32, as exported: not yet optimised) by ONNX Runtime's dynamic quantiser: every
+    weighted MatMul in int8, weights per output channel, activations per tensor at run time (uint8).
 
-    Returns what the marker records: how many MatMuls went per tensor, per token, smoothed, and which stayed fp32.
+    Without VNNI the weights get 7 bits (`reduce_range`): AVX2's u8 x s8 multiply-add (VPMADDUBSW) sums pairs into
+    16 bits and saturates on full-range 8-bit weights. Returns what the marker records.
     """
-    from semsearch.embedding import int8
+    import logging
 
-    return int8.quantise(src, dst, calibration, weight_bits=8 if isa == "avx512_vnni" else 7)
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    reduce_range = isa != "avx512_vnni"
+    quiet = _Without("Please consider to run pre-processing")  # the graph is optimised after quantising (`optimise`)
+    logging.getLogger().addFilter(quiet)
+    try:
+        quantize_dynamic(
+            src, dst, op_types_to_quantize=["MatMul"], per_channel=True, reduce_range=reduce_range,
+            weight_type=QuantType.QInt8,
+        )  # fmt: skip
+    finally:
+        logging.getLogger().removeFilter(quiet)
+    return {"quantiser": "onnxruntime.quantize_dynamic", "per_channel": True, "weight_bits": 7 if reduce_range else 8}
+
+
+class _Without:
+    """A logging filter dropping the records whose message starts with `prefix`."""
+
+    def __init__(self, prefix: str):
+        self.prefix = prefix
+
+    def filter(self, record) -> bool:
+        return not str(record.msg).startswith(self.prefix)
 
 
 def optimise(path: Path) -> None:
@@ -275,13 +283,15 @@ def verify(model, out: Path, info: dict) -> dict[str, float]:
 
     Also checks that the exported tokenizer gives the token ids sentence-transformers gives.
     """
-    from semsearch.embedding.onnx_encoder import OnnxEncoder
+    from semsearch.embedding.encoders import Setup
+    from semsearch.embedding.encoders.onnx import OnnxEncoder, OnnxInt8Encoder
 
     reference = model.encode(PROBES, convert_to_numpy=True, normalize_embeddings=True)
     expected_ids = model.tokenize(PROBES)["input_ids"].numpy()
     cosines = {}
     for quantisation in ("fp32", info["quantisation"]):
-        encoder = OnnxEncoder(out, info, quantisation, threads=1)
+        cls = OnnxInt8Encoder if quantisation == "int8" else OnnxEncoder
+        encoder = cls(Setup(out, out, info, threads=1))
         ids, _ = encoder.tokenize(PROBES)
         if ids.shape != expected_ids.shape or not np.array_equal(ids, expected_ids):
             raise ExportError("the exported tokenizer does not tokenize like sentence-transformers")

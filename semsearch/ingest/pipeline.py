@@ -18,7 +18,6 @@ from typing import NamedTuple
 import numpy as np
 
 from semsearch.embedding import Embedder
-from semsearch.embedding.token_counter import token_counter
 from semsearch.index import store
 from semsearch.index.compaction import maybe_merge, merge_closing
 from semsearch.index.records import ChunkEntry, DocEntry
@@ -57,7 +56,7 @@ class Pipeline:
         self.writer: store.Writer = target.writer
         self.embedder: Embedder = target.embedder
         self.model = dict(target.model)  # recorded with each commit: the dimension and backends once embedded
-        self.counter = token_counter(self.embedder)
+        self.counter = self.embedder.token_counter()
         self.bulk = False  # much to embed: the bulk encoder and vocabulary load at once
         self.skipped_files: SkippedFiles | None = None  # a folder build's files skipped whole, recorded per commit
         self._first = ({ref.name for ref in self.writer.base.segments}, self.writer.base.generation)
@@ -80,7 +79,7 @@ class Pipeline:
     def use_bulk(self) -> None:
         """Much to embed: the slow-starting bulk encoder and the whole vocabulary pay; call before `queue`."""
         self.bulk = True
-        self.counter = token_counter(self.embedder, bulk=True)
+        self.counter = self.embedder.token_counter(bulk=True)
 
     def queue(self, doc: SourceDoc, old) -> None:
         """Hand one document to the chunking thread (`old`: the stored entry it replaces, or None); finished ones

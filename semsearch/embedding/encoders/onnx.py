@@ -1,8 +1,7 @@
-"""Sentence embeddings from an ONNX export (see `onnx_export`) with ONNX Runtime: no torch.
+"""The ONNX export (see `onnx_export`) on ONNX Runtime, in fp32 or int8: no torch.
 
-Texts are tokenized, sorted by token length and cut into batches of similar length (little padding),
-their token embeddings gathered from the memory-mapped table, and each batch run through the ONNX
-session. Vectors come back L2-normalised, float32, in input order.
+Texts are tokenized, sorted by token length and cut into batches of similar length (little padding), their token
+embeddings gathered from the memory-mapped table, and each batch run through the session.
 """
 
 from __future__ import annotations
@@ -13,48 +12,34 @@ from pathlib import Path
 import numpy as np
 
 from semsearch import runtimes
-from semsearch.embedding import fast_tokenizer
+from semsearch.embedding import tokenizer
+from semsearch.embedding.encoders.base import Encoder, OnBatch, Setup, normalised
 from semsearch.embedding.onnx_export import FILES, WORDS
 
 WINDOW = 4096  # texts tokenized and length-sorted at a time: bounds the padded id arrays in memory
-GRAPHS = {"bf16": "fp32"}  # the graph file a runtime reads for a precision it computes in (bf16: the fp32 graph)
 
 
-class OnnxEncoder:
-    """An ONNX Runtime session over one export folder, with its tokenizer and token embedding table."""
+class OnnxEncoder(Encoder):
+    """An ONNX Runtime session over the export's fp32 graph, with its tokenizer and token embedding table.
 
+    The graph is opened first, and `setup.before_compile()` called right before the runtime compiles it; then the
+    tokenizer is made: on `setup.vocabulary()` for bulk work (the vocabulary the chunker's counter shares), else
+    the export's lazy form (milliseconds: for queries and small updates).
+    """
+
+    backend = "onnx"
+    needs_export = True
+    quantisation = "fp32"
+    GRAPH = "fp32"  # which of the export's graphs (`onnx_export.FILES`) it runs
     PAD_TO = 1  # batches padded to a multiple of this many tokens (fewer shapes for a runtime that compiles per shape)
 
-    def __init__(
-        self,
-        folder: Path,
-        info: dict,
-        quantisation: str = "fp32",
-        threads: int = 0,
-        fast_tokenizer_load: bool = True,
-        whole=None,
-        before_compile=None,
-    ):
-        """Open `folder` (an export, `info` its marker) with the `quantisation` file ("fp32" or "int8"; "bf16" in
-        `OpenVinoEncoder`).
-
-        `threads` is ONNX Runtime's intra-op thread count (0: one per physical core). With
-        `fast_tokenizer_load`, the lazy form of the tokenizer is used when the export has one (loads in
-        milliseconds: for queries); else the full tokenizer (faster per text: for bulk work), on the vocabulary
-        of `whole` when given (a `fast_tokenizer.CharsetVocabulary` or the export's tokenizer.json, already
-        made, or a function that gives it).
-
-        The graph is opened first, and `before_compile()` is called right before the runtime compiles it: OpenVINO
-        compiles without the GIL (~0.5-1 s for e5), so the vocabulary made there (holding the GIL) is made
-        meanwhile instead of before or after it.
-        """
-        self.folder = Path(folder)
-        self.quantisation = quantisation
-        self._before_compile = before_compile or (lambda: None)
-        self._open(self.folder / FILES[GRAPHS.get(quantisation, quantisation)], int(threads))
-        lazy = info.get("lazy_tokenizer") if fast_tokenizer_load else None
-        self._tokenize = fast_tokenizer.load(self.folder, info["tokenizer"], lazy, whole() if callable(whole) else whole)
-        self._words = fast_tokenizer.load_npy(self.folder / WORDS)
+    def __init__(self, setup: Setup) -> None:
+        super().__init__(setup)
+        folder = Path(setup.export)
+        self._open(folder / FILES[self.GRAPH], setup.threads)
+        vocabulary = setup.vocabulary() if setup.vocabulary is not None else None
+        self._tokenize = tokenizer.for_encoder(folder, setup.marker, vocabulary)
+        self._words = np.load(folder / WORDS, mmap_mode="r")
 
     def _open(self, graph: Path, threads: int) -> None:
         ort = runtimes.load("onnxruntime")
@@ -64,7 +49,7 @@ class OnnxEncoder:
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # optimised at export
-        self._before_compile()
+        self.setup.before_compile()
         self.session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
 
     def _infer(self, embeds: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -78,7 +63,7 @@ class OnnxEncoder:
     def tokenize(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Token ids and attention mask (int64, [len(texts), longest]), truncated and right-padded."""
         ids, mask = self._tokenize(list(texts))
-        return ids.astype(np.int64, copy=False), mask.astype(np.int64, copy=False)
+        return ids, mask.astype(np.int64, copy=False)
 
     def run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """L2-normalised vectors of one padded batch of token ids."""
@@ -88,11 +73,8 @@ class OnnxEncoder:
         """The graph's input: the token embeddings of a batch of ids, gathered from the memory-mapped table."""
         return np.asarray(self._words[ids], dtype=np.float32)
 
-    def encode(self, texts: Sequence[str], batch_size: int = 32, on_batch=None) -> np.ndarray:
-        """Vectors of `texts` (prompts already prepended), in batches of similar token length.
-
-        `on_batch(n)` is called after each batch with the number of texts it held (for progress bars).
-        """
+    def encode(self, texts: Sequence[str], batch_size: int = 32, on_batch: OnBatch | None = None) -> np.ndarray:
+        """Vectors of `texts` (prompts already prepended), in batches of similar token length."""
         if isinstance(texts, str):
             raise TypeError("encode() takes a list of strings, not a single string")
         texts = list(texts)
@@ -100,7 +82,7 @@ class OnnxEncoder:
         self._run_batches(self.batches(texts, batch_size), out, on_batch)
         return out
 
-    def _run_batches(self, batches, out: np.ndarray, on_batch) -> None:
+    def _run_batches(self, batches, out: np.ndarray, on_batch: OnBatch | None) -> None:
         """Each batch's vectors into its rows of `out`, one batch after another."""
         for rows, ids, mask in batches:
             out[rows] = self.run(ids, mask)
@@ -120,6 +102,8 @@ class OnnxEncoder:
                 yield start + rows, ids[rows, :longest], mask[rows, :longest]
 
 
-def normalised(vectors: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (a zero row stays zero)."""
-    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+class OnnxInt8Encoder(OnnxEncoder):
+    """`OnnxEncoder` on the export's int8 graph (ONNX Runtime's dynamic quantisation: see `onnx_export.quantise`)."""
+
+    quantisation = "int8"
+    GRAPH = "int8"
