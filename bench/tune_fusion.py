@@ -1,17 +1,24 @@
-"""Fit the hybrid fusion weights on NorQuAD `train`, report on `validation`.
+"""Fit the hybrid's fusion for each question language on NorQuAD `train`; report `validation` alongside.
 
-    .venv/bin/python bench/tune_fusion.py --index index/bench-norquad-240-40-1
+    .venv/bin/python bench/tune_fusion.py [--distractors 5000] [--lang en nb] [--translations 0 0.3 ...]
+        [--feedback 0 0.2 ...]
 
-Uses `Searcher.features` itself, so the fitted weights are exactly what `search.FusionParams` applies.
-The fit is listwise: a softmax over each question's candidates, pushed towards the answer-bearing ones
-(plain numpy gradient descent, L2-regularised). Prints the default weights' figures, the fitted weights,
-and an ablation of each feature.
+Fits on an archive-like index: the 403 news articles plus N NoReC reviews (`semsearch.eval_index`, cached).
+For each language and each setting of the added terms (dictionary translations, dense feedback), the
+feature weights are fitted listwise on `train` (a softmax over each question's candidates pushed towards
+the answer-bearing ones; numpy gradient descent, L2-regularised); the setting with the best train MRR@10
+wins. Uses `Searcher.features` itself, so the fitted figures are exactly what `search.FusionParams` applies.
+Validation figures are printed for the record and never choose anything.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import itertools
 import sys
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,25 +26,67 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from semsearch.analysis import analyze  # noqa: E402
 from semsearch.api import searcher  # noqa: E402
-from semsearch.evaluate import load_queries  # noqa: E402
-from semsearch.search import FEATURES, FusionParams, looks_english  # noqa: E402
+from semsearch.embedding.pypi_model import cache_root  # noqa: E402
+from semsearch.eval_index import eval_index  # noqa: E402
+from semsearch.evaluate import LabelledQuery, load_queries  # noqa: E402
+from semsearch.search import FEATURES, FusionParams, LanguageFusion, Searcher, lexicon  # noqa: E402
 
-NORQUAD = ROOT.parent / "shared" / "data" / "norquad-news"
+sys.path.insert(0, str(ROOT / "bench"))
+SHIPPED = lexicon.load_lexicon
+
+DATA = ROOT.parent / "shared" / "data"
+NORQUAD = DATA / "norquad-news"
+FILES = {"nb": "queries-dev.jsonl", "en": "queries-dev-en.jsonl"}
 
 
-def candidate_sets(index: Path, split: str):
+def query_vectors(s: Searcher, queries: list[LabelledQuery]) -> np.ndarray:
+    """The questions' embeddings, cached in the user cache by model and texts."""
+    texts = [q.query for q in queries]
+    key = hashlib.sha256(("\n".join(texts) + str(s.generation.commit.model.get("fingerprint"))).encode()).hexdigest()[:16]
+    path = cache_root() / "eval" / f"queries-{key}.npy"
+    if path.is_file():
+        return np.load(path)
+    vectors = s.embedder.embed_queries(texts)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, vectors)
+    return vectors
+
+
+def spans(s: Searcher) -> list[tuple[str, int, int]]:
+    """(doc_id, start, end) of every row of the index, read once."""
+    gen = s.generation
+    return [(c.doc_id, c.start, c.end) for c in gen.chunks(np.arange(gen.rows))]
+
+
+def fold_lexicons(queries: list[LabelledQuery]) -> dict[str, dict]:
+    """For cross-fitting: per train question id, the word list that knows nothing of its article's
+    questions (two folds by article: the shipped list aligns all train questions, which would flatter the
+    translations on the very questions it was aligned on)."""
+    import build_lexicon
+
+    docs = sorted({d for q in queries for d in q.relevant})
+    folds = [set(docs[0::2]), set(docs[1::2])]
+    dictionary = build_lexicon.build(build_lexicon.Path("/usr/share/dictd/freedict-eng-nor"))
+    forms = build_lexicon.norwegian_forms()
+    out = {}
+    for fold in folds:
+        pairs = build_lexicon.aligned(build_lexicon.train_pairs(skip_docs=fold))
+        own = {k: tuple(build_lexicon.with_forms(v, forms)) for k, v in build_lexicon.merged(pairs, dictionary).items()}
+        out.update({q.id: own for q in queries if set(q.relevant) & fold})
+    return out
+
+
+def candidate_sets(s: Searcher, queries: list[LabelledQuery], vectors: np.ndarray, lang: str, rows: list, folds=None):
     """Per question: the feature matrix of its candidates and which of them hold the answer."""
-    s = searcher(index)
-    queries = [q for q in load_queries(NORQUAD / "queries-dev.jsonl", split) if not looks_english(q.query)]
-    vectors = s.embedder.embed_queries([q.query for q in queries])
     sets = []
     for q, v in zip(queries, vectors):
-        found = s.features(q.query, analyze(q.query), v, s.generation.alive)
-        chunks = [found.chunks[r] for r in found.rows.tolist()]
-        hit = np.array([q.answered_by(c.doc_id, c.start, c.end) for c in chunks], dtype=bool)
+        if folds:
+            lexicon.load_lexicon = lambda q=q: folds[q.id]
+        found = s.features(q.query, s.question_terms(q.query, lang), v, s.generation.alive, lang)
+        hit = np.array([q.answered_by(*rows[r]) for r in found.rows.tolist()], dtype=bool)
         sets.append((found.features, hit))
+    lexicon.load_lexicon = SHIPPED
     return sets
 
 
@@ -56,8 +105,8 @@ def figures(weights: np.ndarray, sets) -> dict[str, float]:
     }
 
 
-def fit(sets, columns: list[int], iterations: int = 300, temperature: float = 5.0, l2: float = 1e-3) -> np.ndarray:
-    """Listwise softmax fit of the weights of the given feature columns (others stay 0)."""
+def fit(sets, iterations: int = 300, temperature: float = 5.0, l2: float = 1e-3) -> np.ndarray:
+    """Listwise softmax fit of the feature weights."""
     w = np.zeros(len(FEATURES))
     for _ in range(iterations):
         grad = np.zeros(len(FEATURES))
@@ -69,26 +118,52 @@ def fit(sets, columns: list[int], iterations: int = 300, temperature: float = 5.
             p /= p.sum()
             grad += temperature * features.T @ (p - hit / hit.sum())
         w -= 0.5 * grad / len(sets) + l2 * w
-        mask = np.zeros(len(FEATURES))
-        mask[columns] = 1
-        w *= mask
     return w
+
+
+def tune_language(s: Searcher, lang: str, grid: list[tuple[float, float]], cross_fit: bool = True) -> LanguageFusion:
+    """The best setting of the grid for one language, by train MRR@10, with its fitted weights."""
+    data = {}
+    for split in ("train", "validation"):
+        queries = load_queries(NORQUAD / FILES[lang], split)
+        data[split] = (queries, query_vectors(s, queries))
+    rows = spans(s)
+    folds = fold_lexicons(data["train"][0]) if lang == "en" and cross_fit else None
+    best, best_mrr = None, -1.0
+    for translations, feedback in grid:
+        params = LanguageFusion(tuple(getattr(s.fusion, lang).weights), translations, feedback)
+        s.fusion = replace(s.fusion, **{lang: params})
+        t0 = time.perf_counter()
+        sets = {
+            split: candidate_sets(s, qs, vs, lang, rows, folds if split == "train" else None) for split, (qs, vs) in data.items()
+        }
+        w = np.round(fit(sets["train"]), 3)
+        train, validation = figures(w, sets["train"]), figures(w, sets["validation"])
+        print(
+            f"{lang} translations {translations:<4} feedback {feedback:<4} weights {tuple(w.tolist())}:"
+            f" train {train} validation {validation} ({time.perf_counter() - t0:.0f} s)",
+            flush=True,
+        )
+        if train["mrr@10"] > best_mrr:
+            best, best_mrr = LanguageFusion(tuple(w.tolist()), translations, feedback), train["mrr@10"]
+    return best
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--index", type=Path, required=True)
+    ap.add_argument("--distractors", type=int, default=5000)
+    ap.add_argument("--lang", nargs="+", default=["nb", "en"])
+    ap.add_argument("--translations", type=float, nargs="+", default=[0.0])
+    ap.add_argument("--feedback", type=float, nargs="+", default=[0.0])
     args = ap.parse_args()
-    train, validation = candidate_sets(args.index, "train"), candidate_sets(args.index, "validation")
-    default = np.asarray(FusionParams().weights_nb)
-    print(f"default {dict(zip(FEATURES, default))}: train {figures(default, train)} validation {figures(default, validation)}")
-    everything = list(range(len(FEATURES)))
-    w = fit(train, everything)
-    print(f"fitted  {tuple(np.round(w, 3))}: train {figures(w, train)} validation {figures(w, validation)}")
-    for drop in everything:
-        cols = [c for c in everything if c != drop]
-        wd = fit(train, cols)
-        print(f"without {FEATURES[drop]:<9} train {figures(wd, train)} validation {figures(wd, validation)}")
+    index = eval_index(NORQUAD / "docs", args.distractors, DATA / "norec" / "norec-nb.jsonl.gz")
+    s = searcher(index, fusion=FusionParams())
+    print(f"index: {index} ({s.generation.rows} chunks)")
+    chosen = {}
+    for lang in args.lang:
+        translations = args.translations if lang == "en" else [0.0]
+        chosen[lang] = tune_language(s, lang, list(itertools.product(translations, args.feedback)))
+        print(f"chosen {lang}: {chosen[lang]}", flush=True)
 
 
 if __name__ == "__main__":

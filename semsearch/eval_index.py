@@ -48,7 +48,7 @@ def eval_index_path(corpus: Path, distractors: int, distractor_file: Path | None
     key = {"corpus": str(corpus.resolve()), "distractors": distractors, "model": model or "default", "chunking": asdict(params)}
     if distractors:
         stat = distractor_file.stat() if distractor_file and distractor_file.is_file() else None
-        key["file"] = [str(distractor_file), stat.st_size if stat else None, stat.st_mtime if stat else None]
+        key["file"] = [str(distractor_file.resolve()), stat.st_size if stat else None, stat.st_mtime if stat else None]
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
     slug = (model or "default").replace("/", "_")[-40:]
     return cache_root() / "eval" / f"{corpus.resolve().name}-d{distractors}-{slug}-{digest}"
