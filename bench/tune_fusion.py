@@ -1,14 +1,17 @@
 """Fit the hybrid's fusion for each question language on NorQuAD `train`; report `validation` alongside.
 
-    .venv/bin/python bench/tune_fusion.py [--distractors 5000] [--lang en nb] [--translations 0 0.3 ...]
-        [--feedback 0 0.2 ...]
+    .venv/bin/python bench/tune_fusion.py [--distractors 5000 0] [--lang en nb] [--translations 1.5 2.5 ...]
+        [--feedback 0 0.3 ...] [--dense-span 0 0.06 ...]
 
-Fits on an archive-like index: the 403 news articles plus N NoReC reviews (`semsearch.eval_index`, cached).
-For each language and each setting of the added terms (dictionary translations, dense feedback), the
-feature weights are fitted listwise on `train` (a softmax over each question's candidates pushed towards
-the answer-bearing ones; numpy gradient descent, L2-regularised); the setting with the best train MRR@10
-wins. Uses `Searcher.features` itself, so the fitted figures are exactly what `search.FusionParams` applies.
-Validation figures are printed for the record and never choose anything.
+Fits on archive-like indexes: the 403 news articles plus N NoReC reviews for each N given
+(`semsearch.eval_index`, cached), all together, so the weights serve an archive of any size. For each
+language and each setting of the grid (weights of dictionary translations and of dense feedback, the dense
+feature's span), the feature weights are fitted listwise on `train` (a softmax over each question's
+candidates pushed towards the answer-bearing ones; numpy gradient descent, L2-regularised); the setting
+with the best mean train MRR@10 wins. English train questions are cross-fitted: each is translated with
+a word list aligned without its article's questions. Uses `Searcher.features` itself, so the fitted
+figures are exactly what `search.FusionParams` applies. Validation figures are printed for the record and
+never choose anything.
 """
 
 from __future__ import annotations
@@ -121,48 +124,56 @@ def fit(sets, iterations: int = 300, temperature: float = 5.0, l2: float = 1e-3)
     return w
 
 
-def tune_language(s: Searcher, lang: str, grid: list[tuple[float, float]], cross_fit: bool = True) -> LanguageFusion:
-    """The best setting of the grid for one language, by train MRR@10, with its fitted weights."""
+def tune_language(indexes: list[Searcher], lang: str, grid: list[tuple[float, float, float]], cross_fit: bool = True):
+    """The best setting of the grid for one language, with its fitted weights: the weights are fitted on the
+    train questions asked of every index together (the same weights must serve an archive of any size),
+    and the setting with the best mean train MRR@10 over the indexes wins. Validation is only printed."""
     data = {}
     for split in ("train", "validation"):
         queries = load_queries(NORQUAD / FILES[lang], split)
-        data[split] = (queries, query_vectors(s, queries))
-    rows = spans(s)
+        data[split] = (queries, query_vectors(indexes[0], queries))
+    rows = [spans(s) for s in indexes]
     folds = fold_lexicons(data["train"][0]) if lang == "en" and cross_fit else None
     best, best_mrr = None, -1.0
-    for translations, feedback in grid:
-        params = LanguageFusion(tuple(getattr(s.fusion, lang).weights), translations, feedback)
-        s.fusion = replace(s.fusion, **{lang: params})
+    for translations, feedback, span in grid:
         t0 = time.perf_counter()
-        sets = {
-            split: candidate_sets(s, qs, vs, lang, rows, folds if split == "train" else None) for split, (qs, vs) in data.items()
-        }
-        w = np.round(fit(sets["train"]), 3)
-        train, validation = figures(w, sets["train"]), figures(w, sets["validation"])
-        print(
-            f"{lang} translations {translations:<4} feedback {feedback:<4} weights {tuple(w.tolist())}:"
-            f" train {train} validation {validation} ({time.perf_counter() - t0:.0f} s)",
-            flush=True,
-        )
-        if train["mrr@10"] > best_mrr:
-            best, best_mrr = LanguageFusion(tuple(w.tolist()), translations, feedback), train["mrr@10"]
+        params = LanguageFusion(tuple(getattr(indexes[0].fusion, lang).weights), translations, feedback, span)
+        sets = {}
+        for s, r in zip(indexes, rows):
+            s.fusion = replace(s.fusion, **{lang: params})
+            for split, (qs, vs) in data.items():
+                sets[(s.generation.rows, split)] = candidate_sets(s, qs, vs, lang, r, folds if split == "train" else None)
+        w = np.round(fit([x for (_, split), v in sets.items() if split == "train" for x in v]), 3)
+        found = {key: figures(w, v) for key, v in sets.items()}
+        mrr = float(np.mean([f["mrr@10"] for (_, split), f in found.items() if split == "train"]))
+        print(f"{lang} translations {translations} feedback {feedback} span {span}: weights {tuple(w.tolist())},"
+              f" mean train MRR@10 {mrr:.3f} ({time.perf_counter() - t0:.0f} s)", flush=True)  # fmt: skip
+        start = np.asarray(params.weights)
+        for (chunks, split), v in sets.items():
+            f, f0 = found[(chunks, split)], figures(start, v)
+            print(f"    {split:<10} on {chunks:>6} chunks: " + " ".join(f"{k} {x:.3f}" for k, x in f.items())
+                  + "   (current weights: " + " ".join(f"{k} {x:.3f}" for k, x in f0.items()) + ")", flush=True)  # fmt: skip
+        if mrr > best_mrr:
+            best, best_mrr = LanguageFusion(tuple(w.tolist()), translations, feedback, span), mrr
     return best
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--distractors", type=int, default=5000)
+    ap.add_argument("--distractors", type=int, nargs="+", default=[5000, 0], help="the indexes fitted on together")
     ap.add_argument("--lang", nargs="+", default=["nb", "en"])
     ap.add_argument("--translations", type=float, nargs="+", default=[0.0])
     ap.add_argument("--feedback", type=float, nargs="+", default=[0.0])
+    ap.add_argument("--dense-span", type=float, nargs="+", default=[0.0])
     args = ap.parse_args()
-    index = eval_index(NORQUAD / "docs", args.distractors, DATA / "norec" / "norec-nb.jsonl.gz")
-    s = searcher(index, fusion=FusionParams())
-    print(f"index: {index} ({s.generation.rows} chunks)")
+    paths = [eval_index(NORQUAD / "docs", n, DATA / "norec" / "norec-nb.jsonl.gz") for n in args.distractors]
+    indexes = [searcher(path, fusion=FusionParams()) for path in paths]
+    print("indexes: " + ", ".join(f"{p} ({s.generation.rows} chunks)" for p, s in zip(paths, indexes)))
     chosen = {}
     for lang in args.lang:
         translations = args.translations if lang == "en" else [0.0]
-        chosen[lang] = tune_language(s, lang, list(itertools.product(translations, args.feedback)))
+        grid = list(itertools.product(translations, args.feedback, args.dense_span))
+        chosen[lang] = tune_language(indexes, lang, grid)
         print(f"chosen {lang}: {chosen[lang]}", flush=True)
 
 

@@ -60,10 +60,10 @@ def test_an_english_question_meets_norwegian_text_through_translations(tmp_path)
     commit_docs(tmp_path, ROWS)
     gen = store.open_generation(tmp_path)
     question = "Where did the meeting take place?"
-    plain = Searcher(gen, embedder=None, fusion=FusionParams())
-    assert plain.search(question, 2, "lexical") == []  # no English word is in the index
-    en = LanguageFusion(FusionParams().en.weights, translations=0.5)
-    translated = Searcher(gen, embedder=None, fusion=FusionParams(en=en))
+    untranslated = FusionParams(en=LanguageFusion(FusionParams().en.weights, translations=0.0))
+    assert Searcher(gen, embedder=None, fusion=untranslated).search(question, 2, "lexical") == []  # no English term here
+    assert FusionParams().en.translations > 0  # translating is the default
+    translated = Searcher(gen, embedder=None, fusion=FusionParams())
     assert [r.doc_id for r in translated.search(question, 2, "lexical")][:1] == ["lucca"]
     norwegian = translated.search("Hvor fant møtet sted?", 2, "lexical")
     assert norwegian[0].doc_id == "lucca"  # a Norwegian question is never translated
