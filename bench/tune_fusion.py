@@ -165,9 +165,10 @@ def main() -> None:
     ap.add_argument("--translations", type=float, nargs="+", default=[0.0])
     ap.add_argument("--feedback", type=float, nargs="+", default=[0.0])
     ap.add_argument("--dense-span", type=float, nargs="+", default=[0.0])
+    ap.add_argument("--candidates", type=int, default=FusionParams.candidates, help="chunks taken by cosine and by BM25")
     args = ap.parse_args()
     paths = [eval_index(NORQUAD / "docs", n, DATA / "norec" / "norec-nb.jsonl.gz") for n in args.distractors]
-    indexes = [searcher(path, fusion=FusionParams()) for path in paths]
+    indexes = [searcher(path, fusion=FusionParams(candidates=args.candidates)) for path in paths]
     print("indexes: " + ", ".join(f"{p} ({s.generation.rows} chunks)" for p, s in zip(paths, indexes)))
     chosen = {}
     for lang in args.lang:
