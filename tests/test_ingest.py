@@ -129,3 +129,37 @@ def test_a_build_with_new_settings_re_embeds_the_documents_added_through_the_api
     hits = semsearch.query("blåbærsyltetøy", k=1, index=index, mode="lexical")
     assert hits[0].doc_id == "n1" and hits[0].metadata == {"kilde": "nrk"}
     assert semsearch.build_index(corpus_copy, index).unchanged
+
+
+def test_two_builds_at_once_in_one_process_each_report_only_their_own_problems(tiny_model, tmp_path):
+    """Problems with the input go to the build that read it (a collector per thread, never the process-wide
+    warnings filters): two builds running at once in two threads neither lose nor swap a problem."""
+    import threading
+    import warnings
+
+    from semsearch.ingest.report import FileRead
+
+    found: dict[str, list] = {"a": [], "b": []}
+    events: dict[str, list] = {"a": [], "b": []}
+    for name in found:
+        folder = tmp_path / name
+        folder.mkdir()
+        _write(folder / "records.jsonl", [{"id": f"{name}{i}", "text": f"Sak {i} om Lavrov i {name}."} for i in range(40)])
+        (folder / "records.jsonl").open("a").write("\n".join(f"not json {name} {i}" for i in range(30)) + "\n")
+        (folder / f"empty-{name}.txt").write_text("")
+
+    def build(name: str) -> None:
+        semsearch.build_index(tmp_path / name, tmp_path / f"index-{name}", model=str(tiny_model),
+                              on_problem=found[name].append, on_event=events[name].append)  # fmt: skip
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing reaches the warnings module when a caller takes the problems
+        threads = [threading.Thread(target=build, args=(name,)) for name in found]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    for name, other in (("a", "b"), ("b", "a")):
+        messages = [d.message for d in found[name]]
+        assert len(messages) == 31 and not any(f"/{other}/" in m or f"json {other}" in m for m in messages), messages
+        assert sorted(e.source for e in events[name] if isinstance(e, FileRead)) == [f"empty-{name}.txt", "records.jsonl"]

@@ -63,7 +63,7 @@ def test_an_export_is_reused_and_a_damaged_one_rebuilt(spec):
 
 
 def test_an_export_onnxruntime_cannot_load_is_rebuilt(spec, monkeypatch):
-    embedder = Embedder(spec, backend="onnx", log=lambda _m: None)
+    embedder = Embedder(spec, backend="onnx-int8", log=lambda _m: None)
     folder, marker = embedder.export
     onnx = folder / onnx_export.FILES[marker["quantisation"]]
     onnx.write_bytes(b"\0" * onnx.stat().st_size)  # same size, garbage: only loading finds it
@@ -103,7 +103,7 @@ def test_backend_info_is_recorded_and_queries_use_it(spec, tmp_path, monkeypatch
     queried = Embedder(spec, backend=info)
     assert queried.requested_backend == "onnx" and queried._onnx_quantisation() == info["quantisation"]
     assert semsearch.query("Hva sa Lavrov?", index=index)
-    int8 = Embedder(spec, backend="onnx")
+    int8 = Embedder(spec, backend="onnx-int8")
     assert int8.backend_info["quantisation"] == onnx_export.quantisation_for(isa)
 
 
@@ -156,13 +156,41 @@ def test_a_bf16_index_on_a_cpu_without_bf16_embeds_in_fp32_saying_so(spec, monke
 
 def test_cpu_flags_name_the_bf16_instructions(monkeypatch, tmp_path):
     info = tmp_path / "cpuinfo"
+    monkeypatch.delenv(devices.CPU_ENV, raising=False)
     cases = (("fpu avx2 avx512_bf16 amx_bf16", "amx_bf16"), ("avx512f avx512_bf16", "avx512_bf16"), ("avx2", "none"))
     for flags, expected in cases:
         info.write_text(f"processor : 0\nflags\t\t: {flags}\n")
         monkeypatch.setattr(devices, "CPUINFO", info)
-        devices.cpu_flags.cache_clear()
+        devices._native_flags.cache_clear()
         assert devices.bf16_isa() == expected
-    devices.cpu_flags.cache_clear()
+    devices._native_flags.cache_clear()
+
+
+def test_a_cpu_profile_hides_what_that_cpu_lacks_and_never_adds(monkeypatch, tmp_path):
+    from semsearch.embedding.onnx_export import cpu_isa
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor : 0\nflags\t\t: fpu avx2 avx512f avx512_vnni avx512_bf16 amx_bf16 amx_tile\n")
+    monkeypatch.setattr(devices, "CPUINFO", info)
+    devices._native_flags.cache_clear()
+    try:
+        expected = {
+            "native": ("amx_bf16", "avx512_vnni"), "avx512-bf16": ("avx512_bf16", "avx512_vnni"),
+            "avx512": ("none", "avx512_vnni"), "avx2": ("none", "avx2"),
+        }  # fmt: skip
+        for profile, (bf16, isa) in expected.items():
+            monkeypatch.setenv(devices.CPU_ENV, profile)
+            assert (devices.bf16_isa(), cpu_isa()) == (bf16, isa), profile
+        assert "SEMSEARCH_CPU=avx2" in devices.cpu_summary() or devices.cpu_profile() != "avx2"
+        info.write_text("processor : 0\nflags\t\t: fpu avx2\n")
+        devices._native_flags.cache_clear()
+        monkeypatch.setenv(devices.CPU_ENV, "avx512-bf16")  # a profile never claims what the CPU lacks
+        assert devices.bf16_isa() == "none" and cpu_isa() == "avx2"
+        monkeypatch.setenv(devices.CPU_ENV, "sse9")
+        with pytest.raises(SemsearchError, match="SEMSEARCH_CPU=sse9 is not a CPU profile: use one of native"):
+            devices.cpu_flags()
+    finally:
+        devices._native_flags.cache_clear()
 
 
 def test_an_export_failure_falls_back_to_torch_saying_so(spec, monkeypatch):
@@ -202,7 +230,7 @@ def test_a_torch_built_index_is_queried_without_torch(spec, tmp_path):
     code = (
         "import sys, semsearch; from semsearch import api; "
         f"r = semsearch.query('Hva sa Lavrov?', index={str(index)!r}); assert r; "
-        "e = next(iter(api._embedders.values())); "
+        "e = next(iter(api._models)); "
         "print(sorted(k[0] for k in e._encoders)); "
         "sys.exit(1 if 'torch' in sys.modules else 0)"
     )
@@ -253,13 +281,14 @@ def test_a_build_chunks_only_once_its_encoder_compiles(spec, tmp_path, monkeypat
     has imported its runtime: the first chunk is cut after the graph started compiling."""
     import time
 
-    from semsearch.ingest import builder
+    from semsearch.ingest import builder, pipeline, plan
 
     order = []
-    real_start, real_chunk, real_open = Embedder.start_bulk_vocabulary, builder.chunk_entries, Embedder.onnx_encoder
+    real_start, real_chunk, real_open = Embedder.start_bulk_vocabulary, pipeline.chunk_entries, Embedder.onnx_encoder
     monkeypatch.setattr(Embedder, "start_bulk_vocabulary", lambda self: order.append("compiles") or real_start(self))
     monkeypatch.setattr(Embedder, "onnx_encoder", lambda *a, **k: time.sleep(0.5) or real_open(*a, **k))  # a slow import
-    monkeypatch.setattr(builder, "chunk_entries", lambda *a: order.append("chunks") or real_chunk(*a))
+    monkeypatch.setattr(pipeline, "chunk_entries", lambda *a: order.append("chunks") or real_chunk(*a))
+    monkeypatch.setattr(plan, "BULK_BYTES", 0)  # a bulk build: its encoder loads up front
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     for i, text in enumerate(TEXTS[:3]):

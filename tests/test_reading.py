@@ -365,3 +365,22 @@ def test_size_limits(tmp_path):
 )
 def test_normalise_date(value, expected):
     assert normalise_date(value) == expected
+
+
+def test_a_collector_takes_the_problems_of_its_own_thread_and_no_other(tmp_path):
+    """While a `Diagnostics` collector is current, `warn` reports to it and not to the warnings module; another
+    thread, with no collector, still warns."""
+    import threading
+
+    from semsearch.reading.messages import Diagnostics, DuplicateId, collecting
+
+    (tmp_path / "a.jsonl").write_text('{"id": "x", "text": "Hei."}\n{"id": "x", "text": "Igjen."}\nnot json\n')
+    mine = Diagnostics()
+    with collecting(mine), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        docs = list(iter_documents(tmp_path / "a.jsonl"))
+        other = threading.Thread(target=lambda: list(iter_documents(tmp_path / "a.jsonl")))
+        other.start()
+        other.join()
+    assert [d.doc_id for d in docs] == ["x"] and len(mine.found) == 2 and mine.any(DuplicateId)
+    assert [str(w.message) for w in caught] == mine.messages  # the other thread's, the same two problems

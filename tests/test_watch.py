@@ -96,3 +96,49 @@ def test_watch_ignores_the_index_folder_hidden_files_and_unsupported_ones(tmp_pa
     assert not keep(str(tmp_path / "index" / "segments" / "x"))
     assert not keep(str(tmp_path / ".a.txt.swp")) and not keep(str(tmp_path / ".git" / "HEAD"))
     assert not keep(str(tmp_path / "notes.pdf"))
+
+
+def test_a_failed_update_is_reported_in_one_line_and_watching_goes_on(tiny_model, tmp_path, monkeypatch):
+    """An update whose chunking thread dies names the error and its files; the next change retries them."""
+    from semsearch.ingest import pipeline
+    from semsearch.ingest.watch import watch_index
+
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("Lavrov besøkte Syria i går.")
+    real, calls = pipeline.chunk_entries, []
+
+    def dies_once(article, *args):
+        calls.append(article.doc_id)
+        if article.doc_id == "b":
+            raise RuntimeError("the chunking thread died")
+        return real(article, *args)
+
+    events: queue.Queue = queue.Queue()
+    stop = threading.Event()
+    watcher = threading.Thread(
+        target=watch_index,
+        args=(corpus, index, str(tiny_model)),
+        kwargs={"on_update": lambda s: events.put(("update", s)), "on_error": lambda m: events.put(("error", m)),
+                "stop": stop, "debounce_ms": 200},
+        daemon=True,
+    )  # fmt: skip
+    watcher.start()
+    try:
+        assert events.get(timeout=DEADLINE_S)[0] == "update"
+        monkeypatch.setattr(pipeline, "chunk_entries", dies_once)
+        (corpus / "b.txt").write_text("Strømprisen steg i Bergen.")
+        kind, message = events.get(timeout=DEADLINE_S)
+        assert kind == "error" and message.count("\n") == 0, message
+        assert "b.txt" in message and "RuntimeError: the chunking thread died" in message and "still watching" in message
+        assert _ids(index) == ["a"]
+        monkeypatch.setattr(pipeline, "chunk_entries", real)
+        (corpus / "c.txt").write_text("Regjeringen la fram avtalen om valget.")
+        kind, stats = events.get(timeout=DEADLINE_S)
+        while kind == "update" and _ids(index) != ["a", "b", "c"]:  # the events may come as two updates
+            kind, stats = events.get(timeout=DEADLINE_S)
+        assert kind == "update" and _ids(index) == ["a", "b", "c"], stats
+    finally:
+        stop.set()
+        watcher.join(timeout=20)
+    assert not watcher.is_alive(), "watch did not stop when asked"

@@ -64,8 +64,9 @@ class TokenizerCounter:
     def _load(self, path: Path | None = None) -> None:
         import re
 
-        from tokenizers import Tokenizer
+        from semsearch import runtimes
 
+        Tokenizer = runtimes.load("tokenizers").Tokenizer
         tok = self._loaded() if self._loaded is not None and path is None else Tokenizer.from_file(str(path or self.path))
         tok.no_truncation()  # the sharer uses the vocabulary only, never these settings
         tok.no_padding()

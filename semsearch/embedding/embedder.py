@@ -16,11 +16,18 @@ from pathlib import Path
 
 import numpy as np
 
+from semsearch import runtimes
 from semsearch.embedding import devices
 from semsearch.embedding.models import REINSTALL, ModelSpec, max_seq_length, model_fingerprint, prompts_for
 from semsearch.errors import SemsearchError
 
-BACKENDS = ("auto", "onnx", "torch")
+BACKENDS = ("auto", "onnx", "torch")  # what an index records, with a quantisation beside "onnx"
+# The names a user asks for: what runs, as recorded (backend, quantisation).
+NAMES = {
+    "onnx": {"backend": "onnx", "quantisation": "fp32"},
+    "onnx-int8": {"backend": "onnx", "quantisation": "int8"},
+    "openvino-bf16": {"backend": "onnx", "quantisation": "bf16"},
+}
 DEVICES = ("auto", "cpu", "cuda")
 ALIASES = {"sentence-transformers": "torch", "numpy": "torch"}  # names older indexes recorded
 SMALL_BATCH = 64  # up to this many passages on the torch backend, its ONNX fp32 twin skips torch's start-up
@@ -58,9 +65,9 @@ class Embedder:
 
     Args:
         spec: the resolved model.
-        backend: "auto" (ONNX bf16 on a CPU with native bf16, else ONNX fp32; torch fp16 on CUDA), "onnx" (int8
-            where the CPU has AVX2), "torch", or the `backend_info` an index recorded, so that queries and
-            updates are embedded as the index was.
+        backend: "auto" (openvino-bf16 on a CPU with native bf16, else onnx; torch fp16 on CUDA), "onnx" (ONNX
+            Runtime fp32), "onnx-int8", "openvino-bf16", "torch", or the `backend_info` an index recorded, so
+            that queries and updates are embedded as the index was.
         device: "auto" (CUDA through torch when available), "cpu" or "cuda".
         batch_size: passages per batch; default measured per backend (`BATCH_SIZE`).
         log: receives one-line notices (an export, a fallback); default stderr.
@@ -77,10 +84,13 @@ class Embedder:
         batch_size: int | None = None,
         log: Callable[[str], None] | None = None,
     ):
+        if isinstance(backend, str) and backend in NAMES:
+            _check_asked_for(backend)
+            backend = NAMES[backend]
         recorded = backend if isinstance(backend, dict) else {}
         name = ALIASES.get(recorded.get("backend", backend), recorded.get("backend", backend))
         if name not in BACKENDS:
-            raise SemsearchError(f"unknown backend '{name}': use one of {', '.join(BACKENDS)}")
+            raise SemsearchError(f"unknown backend '{name}': use one of auto, {', '.join(NAMES)}, torch")
         if device not in DEVICES:
             raise SemsearchError(f"unknown device '{device}': use one of {', '.join(DEVICES)}")
         self.spec = spec
@@ -184,6 +194,20 @@ class Embedder:
         return {"backend": self.backend, "quantisation": self.quantisation, "isa": isa, "device": self.device}
 
     @property
+    def bulk_path(self) -> str:
+        """What embeds a build's passages here: "openvino-bf16", "onnx-int8", "onnx" (ONNX Runtime fp32), "torch"
+        (fp32 on CPU) or "torch-fp16" (CUDA)."""
+        if self.backend == "torch":
+            return "torch-fp16" if self.device == "cuda" else "torch"
+        runtime = self._runtime_precision(self.quantisation)
+        return {"bf16": "openvino-bf16", "int8": "onnx-int8"}.get(runtime, "onnx")
+
+    def describe_path(self) -> str:
+        """One line for a build's log: the bulk path, and the CPU features that chose it."""
+        small = f"; up to {SMALL_BATCH} passages at a time: onnx" if self._slow_start and self.export is not None else ""
+        return f"embedding path: {self.bulk_path} on {self.device} ({devices.cpu_summary()}){small}"
+
+    @property
     def batch_size(self) -> int:
         """Passages per batch for the bulk backend."""
         return self._batch_for("torch" if self.backend == "torch" else self._runtime_precision(self.quantisation))
@@ -197,7 +221,7 @@ class Embedder:
     @cached_property
     def model(self):
         """The sentence-transformers model, loaded on first use (imports torch); fp16 on CUDA."""
-        from sentence_transformers import SentenceTransformer
+        SentenceTransformer = runtimes.load("sentence_transformers").SentenceTransformer
 
         try:
             model = SentenceTransformer(str(self.spec.path), device=self.device)
@@ -249,9 +273,7 @@ class Embedder:
                     vocabulary.covering(frozenset())  # the base characters' model, built now
                     self._vocabulary = vocabulary
                 else:
-                    from tokenizers import Tokenizer
-
-                    self._vocabulary = Tokenizer.from_file(str(folder / "tokenizer.json"))
+                    self._vocabulary = runtimes.load("tokenizers").Tokenizer.from_file(str(folder / "tokenizer.json"))
             return self._vocabulary
 
     def start_bulk_vocabulary(self) -> None:
@@ -259,7 +281,15 @@ class Embedder:
         `wait_for_load_start` go on, and make the bulk vocabulary meanwhile (once) in a thread of its own."""
         if not self._load_started.is_set():
             self._load_started.set()
-            threading.Thread(target=self.bulk_vocabulary, name="semsearch-tokenizer", daemon=True).start()
+            threading.Thread(target=self._make_vocabulary_ahead, name="semsearch-tokenizer", daemon=True).start()
+
+    def _make_vocabulary_ahead(self) -> None:
+        """`bulk_vocabulary` in the tokenizer thread. A failure here is left to the thread that needs the vocabulary:
+        its own call makes it again and raises there, where the build sees it (a daemon's error would be lost)."""
+        try:
+            self.bulk_vocabulary()
+        except Exception:  # noqa: BLE001 - raised again by the caller's own bulk_vocabulary()
+            pass
 
     def wait_for_load_start(self) -> None:
         """Block until the bulk encoder being loaded in another thread (`load_bulk`) has imported its runtime and
@@ -272,9 +302,7 @@ class Embedder:
     def _tokenizer(self):
         path = self.spec.path / "tokenizer.json"
         if path.is_file():
-            from tokenizers import Tokenizer
-
-            tok = Tokenizer.from_file(str(path))
+            tok = runtimes.load("tokenizers").Tokenizer.from_file(str(path))
             tok.no_truncation()
             tok.no_padding()
             return tok
@@ -290,18 +318,29 @@ class Embedder:
 
     def load_bulk(self, large: bool = False) -> None:
         """Open the ONNX session `embed_passages` will run on, ahead of the first batch (a build does it while
-        it reads and chunks). For torch and bf16, whose start-up takes seconds (torch's import, OpenVINO's
-        graph compilation), the ONNX Runtime fp32 session that a small update embeds with: the slow one is
-        loaded only when a batch is large enough to need it, or now for bf16 when `large` says it will be.
+        it reads and chunks): the bulk encoder when `large` says much is to come, else the small-update form
+        (the query encoder's lazy tokenizer; fp32 for torch and bf16), so a small update builds no vocabulary,
+        imports no torch and compiles nothing. The bulk encoder is loaded when a part large enough needs it.
         Callers of `wait_for_load_start` go on once the bulk encoder starts compiling, or when this returns or
         fails."""
         try:
-            if self.backend == "onnx" and (not self._slow_start or large):
+            if self.backend == "onnx" and large:
                 self.onnx_encoder(self.quantisation, for_queries=False)
-            elif self.device == "cpu" and self.export is not None:
-                self.onnx_encoder("fp32", for_queries=True)
+            elif self._small_path:
+                self.onnx_encoder(self._small_quantisation, for_queries=True)
         finally:
             self._load_started.set()
+
+    @property
+    def _small_path(self) -> bool:
+        """Whether a handful of passages can skip the bulk encoder's start-up (its vocabulary, threads, compilation)
+        and go through the query encoder's form: ONNX Runtime on the CPU, with the lazy tokenizer."""
+        return self.device == "cpu" and self.export is not None
+
+    @property
+    def _small_quantisation(self) -> str:
+        """What a handful of passages is embedded in: fp32 for torch and bf16 (the same vectors), else as in bulk."""
+        return "fp32" if self._slow_start else self.quantisation
 
     @property
     def _slow_start(self) -> bool:
@@ -311,17 +350,17 @@ class Embedder:
     def embed_passages(self, texts: Sequence[str], progress: bool | None = None, bulk: bool = False) -> np.ndarray:
         """L2-normalised float32 vectors for passages, in input order, in batches of similar token length.
 
-        A progress bar shows on a terminal (or when `progress`). On the torch CPU backend and in bf16, a
-        handful of passages (an incremental update, unless `bulk` says they are part of a larger build) goes
-        through ONNX Runtime fp32 instead: the same vectors (cosine >= 0.9999, checked at export) without
-        seconds of torch start-up or graph compilation. `last_backend` says what ran.
+        A progress bar shows on a terminal (or when `progress`). A handful of passages (an incremental update,
+        unless `bulk` says they are part of a larger build) goes through the query encoder's form on the CPU: no
+        bulk vocabulary, and for torch and bf16 ONNX Runtime fp32, the same vectors (cosine >= 0.9999, checked at
+        export) without seconds of torch start-up or graph compilation. `last_backend` says what ran.
         """
         prompted = self.with_prompt("passage", texts)
         show = sys.stderr.isatty() if progress is None else progress
         t0 = time.perf_counter()
-        small = not bulk and len(texts) <= SMALL_BATCH and self._slow_start
-        if self.backend == "onnx" or (small and self.export is not None):
-            quantisation = "fp32" if small else self.quantisation
+        small = not bulk and len(texts) <= SMALL_BATCH and self._small_path
+        if self.backend == "onnx" or small:
+            quantisation = self._small_quantisation if small else self.quantisation
             encoder = self.onnx_encoder(quantisation, for_queries=small)
             self.load_seconds = time.perf_counter() - t0
             self.last_backend = f"onnx-{encoder.quantisation}"
@@ -352,6 +391,38 @@ class Embedder:
     def prepare_query_encoder(self) -> bool:
         """Make the ONNX export now (done at index time); True when the model has one."""
         return self.export is not None
+
+
+def recorded_path(info: dict) -> str:
+    """What embeds an update of an index that recorded `info` (its backend_info), on this machine, without loading
+    anything: "openvino-bf16", "onnx-int8", "onnx", "torch" or "torch-fp16"; a bf16 index on a CPU without native
+    bf16 says that it runs in fp32."""
+    backend, quantisation = info.get("backend", "torch"), info.get("quantisation", "fp32")
+    if ALIASES.get(backend, backend) == "torch":
+        return "torch-fp16" if info.get("device") == "cuda" else "torch"
+    if quantisation == "bf16":
+        return "openvino-bf16" if _bf16_runs() else "onnx (bf16 recorded; this CPU has no native bf16: fp32, same vectors)"
+    return "onnx-int8" if quantisation == "int8" else "onnx"
+
+
+def onnx_export_isa() -> str:
+    from semsearch.embedding.onnx_export import cpu_isa
+
+    return cpu_isa()
+
+
+def _check_asked_for(name: str) -> None:
+    """SemsearchError for a backend this machine cannot run as asked (a recorded one falls back instead)."""
+    if name == "onnx-int8" and onnx_export_isa() == "none":
+        raise SemsearchError(
+            f"--backend onnx-int8 needs a CPU with AVX2 or better, and this machine ({devices.cpu_summary()}) has not:"
+            " use --backend onnx"
+        )
+    if name == "openvino-bf16" and not _bf16_runs():
+        raise SemsearchError(
+            "--backend openvino-bf16 needs a CPU with AMX or AVX512-BF16 and OpenVINO, and this machine "
+            f"({devices.cpu_summary()}) has not: use --backend onnx (the same vectors in fp32)"
+        )
 
 
 def _bf16_runs() -> bool:

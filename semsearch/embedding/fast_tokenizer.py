@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from semsearch import runtimes
+
 TOKENIZER_JSON = "tokenizer.json"
 
 
@@ -78,12 +80,9 @@ _SELF_CHECK_TEXTS = [
 def _load_tokenizer(path: Path, meta: dict[str, Any]) -> Any:
     """The tokenizer in ``path``, set up as the model needs: truncation to max_seq_length, right
     padding, and lower-casing if the model asks for it."""
-    from tokenizers import Tokenizer
-
-    tok = Tokenizer.from_file(str(path))
+    tok = runtimes.load("tokenizers").Tokenizer.from_file(str(path))
     if meta.get("do_lower_case"):
-        from tokenizers import normalizers
-
+        normalizers = runtimes.load("tokenizers.normalizers")
         steps = [normalizers.Lowercase()]
         if tok.normalizer is not None:
             steps.append(tok.normalizer)
@@ -136,8 +135,7 @@ class UnigramPieces:
     def model_for(self, words: Iterable[str]) -> tuple[Any, dict[str, int]]:
         """A Unigram model holding the vocabulary pieces that are substrings of `words` (and the unknown
         and lowest-scoring pieces), and those pieces' vocabulary ids."""
-        from tokenizers.models import Unigram
-
+        Unigram = runtimes.load("tokenizers.models").Unigram
         longest = self._max_chars
         subs: set[str] = set()
         for w in words:
@@ -160,8 +158,7 @@ class UnigramPieces:
         """A Unigram model holding the vocabulary pieces made only of `chars` (every piece for None; and the unknown
         and lowest-scoring pieces), and those pieces' vocabulary ids: any word made of `chars` segments as with the
         whole vocabulary."""
-        from tokenizers.models import Unigram
-
+        Unigram = runtimes.load("tokenizers.models").Unigram
         take = np.zeros(len(self._scores), dtype=bool)
         if chars is None:
             take[:] = True

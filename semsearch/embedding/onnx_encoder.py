@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from semsearch import runtimes
 from semsearch.embedding import fast_tokenizer
 from semsearch.embedding.onnx_export import FILES, WORDS
 
@@ -56,7 +57,7 @@ class OnnxEncoder:
         self._words = fast_tokenizer.load_npy(self.folder / WORDS)
 
     def _open(self, graph: Path, threads: int) -> None:
-        import onnxruntime as ort
+        ort = runtimes.load("onnxruntime")
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads

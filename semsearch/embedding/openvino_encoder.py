@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from semsearch import runtimes
 from semsearch.embedding.onnx_encoder import OnnxEncoder, normalised
 from semsearch.errors import SemsearchError
 
@@ -46,7 +47,7 @@ class OpenVinoEncoder(OnnxEncoder):
 
     def _open(self, graph: Path, threads: int) -> None:
         try:
-            import openvino
+            openvino = runtimes.load("openvino")
         except ImportError as e:
             raise SemsearchError("bf16 embedding needs OpenVINO: pip install openvino (a dependency of semsearch)") from e
         # 0: every CPU this process may use (its affinity mask); the count is always given, never left to

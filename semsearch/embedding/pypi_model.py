@@ -295,6 +295,17 @@ def _write_json(path: Path, obj: object) -> None:
     path.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
+_SPECIAL_TOKENS = {
+    "bos_token": "<s>",
+    "eos_token": "</s>",
+    "sep_token": "</s>",
+    "cls_token": "<s>",
+    "unk_token": "<unk>",
+    "pad_token": "<pad>",
+    "mask_token": "<mask>",
+}
+
+
 def write_model_folder(weights: bytes, tokenizer_json: bytes, out: Path) -> None:
     """Write a complete sentence-transformers folder (without the marker) to ``out``."""
     from safetensors.numpy import save_file
@@ -304,43 +315,46 @@ def write_model_folder(weights: bytes, tokenizer_json: bytes, out: Path) -> None
     save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
     del state
     (out / "tokenizer.json").write_bytes(tokenizer_json)
-    _write_json(
-        out / "config.json",
-        {
-            "architectures": ["BertModel"],
-            "model_type": "bert",
-            "hidden_size": h.hidden,
-            "num_hidden_layers": h.layers,
-            "num_attention_heads": h.heads,
-            "intermediate_size": h.ff,
-            "vocab_size": h.vocab,
-            "max_position_embeddings": h.max_pos,
-            "type_vocab_size": h.type_vocab,
-            "layer_norm_eps": float(f"{h.eps:.6g}"),
-            "hidden_act": "gelu",
-            "hidden_dropout_prob": 0.1,
-            "attention_probs_dropout_prob": 0.1,
-            "initializer_range": 0.02,
-            "position_embedding_type": "absolute",
-            "pad_token_id": 1,
-            "tokenizer_class": "XLMRobertaTokenizer",
-            "dtype": "float32",
-        },
-    )
-    specials = {
-        "bos_token": "<s>",
-        "eos_token": "</s>",
-        "sep_token": "</s>",
-        "cls_token": "<s>",
-        "unk_token": "<unk>",
-        "pad_token": "<pad>",
-        "mask_token": "<mask>",
-    }
-    _write_json(out / "special_tokens_map.json", specials)
+    _write_json(out / "config.json", _bert_config(h))
+    _write_json(out / "special_tokens_map.json", _SPECIAL_TOKENS)
     _write_json(
         out / "tokenizer_config.json",
-        {"tokenizer_class": "XLMRobertaTokenizer", "model_max_length": 512, "clean_up_tokenization_spaces": True, **specials},
+        {
+            "tokenizer_class": "XLMRobertaTokenizer",
+            "model_max_length": 512,
+            "clean_up_tokenization_spaces": True,
+            **_SPECIAL_TOKENS,
+        },
     )
+    _write_sentence_transformers_files(out, h.hidden)
+
+
+def _bert_config(h: Header) -> dict:
+    """The transformers ``config.json`` of the BertModel the header describes (run in float32)."""
+    return {
+        "architectures": ["BertModel"],
+        "model_type": "bert",
+        "hidden_size": h.hidden,
+        "num_hidden_layers": h.layers,
+        "num_attention_heads": h.heads,
+        "intermediate_size": h.ff,
+        "vocab_size": h.vocab,
+        "max_position_embeddings": h.max_pos,
+        "type_vocab_size": h.type_vocab,
+        "layer_norm_eps": float(f"{h.eps:.6g}"),
+        "hidden_act": "gelu",
+        "hidden_dropout_prob": 0.1,
+        "attention_probs_dropout_prob": 0.1,
+        "initializer_range": 0.02,
+        "position_embedding_type": "absolute",
+        "pad_token_id": 1,
+        "tokenizer_class": "XLMRobertaTokenizer",
+        "dtype": "float32",
+    }
+
+
+def _write_sentence_transformers_files(out: Path, hidden: int) -> None:
+    """The sentence-transformers modules over the BertModel: mean pooling, normalisation, e5's prompts."""
     _write_json(
         out / "modules.json",
         [
@@ -352,7 +366,7 @@ def write_model_folder(weights: bytes, tokenizer_json: bytes, out: Path) -> None
     _write_json(
         out / "1_Pooling" / "config.json",
         {
-            "word_embedding_dimension": h.hidden,
+            "word_embedding_dimension": hidden,
             "pooling_mode_cls_token": False,
             "pooling_mode_mean_tokens": True,
             "pooling_mode_max_tokens": False,

@@ -1,7 +1,7 @@
 """Verifying an index: every part of the newest commit, down to file checksums and posting bounds.
 
-`check_index` never changes anything; `semsearch index` repairs what it reports by re-reading the
-documents of damaged segments from the corpus.
+`check_index` never changes anything, and refuses an index in a format this semsearch does not read in one
+line; `semsearch index` repairs what it reports by re-reading the documents of damaged segments from the corpus.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from semsearch.index import store
+from semsearch.index import migrations, store
 from semsearch.index.commit import META, generations, latest_commit
 from semsearch.index.deletes import DELETES, DeletesDamaged, read_dead
 from semsearch.index.segment import DB, SEGMENTS, Segment, SegmentDamaged, file_digest
@@ -46,6 +46,7 @@ def check_index(root: Path) -> CheckReport:
     report.problems.extend(damaged)
     if commit is None:
         if not damaged:
+            migrations.refuse_snapshot(root)  # an index of formats 1-3: refused in one line, as readers do
             report.problems.append(f"index folder '{root}' holds no commit (never built)")
         return report
     report.generation, report.segments, report.chunks = commit.generation, len(commit.segments), commit.chunks

@@ -1,4 +1,5 @@
-"""Delete marks: a packed bitmap of a segment's dead rows, one small file per (segment, generation).
+"""Delete marks: a packed bitmap of a segment's dead rows, one small file per (segment, generation)
+(`deletes/<segment>.<generation>.npy`, see docs/format.md).
 
 A segment is never edited; deleting rows writes a new bitmap (old marks included) that the next
 commit names. Dead rows disappear from disk when their segment is merged.

@@ -1,16 +1,9 @@
 """A segment: an immutable, self-contained piece of the index, written once and never edited.
 
-    segments/<name>/vectors.npy     float32 [rows, dim], L2-normalised (memory-mapped by readers)
-    segments/<name>/ids.npy         int64 stable chunk id of each row
-    segments/<name>/row_doc.npy     int32 document ordinal of each row
-    segments/<name>/chunk_lens.npy  int32 number of analysed terms of each row (BM25 length)
-    segments/<name>/post_rows.npy   int32 postings: rows holding each term, grouped by term
-    segments/<name>/post_tf.npy     uint16 term frequency of each posting
-    segments/<name>/segment.sqlite  chunks, docs, term dictionary (term -> df, postings offset), sentence df, stats
-    segments/<name>/ann.faiss       optional approximate dense index: PQ fast-scan codes (segments of 10k+ rows)
-
-Rows of a document are contiguous. Segments are deleted only by garbage collection, once no commit
-that a reader may hold names them.
+`segments/<name>/` holds the vectors, chunk ids, row tables and postings as .npy files, the chunk and document
+store with the term dictionary in `segment.sqlite`, and an optional `ann.faiss`: docs/format.md specifies each.
+Rows of a document are contiguous. Segments are deleted only by garbage collection, once no commit that a
+reader may hold names them.
 """
 
 from __future__ import annotations
@@ -45,8 +38,8 @@ CREATE TABLE terms (term TEXT PRIMARY KEY, df INTEGER, start INTEGER) WITHOUT RO
 CREATE TABLE sterms (term TEXT PRIMARY KEY, df INTEGER) WITHOUT ROWID;
 CREATE TABLE info (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
 """
-# Made once the rows are in. `docs_catalog` covers the catalog every build reads (generation.catalog): without
-# it, reaching `first_row` and `n_chunks` past each document's text read every text (1.6 of 2.3 s at 1M chunks).
+# Made once the rows are in. `docs_catalog` covers the catalog every build reads (generation.catalog), so that
+# reading it never touches the documents' texts.
 INDEXES = """
 CREATE INDEX chunks_doc ON chunks (doc);
 CREATE INDEX docs_catalog ON docs (ord, doc_id, first_row, n_chunks, source, size, mtime_ns, fingerprint);
@@ -281,8 +274,8 @@ class Segment:
         try:
             db = sqlite3.connect(read_only_uri(path), uri=True, check_same_thread=False)
             # Pages read through a memory map, not read() into SQLite's small page cache: a hybrid query reads the
-            # sentences of ~200 candidates scattered over every segment (20k NoReC reviews, 12 segments: 0.9 ->
-            # 0.7 ms a query). The file is immutable, as the vectors mapped beside it are.
+            # sentences of ~200 candidates scattered over every segment. The file is immutable, as the vectors
+            # mapped beside it are.
             db.execute(f"PRAGMA mmap_size = {DB_MMAP_BYTES}")
             return db
         except sqlite3.Error as e:

@@ -1,14 +1,9 @@
 """The index store: open the newest generation for reading, or change it under a writer lock.
 
-Layout of an index folder:
-    meta/<generation>.json   commit points (the newest valid one is the index)
-    segments/<name>/         immutable segments (see segment.py)
-    deletes/<seg>.<gen>.npy  delete marks
-    .lock                    one writer at a time
-
-An update writes new segments and delete marks, then one new commit file; readers keep the generation
-they opened. Garbage collection keeps what the last `KEEP_GENERATIONS` commits name, and a reader that
-finds its files gone (a writer committed twice while it was opening) retries on the newer commit.
+The folder's layout is specified in docs/format.md. An update writes new segments and delete marks, then one
+new commit file; readers keep the generation they opened. Garbage collection keeps what the last
+`KEEP_GENERATIONS` commits name, and a reader that finds its files gone retries on the newer commit.
+Nothing here changes or deletes an index written in a format newer than this semsearch writes.
 """
 
 from __future__ import annotations
@@ -21,7 +16,20 @@ from pathlib import Path
 import numpy as np
 
 from semsearch.errors import SemsearchError
-from semsearch.index.commit import META, Commit, SegmentRef, commit_key, generations, latest_commit, meta_path, write_commit
+from semsearch.index import migrations
+from semsearch.index.commit import (
+    META,
+    Commit,
+    FormatTooOld,
+    SegmentRef,
+    commit_key,
+    generations,
+    latest_commit,
+    meta_path,
+    read_commit,
+    refuse_changes,
+    write_commit,
+)
 from semsearch.index.deletes import DELETES, DeletesDamaged, read_dead, write_dead
 from semsearch.index.generation import Generation, StoredDoc
 from semsearch.index.segment import SEGMENTS, SegmentDamaged, file_digest
@@ -68,8 +76,7 @@ def open_generation(root: Path) -> Generation:
         if commit is None:
             if problems:
                 raise IndexDamaged(f"index '{root}': {problems[0]}; rebuild it with `semsearch index`")
-            if (root / "CURRENT").exists():
-                raise SemsearchError(f"index '{root}' was built by an older semsearch: rebuild it with `semsearch index`")
+            migrations.refuse_snapshot(root)
             raise SemsearchError(f"index folder '{root}' holds no index: build it with `semsearch index CORPUS --index {root}`")
         try:
             return Generation(root, commit)
@@ -85,6 +92,31 @@ def open_generation(root: Path) -> Generation:
     raise IndexDamaged(f"index '{root}': a file of the newest commit is missing ({last_error}); repair it with `semsearch index`")
 
 
+def writable_commit(root: Path, rebuild: bool = True) -> tuple[Commit | None, list[str]]:
+    """The commit a writer (holding `lock(root)`) builds on, and a line for each newer commit skipped as damaged.
+
+    FormatTooNew for an index in a newer format than this semsearch writes: nothing is changed. An older format
+    is upgraded in place when `migrations` allows; one that must be rebuilt is FormatTooOld, unless `rebuild`
+    (a build from the corpus): then there is no base, and the line says why everything is read again.
+    """
+    try:
+        commit, problems = latest_commit(root)
+    except FormatTooOld as e:
+        if e.generation is not None and migrations.in_place(e.version):
+            return migrations.upgrade(root, e.generation), []
+        if not rebuild:
+            raise
+        old = f"commit {meta_path(root, e.generation or 0).name} has format {e.version}"
+        return None, [f"{old}, which this semsearch no longer reads: rebuilding it from the corpus"]
+    if commit is not None:
+        refuse_changes(root, commit)
+    elif migrations.snapshot_format(root) is not None:
+        if not rebuild:
+            migrations.refuse_snapshot(root)
+        problems.append(f"index '{root}' is a snapshot index of an older semsearch: rebuilding it from the corpus")
+    return commit, problems
+
+
 class Writer:
     """Changes to an index, made visible all at once by `commit()`. Hold `lock(root)` while using it.
 
@@ -94,6 +126,7 @@ class Writer:
 
     def __init__(self, root: Path, base: Commit, generation: Generation | None = None):
         self.root = Path(root)
+        refuse_changes(self.root, base)
         self.base = base
         self.repairs: list[str] = []
         self.generation = generation if generation is not None else self._open_repairing(base)
@@ -173,7 +206,10 @@ class Writer:
                 ref = self._with_dead(ref, i, gen)
             if ref.live_rows > 0:
                 refs.append(ref)
-        commit = self.base.next(tuple(refs) + tuple(self._new), **changes)
+        # Numbered after every commit on disk, damaged ones and those of an older format included (a build that
+        # replaces them starts from none): the newest number is always the newest commit.
+        number = max(self.base.generation, latest_generation_number(self.root) or 0) + 1
+        commit = self.base.next(tuple(refs) + tuple(self._new), number, **changes)
         write_commit(self.root, commit)
         self.base, self._dead, self._new, self._dropped, self.repairs = commit, {}, [], set(), []
         self.generation = Generation(self.root, commit, dense_index=False)
@@ -201,31 +237,26 @@ def collect_garbage(root: Path, superseded: Iterable[int] = ()) -> list[str]:
     """Remove commits older than the last KEEP_GENERATIONS, and every segment, delete-mark file or
     temporary folder that none of the kept commits names. Call it holding the writer lock.
 
+    FormatTooNew, before anything is removed, when any commit is in a format newer than this semsearch writes:
+    which files such a commit needs is not for this semsearch to judge.
+
     `superseded`: commits to remove although recent: a build's batch commits once its closing merge has
     committed their rows in one segment. Readers that opened them keep their files open; one that is opening
     one retries on the newest; what is lost is the fallback to a batch commit should the newest be damaged
     (then `semsearch index` rebuilds from the corpus, since a build of three or more commits has already let
     the one before it go). Without this, a fresh build would hold its rows twice on disk until two more commits.
     """
-    from semsearch.index.commit import read_commit
-
     root = Path(root)
+    found = _commits_on_disk(root)
+    newest = found[0][0] if found else None
+    superseded = {gen for gen in superseded if gen != newest}
     kept, removed = [], []
-    newest = latest_generation_number(root)
-    for gen in superseded:
-        if gen != newest and meta_path(root, gen).is_file():
-            meta_path(root, gen).unlink()
-            removed.append(f"{META}/{gen}")
-    for gen in generations(root):
-        if len(kept) >= KEEP_GENERATIONS:
-            meta_path(root, gen).unlink(missing_ok=True)
-            removed.append(f"{META}/{gen}")
+    for gen, commit in found:
+        if commit is not None and gen not in superseded and len(kept) < KEEP_GENERATIONS:
+            kept.append(commit)
             continue
-        try:
-            kept.append(read_commit(root, gen))
-        except (OSError, ValueError, KeyError, TypeError):
-            meta_path(root, gen).unlink(missing_ok=True)  # a damaged commit is never the index again
-            removed.append(f"{META}/{gen}")
+        meta_path(root, gen).unlink(missing_ok=True)  # superseded, old, damaged, or of a format no longer read
+        removed.append(f"{META}/{gen}")
     live_segments = {s.name for c in kept for s in c.segments}
     live_deletes = {s.dead for c in kept for s in c.segments if s.dead}
     for folder, live in ((root / SEGMENTS, live_segments), (root / DELETES, live_deletes)):
@@ -237,8 +268,26 @@ def collect_garbage(root: Path, superseded: Iterable[int] = ()) -> list[str]:
                 removed.append(f"{folder.name}/{entry.name}")
     for tmp in (root / META).glob(".*.tmp-*") if (root / META).is_dir() else ():
         tmp.unlink(missing_ok=True)
-    removed.extend(_remove_legacy(root))
+    if kept:
+        removed.extend(_remove_legacy(root))
     return removed
+
+
+def _commits_on_disk(root: Path) -> list[tuple[int, Commit | None]]:
+    """Every commit file, newest first, with its commit (None when damaged or of a format no longer read);
+    FormatTooNew when one is newer than this semsearch reads or writes."""
+    found = []
+    for gen in generations(root):
+        try:
+            commit = read_commit(root, gen)
+        except FileNotFoundError:
+            continue
+        except (FormatTooOld, OSError, ValueError, KeyError, TypeError):
+            commit = None  # a damaged commit is never the index again; an old one is replaced by its rebuild
+        if commit is not None:
+            refuse_changes(root, commit)
+        found.append((gen, commit))
+    return found
 
 
 def _remove_legacy(root: Path) -> list[str]:
@@ -269,4 +318,5 @@ __all__ = [
     "lock",
     "open_generation",
     "read_dead",
+    "writable_commit",
 ]

@@ -1,6 +1,8 @@
 """Ingest and sync: turning a corpus (or API calls) into commits of the index store.
 
-It plans what to read, re-embed and delete (`changes`, `restamps`, `record_memo`, `sources`), runs the
-read → chunk → embed pipeline (`builder`, `chunk_terms`), and follows a folder (`watch`). The store it
-writes lives in `semsearch.index`; nothing there imports this package.
+A build (`builder`) opens its index (`target`), plans what to read, re-embed and delete (`plan`, over
+`changes`, `file_states`, `sources`), reads the planned files (`folder`) into the read → chunk → embed →
+commit pipeline (`pipeline`, `chunk_terms`), and returns its report (`report`, which also holds the events
+it emits); `watch` follows a folder. The store it writes lives in `semsearch.index`; nothing there imports
+this package.
 """

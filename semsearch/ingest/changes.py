@@ -2,21 +2,20 @@
 and the files that an earlier build read and skipped (no document to index), remembered in the commit.
 
 A file is unchanged when its size and mtime are those recorded for every document read from it, or for its
-skip, or an alias in restamps.sqlite says it was read since with that stamp (touched but equal, or a file of
-many records of which some were stored again): it is not read again, and a skipped one repeats its warnings
-without being read.
+skip, or its state in files.sqlite says it was read since with that stamp (`file_states`: touched but equal, or
+a file of many records of which some were stored again): it is not read again, and a skipped one repeats its
+warnings without being read.
 """
 
 from __future__ import annotations
 
-import warnings
 from bisect import bisect_left
 from collections import Counter
 from operator import attrgetter
 
 from semsearch.index.generation import Generation, StoredDoc
-from semsearch.ingest.restamps import Restamps, Stamp
-from semsearch.reading import ReadOptions, ReadWarning, SourceFile
+from semsearch.ingest.file_states import FileState, FileStates, Stamp
+from semsearch.reading import ReadOptions, SourceFile
 from semsearch.reading.scope import Scope
 
 
@@ -29,8 +28,8 @@ class StoredCatalog:
     (`lookup`) are fetched only for the documents of changed or vanished files and those a build reads.
     """
 
-    def __init__(self, gen: Generation, restamps: Restamps, scope: Scope | None = None):
-        self.generation, self.restamps = gen, restamps
+    def __init__(self, gen: Generation, states: FileStates, scope: Scope | None = None):
+        self.generation, self.states = gen, states
         self.scope = None if scope is None or scope.whole else scope  # None: the whole corpus is compared
         rows = gen.stamps() if self.scope is None else _stamps_in(gen, self.scope)  # (doc_id, source, size, mtime_ns, row)
         self.live = len(rows)
@@ -82,7 +81,7 @@ class StoredCatalog:
         other source (changed or gone) are grouped by source in `by_source`."""
         now, stamps = {src.name: (src.size, src.mtime_ns) for src in sources}, self.stamps
         same = {name for name, stamp in now.items() if stamp == stamps.get(name)}  # then the few aliases:
-        self.restamps.apply(same, now, self.signature)
+        self.states.apply(same, now, self.signature)
         if len(same) < len(self.stamps):  # some stored source changed or is gone
             for doc_id, source in self.source_of_doc.items():
                 if source not in same:
@@ -118,18 +117,18 @@ class StoredCatalog:
         it keeps this stamp."""
         stored = self.signature(src.name)
         if stored is not None and sorted(doc_ids) == sorted(self.by_source[src.name]):
-            self.restamps.record(src.name, (src.size, src.mtime_ns), stored)
+            self.states.note(src.name, FileState.EQUAL, (src.size, src.mtime_ns), stored)
 
     def stopped(self, src: SourceFile) -> None:
         """Note a file whose reading stopped part way: its stored documents not read now are kept (not taken for
         gone), and the next build reads it again, even if the documents stored from it agree with its stamp."""
         self.by_source.pop(src.name, None)
-        self.restamps.mark_unread(src.name, (src.size, src.mtime_ns))
+        self.states.note(src.name, FileState.STOPPED, (src.size, src.mtime_ns))
 
     def read_again(self, source: str, stamp: Stamp) -> None:
         """Note a file to be read by the next build even while it keeps `stamp`, a build told what changed too (one
         holding an id that another file holds too: which copy wins depends on the other files)."""
-        self.restamps.mark_lost_id(source, stamp)
+        self.states.note(source, FileState.LOST_ID, stamp)
 
     def rewrote(self, src: SourceFile) -> None:
         """Note a file read to its end (any record it warned about skipped, as on every read) of which some
@@ -138,12 +137,13 @@ class StoredCatalog:
         has committed them; a build killed before that writes nothing, so such a file, perhaps stored in part,
         is read again."""
         stamp = (src.size, src.mtime_ns)
-        self.restamps.record(src.name, stamp, stamp)
+        self.states.note(src.name, FileState.REWRITTEN, stamp, stamp)
 
-    def settle(self) -> None:
-        """After the build's last commit: write the aliases and marks it found (none reach the disk before)."""
+    def settle(self, gone: list[str]) -> None:
+        """After the build's last commit: write the file states and records it found (none reach the disk before);
+        `gone`: the files no longer in the corpus."""
         outside = (lambda source: not self.scope.covers(source)) if self.scope is not None else (lambda source: False)
-        self.restamps.save(lambda source: self.signature(source) if source not in self.by_source else None, outside)
+        self.states.save(lambda source: self.signature(source) if source not in self.by_source else None, outside, gone)
 
     def gone(self, read: set[str] | dict[str, str], keep=lambda source: False) -> list[str]:
         """Stored documents of the changed or vanished sources that this build did not read again (sorted), less
@@ -233,9 +233,3 @@ class SkippedFiles:
     def changed(self) -> bool:
         """Whether the next commit must record a different set than the base's."""
         return self.now != self.remembered
-
-
-def repeat(messages: list[str]) -> None:
-    """Warn again what an unchanged skipped file was warned about when it was read."""
-    for message in messages:
-        warnings.warn(message, ReadWarning, stacklevel=2)

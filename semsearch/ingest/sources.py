@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from semsearch.index.records import DocEntry
-from semsearch.ingest.record_memo import Hit, RecordMemo
+from semsearch.ingest.file_states import Hit, RecordMemo
 from semsearch.reading import Document, ReadOptions, SourceFile, dedupe, list_sources, read_source, reader_for, record_document
 from semsearch.reading.sources import Seen, checked, stopped
 
@@ -39,7 +39,7 @@ def source_docs(src: SourceFile, options: ReadOptions, seen: Seen) -> Iterator[S
 
 @dataclass(frozen=True)
 class EqualDoc:
-    """A record line found equal to its stored document without being parsed (see `record_memo`)."""
+    """A record line found equal to its stored document without being parsed (see `file_states`)."""
 
     doc_id: str
 

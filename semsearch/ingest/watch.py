@@ -17,6 +17,7 @@ from semsearch.errors import SemsearchError
 from semsearch.reading import reader_for
 
 DEBOUNCE_MS = 800  # events are grouped until the folder has been quiet this long (a copy of many files: one update)
+IDLE_MS = 250  # the watcher hands back an empty set after this long without events (the first time: it is on)
 
 
 def watch_index(
@@ -31,8 +32,9 @@ def watch_index(
     **build_options,
 ) -> None:
     """Index `corpus` into `index`, then update it whenever files under `corpus` change, until `stop` is set
-    (or Ctrl-C). `on_update` gets each build's `IndexStats`; an update that fails is passed to `on_error`
-    as one line, and watching goes on. `build_options`: the keywords of `build_index` (fields, backend, ...).
+    (or Ctrl-C). `on_update` gets each build's `IndexStats`; an update that fails, for any reason, is passed
+    to `on_error` as one line naming the files, watching goes on, and the next update looks at those files again.
+    `build_options`: the keywords of `build_index` (fields, backend, ...).
 
     Raises SemsearchError when the watch extra is missing or the first build fails.
     """
@@ -45,16 +47,35 @@ def watch_index(
     root = Path(corpus)
     if not root.is_dir():
         raise SemsearchError(f"semsearch watch needs a corpus folder, and '{root}' is not one: pass the folder")
-    on_update(build_index(root, index, model, **build_options))
     keep = _filter(root, Path(index))
-    for changes in watchfiles.watch(
-        root, watch_filter=lambda _change, path: keep(path), debounce=debounce_ms, stop_event=stop, raise_interrupt=False
-    ):
-        paths = sorted({path for _, path in changes})
+    events = watchfiles.watch(
+        root, watch_filter=lambda _change, path: keep(path), debounce=debounce_ms, stop_event=stop,
+        raise_interrupt=False, yield_on_timeout=True, rust_timeout=IDLE_MS,
+    )  # fmt: skip
+    if next(events, None) is None:  # the OS watcher is on before the first build: a change meanwhile is not missed
+        return
+    on_update(build_index(root, index, model, **build_options))
+    failed: set[str] = set()  # paths of updates that failed: looked at again with the next change
+    for changes in events:
+        if not changes:  # quiet for IDLE_MS
+            continue
+        paths = sorted(failed | {path for _, path in changes})
         try:
-            on_update(build_index(root, index, model, changed=paths, **build_options))
-        except SemsearchError as e:
-            on_error(str(e))
+            stats = build_index(root, index, model, changed=paths, **build_options)
+        except Exception as e:  # any failure, a bug included: a daemon that stops saying so is worse than one line
+            failed.update(paths)
+            on_error(_failure(e, root, paths))
+            continue
+        failed.clear()
+        on_update(stats)
+
+
+def _failure(error: Exception, root: Path, paths: list[str]) -> str:
+    """One line for an update that failed: what failed, the files it was for, and that watching goes on."""
+    names = [os.path.relpath(p, root) for p in paths]
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    what = str(error) if isinstance(error, SemsearchError) else f"{type(error).__name__}: {error}"
+    return f"update of {shown} failed: {what}; still watching, and the next change retries these files"
 
 
 def _filter(root: Path, index: Path) -> Callable[[str], bool]:

@@ -74,7 +74,7 @@ class Format:
 
     `read` warns (`messages.warn`) about what it cannot read and yields the rest; it never raises for bad input.
     A format of many records per file also gives `records`: each one unparsed (`RawRecord`), so that a build can
-    skip parsing records it has read before (`ingest.record_memo`); `read` is then `parsed(records)`.
+    skip parsing records it has read before (`ingest.file_states.RecordMemo`); `read` is then `parsed(records)`.
     """
 
     name: str

@@ -12,7 +12,7 @@ import hmac
 import os
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -26,6 +26,9 @@ from semsearch import __version__
 from semsearch.errors import SemsearchError
 from semsearch.server.requests import MAX_BODY_BYTES, SearchBody, SearchQuery
 from semsearch.server.service import IndexService, IndexUnavailable
+
+if TYPE_CHECKING:
+    from semsearch.handle import SearchIndex
 
 STATIC = Path(__file__).parent / "static"
 INDEX_ENV = "SEMSEARCH_SERVE_INDEX"
@@ -125,8 +128,9 @@ def _unavailable(_request: Request, exc: IndexUnavailable) -> JSONResponse:
     return JSONResponse({"error": str(exc)}, status_code=503)
 
 
-def create_app(index: str | Path, token: str | None = None, warm: bool = True) -> FastAPI:
-    """The application serving the index folder `index`; with `token`, every request must carry it."""
+def create_app(index: str | Path | SearchIndex, token: str | None = None, warm: bool = True) -> FastAPI:
+    """The application serving `index` (a folder, or any `semsearch.SearchIndex`); with `token`, every request
+    must carry it."""
     service = IndexService(index)
 
     @asynccontextmanager

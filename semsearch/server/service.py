@@ -1,19 +1,24 @@
 """The index as the server sees it: searches, documents and a summary, through the library's API.
 
-The API's cached searcher reopens by itself when `semsearch index` commits a new generation, so a running
-server answers from the new index on its next request. One search runs at a time in a process (each
+The index handle reopens by itself when `semsearch index` commits a new generation, so a running server
+answers from the new index on its next request. One search runs at a time in a process (each
 search is single-threaded and CPU-bound, and its thread limits are process-wide); `semsearch serve
 --workers N` runs N processes for parallel searches.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from semsearch.errors import SemsearchError
+
+if TYPE_CHECKING:
+    from semsearch.handle import SearchIndex
 
 _SUMMARY_KEYS = ("generation", "documents", "chunks", "model", "created")
 
@@ -33,32 +38,30 @@ def _index_side():
 
 
 class IndexService:
-    """Serialised access to one index folder through `semsearch.api`."""
+    """Serialised access to one index: a folder (served through the process's shared `semsearch.Index`) or any
+    `SearchIndex`, e.g. a test's fake."""
 
-    def __init__(self, index: str | Path):
-        self.index = Path(index).resolve()
+    def __init__(self, index: str | os.PathLike | SearchIndex):
+        if isinstance(index, (str, os.PathLike)):
+            from semsearch.api import shared_index
+
+            index = shared_index(Path(index).resolve())
+        self.handle: SearchIndex = index
         self._lock = threading.Lock()
-        self._info: tuple[object, dict] | None = None  # (searcher it describes, IndexInfo as a dict)
 
     def search(self, question: str, k: int, mode: str, per_article: bool, filters: dict) -> list[dict]:
         """Results as JSON-ready dicts; filters (since/until/where) are passed only when given."""
-        from semsearch import api
-
         with self._lock:
             with _index_side():
-                api.searcher(self.index)  # opened here, so that a request's own mistakes alone are 4xx below
-            found = api.query(question, k, self.index, mode=mode, per_article=per_article, **filters)
+                self.handle.open()  # opened here, so that a request's own mistakes alone are 4xx below
+            found = self.handle.query(question, k, mode=mode, per_article=per_article, **filters)
         return [r.to_dict() for r in found]
 
     def info(self) -> dict:
-        """`semsearch.index_info` of the live index, recomputed only when the loaded index changed."""
-        from semsearch import api
-
+        """`semsearch.index_info` of the live index (the handle works it out once per commit)."""
         with self._lock, _index_side():
-            live = api.searcher(self.index)
-            if self._info is None or self._info[0] is not live:
-                self._info = (live, asdict(api.index_info(self.index)))
-            return dict(self._info[1])
+            self.handle.open()
+            return asdict(self.handle.info())
 
     def summary(self) -> dict:
         """What /health reports: the live generation and the counts."""
@@ -67,10 +70,8 @@ class IndexService:
 
     def document(self, doc_id: str) -> dict | None:
         """The article `doc_id` as a dict, or None."""
-        from semsearch import api
-
         with _index_side():
-            found = api.document(doc_id, self.index)
+            found = self.handle.document(doc_id)
         return None if found is None else asdict(found)
 
     def warm(self) -> None:
