@@ -403,35 +403,56 @@ def check(index: IndexOpt = Path("index")) -> None:
 
 @app.command("eval")
 def eval_(
-    queries: Annotated[Path, typer.Argument(help="JSONL of labelled questions (NorQuAD format).", metavar="QUERIES.jsonl")],
+    queries: Annotated[
+        list[Path], typer.Argument(help="JSONL files of labelled questions (NorQuAD format).", metavar="QUERIES.jsonl...")
+    ],
     corpus: Annotated[Path, typer.Option("--corpus", help="Folder of the articles the questions are about.")],
     index: Annotated[Optional[Path], typer.Option("--index", "-i", help="Index folder (default: index/eval-<corpus>).")] = None,
     mode: Annotated[Optional[ModeOption], typer.Option("--mode", help="One mode (default: all, side by side).")] = None,
     split: Annotated[Optional[str], typer.Option("--split", help="Only questions of this split, e.g. validation.")] = None,
+    distractors: Annotated[
+        int,
+        typer.Option("--distractors", help="Add the first N distractor documents (NoReC); built once into the user cache."),
+    ] = 0,
+    distractor_file: Annotated[
+        Optional[Path],
+        typer.Option("--distractor-file", help="JSONL(.gz) of distractors (default: ../norec/norec-nb.jsonl.gz by the corpus)."),
+    ] = None,
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="Hub name or local folder.")] = None,
     backend: BackendOpt = BackendOption.auto,
     device: DeviceOpt = DeviceOption.auto,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Measure hit@1/3/5/10 and MRR@10 (chunk and article level) on labelled questions."""
+    """Measure hit@1/3/5/10 and MRR@10 (chunk and article level) on labelled questions, per question language."""
     from semsearch.api import build_index, searcher
-    from semsearch.evaluate import evaluate, load_queries
+    from semsearch.eval_index import eval_index
+    from semsearch.evaluate import evaluate_languages, load_queries
 
-    labelled = _run(load_queries, queries, split)
-    index = index or Path("index") / f"eval-{corpus.resolve().name}"
-    _run(build_index, corpus, index, model, log=_err, on_problem=_problem, backend=backend.value, device=device.value)
+    labelled = [q for path in queries for q in _run(load_queries, path, split)]
+    build = {"log": _err, "on_problem": _problem, "backend": backend.value, "device": device.value}
+    if distractors and index is not None:
+        _err("--distractors builds its own index in the user cache: leave --index out")
+        raise typer.Exit(1)
+    if distractors:
+        index = _run(eval_index, corpus, distractors, distractor_file, model, **build)
+    else:
+        index = index or Path("index") / f"eval-{corpus.resolve().name}"
+        _run(build_index, corpus, index, model, **build)
     found = _run(searcher, index)
     modes = [mode.value] if mode else [m.value for m in ModeOption]
-    reports = [_run(evaluate, found, labelled, m) for m in modes]
+    reports = _run(evaluate_languages, found, labelled, modes)
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in reports], indent=1))
         return
     r0 = reports[0]
-    typer.echo(f"{r0.queries} questions; mean chunk {r0.mean_chunk_chars:.0f} chars / {r0.mean_chunk_tokens:.0f} tokens")
-    typer.echo(f"{'mode':<8} {'level':<8} " + " ".join(f"{c:>7}" for c in r0.chunk.row()))
+    extra = f" + {distractors} distractors" if distractors else ""
+    chunk = f"{r0.mean_chunk_chars:.0f} chars / {r0.mean_chunk_tokens:.0f} tokens"
+    typer.echo(f"{len(labelled)} questions{extra}; mean chunk {chunk}")
+    typer.echo(f"{'lang':<6} {'n':>5} {'mode':<8} {'level':<8} " + " ".join(f"{c:>7}" for c in r0.chunk.row()))
     for r in reports:
         for level, metrics in (("chunk", r.chunk), ("article", r.article)):
-            typer.echo(f"{r.mode:<8} {level:<8} " + " ".join(f"{v:7.3f}" for v in metrics.row().values()))
+            figures = " ".join(f"{v:7.3f}" for v in metrics.row().values())
+            typer.echo(f"{r.lang:<6} {r.queries:>5} {r.mode:<8} {level:<8} {figures}")
 
 
 @model_app.command("install")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from semsearch.errors import SemsearchError
 from semsearch.search import Mode, Searcher
+from semsearch.search.language import question_language
 
 KS = (1, 3, 5, 10)
 
@@ -21,6 +22,7 @@ class LabelledQuery:
     relevant: tuple[str, ...]
     spans: tuple[tuple[str, int, int], ...]
     split: str | None = None
+    lang: str = "nb"
 
     def answered_by(self, doc_id: str, start: int, end: int) -> bool:
         """True when the span [start, end) of `doc_id` overlaps one of the answer spans."""
@@ -49,11 +51,13 @@ class EvalReport:
     article: Metrics
     mean_chunk_chars: float
     mean_chunk_tokens: float
+    lang: str = "all"
 
     def to_dict(self) -> dict:
         """JSON-ready form."""
         return {
             "mode": self.mode,
+            "lang": self.lang,
             "queries": self.queries,
             "chunk": self.chunk.row(),
             "article": self.article.row(),
@@ -63,7 +67,8 @@ class EvalReport:
 
 
 def load_queries(path: str | Path, split: str | None = None) -> list[LabelledQuery]:
-    """Read a JSONL file of `{"id", "query", "relevant", "answer_spans", "split"}` objects."""
+    """Read a JSONL file of `{"id", "query", "relevant", "answer_spans", "split", "lang"}` objects (a question
+    without `lang` gets the detected one: `search.language.question_language`)."""
     path = Path(path)
     if not path.is_file():
         raise SemsearchError(f"question file '{path}' does not exist: pass a JSONL file in NorQuAD format")
@@ -79,6 +84,7 @@ def load_queries(path: str | Path, split: str | None = None) -> list[LabelledQue
                 tuple(obj["relevant"]),
                 tuple((s["doc_id"], int(s["start"]), int(s["end"])) for s in obj.get("answer_spans", [])),
                 obj.get("split"),
+                str(obj.get("lang") or question_language(obj["query"])),
             )
         except (ValueError, KeyError, TypeError) as e:
             raise SemsearchError(
@@ -98,7 +104,22 @@ def _metrics(ranks: list[int | None]) -> Metrics:
     return Metrics(hits, mrr)
 
 
-def evaluate(searcher: Searcher, queries: list[LabelledQuery], mode: Mode = "hybrid", depth: int = 100) -> EvalReport:
+def by_language(queries: list[LabelledQuery]) -> dict[str, list[LabelledQuery]]:
+    """The questions grouped by language, in the order each language first appears."""
+    groups: dict[str, list[LabelledQuery]] = {}
+    for q in queries:
+        groups.setdefault(q.lang, []).append(q)
+    return groups
+
+
+def evaluate_languages(searcher: Searcher, queries: list[LabelledQuery], modes: list[str]) -> list[EvalReport]:
+    """One report per question language and mode (languages in order of appearance, then modes)."""
+    return [evaluate(searcher, group, m, lang=lang) for lang, group in by_language(queries).items() for m in modes]
+
+
+def evaluate(
+    searcher: Searcher, queries: list[LabelledQuery], mode: Mode = "hybrid", depth: int = 100, lang: str = "all"
+) -> EvalReport:
     """Rank chunks for every question and score them: a chunk is a hit when it comes from a relevant
     document and overlaps an answer span; an article is a hit when it is relevant."""
     vectors = None if mode == "lexical" else searcher.embedder.embed_queries([q.query for q in queries])
@@ -118,4 +139,4 @@ def evaluate(searcher: Searcher, queries: list[LabelledQuery], mode: Mode = "hyb
         chunk_ranks.append(chunk_rank)
         article_ranks.append(article_rank)
     chars, tokens = searcher.mean_lengths()
-    return EvalReport(mode, len(queries), _metrics(chunk_ranks), _metrics(article_ranks), chars, tokens)
+    return EvalReport(mode, len(queries), _metrics(chunk_ranks), _metrics(article_ranks), chars, tokens, lang)

@@ -165,24 +165,55 @@ def test_help_imports_neither_torch_nor_sentence_transformers():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_eval_reports_every_mode_at_chunk_and_article_level(tiny_model, tmp_path):
+def test_eval_reports_every_mode_per_question_language(tiny_model, tmp_path):
     questions = ROOT / "bench" / "corpus_questions.jsonl"
     args = ["eval", str(questions), "--corpus", str(CORPUS), "--index", str(tmp_path / "i"), "--model", str(tiny_model)]
     out = runner.invoke(app, [*args, "--json"])
     assert out.exit_code == 0, out.output
     reports = json.loads(out.stdout)
-    assert [r["mode"] for r in reports] == ["hybrid", "dense", "lexical"]
+    assert [(r["lang"], r["mode"]) for r in reports] == [
+        (lang, m) for lang in ("nb", "en") for m in ("hybrid", "dense", "lexical")
+    ]
     for r in reports:
-        assert r["queries"] == 32 and r["mean_chunk_chars"] > 0
+        assert r["queries"] == (13 if r["lang"] == "nb" else 19) and r["mean_chunk_chars"] > 0
         for level in ("chunk", "article"):
             m = r[level]
             assert set(m) == {"hit@1", "hit@3", "hit@5", "hit@10", "mrr@10"}
             assert 0 <= m["hit@1"] <= m["hit@3"] <= m["hit@5"] <= m["hit@10"] <= 1
         assert r["chunk"]["hit@10"] <= r["article"]["hit@10"]
-    lexical = next(r for r in reports if r["mode"] == "lexical")
+    lexical = next(r for r in reports if r["mode"] == "lexical" and r["lang"] == "nb")
     assert lexical["article"]["hit@10"] > 0.3  # BM25 needs no model: it must find some articles
     table = runner.invoke(app, [*args, "--mode", "lexical"])
-    assert table.exit_code == 0 and "lexical  chunk" in table.output
+    assert table.exit_code == 0 and "nb        13 lexical  chunk" in table.output and "en        19 lexical" in table.output
+
+
+def test_eval_with_distractors_builds_a_cached_index_once(tiny_model, tmp_path):
+    """--distractors N adds the first N records of the distractor file to the corpus, in an index under the
+    user cache that a second run reuses; the distractors can only push answers down."""
+    import gzip
+
+    reviews = tmp_path / "norec.jsonl.gz"
+    lines = [json.dumps({"id": f"rev-{i}", "title": f"Anmeldelse {i}", "text": f"Lavrov og Syria i film nummer {i}. " * 20})
+             for i in range(6)]  # fmt: skip
+    reviews.write_bytes(gzip.compress("\n".join(lines).encode()))
+    questions = ROOT / "bench" / "corpus_questions.jsonl"
+    args = ["eval", str(questions), "--corpus", str(CORPUS), "--model", str(tiny_model), "--mode", "lexical", "--json"]
+    plain = runner.invoke(app, [*args, "--index", str(tmp_path / "plain")])
+    first = runner.invoke(app, [*args, "--distractors", "4", "--distractor-file", str(reviews)])
+    assert first.exit_code == 0, first.output
+    assert "adding 4 distractor documents" in first.stderr
+    again = runner.invoke(app, [*args, "--distractors", "4", "--distractor-file", str(reviews)])
+    assert again.exit_code == 0 and "adding" not in again.stderr and again.stdout == first.stdout
+    for base, more in zip(json.loads(plain.stdout), json.loads(first.stdout)):
+        assert more["article"]["hit@10"] <= base["article"]["hit@10"]
+    from semsearch.chunking import ChunkParams
+    from semsearch.eval_index import eval_index_path
+
+    index = eval_index_path(CORPUS, 4, reviews, str(tiny_model), ChunkParams())
+    info = runner.invoke(app, ["info", "--index", str(index)])
+    assert json.loads(info.output)["documents"] == 5 + 4
+    both = runner.invoke(app, [*args, "--distractors", "4", "--index", str(tmp_path / "x")])
+    assert both.exit_code == 1 and "leave --index out" in both.output
 
 
 def test_eval_rejects_a_file_that_is_not_labelled_questions(tmp_path):

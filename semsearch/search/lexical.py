@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from semsearch.index.generation import Generation
 
 K1, B = 1.2, 0.75
+
+Query = Mapping[str, float]  # term -> weight: a question's own terms count 1 per occurrence, added terms less
+
+
+def weighted(terms: Sequence[str] | Query) -> dict[str, float]:
+    """A question's terms as term -> weight (a repeated term counts again); a mapping is taken as it is."""
+    return dict(terms) if isinstance(terms, Mapping) else {t: float(n) for t, n in Counter(terms).items()}
 
 
 class Postings:
@@ -57,10 +64,10 @@ class Lexical:
         self.n_sentences = max(sum(s.sentences for s in gen.segments), 1)
         self.avg_sentence_len = sum(s.sentence_len for s in gen.segments) / self.n_sentences
 
-    def bm25(self, terms: Sequence[str], postings: Postings) -> tuple[np.ndarray, np.ndarray]:
-        """Rows holding any query term, and their BM25 scores (a repeated query term counts again)."""
+    def bm25(self, terms: Sequence[str] | Query, postings: Postings) -> tuple[np.ndarray, np.ndarray]:
+        """Rows holding any query term, and their BM25 scores, each term's part times its weight."""
         rows, weights = [], []
-        for term, times in Counter(terms).items():
+        for term, times in weighted(terms).items():
             r = postings.rows.get(term)
             if r is None or not len(r):
                 continue
@@ -78,17 +85,18 @@ class Lexical:
         unique, inverse = np.unique(rows_all, return_inverse=True)
         return unique, np.bincount(inverse, weights=weights_all).astype(np.float32)
 
-    def coverage(self, terms: Sequence[str], postings: Postings, rows: np.ndarray) -> np.ndarray:
-        """For each of `rows`: the IDF-weighted share of the question's distinct terms it holds."""
+    def coverage(self, terms: Sequence[str] | Query, postings: Postings, rows: np.ndarray) -> np.ndarray:
+        """For each of `rows`: the IDF-weighted share of the question's distinct terms it holds (a term of
+        weight w < 1 counts w times)."""
         cover = np.zeros(len(rows), dtype=np.float32)
         total = 0.0
-        for term in set(terms):
-            weight = math.log1p(self.n / (postings.df.get(term, 0) + 1))
+        for term, share in weighted(terms).items():
+            weight = min(share, 1.0) * math.log1p(self.n / (postings.df.get(term, 0) + 1))
             total += weight
             cover[_member(rows, postings.rows.get(term))] += weight
         return cover / total if total else cover
 
-    def sentence_scores(self, terms: Sequence[str], sentences: Sequence[str]) -> list[list[float]]:
+    def sentence_scores(self, terms: Sequence[str] | Query, sentences: Sequence[str]) -> list[list[float]]:
         """BM25 of each sentence of each chunk, with sentence-level statistics.
 
         Each chunk comes as stored (`records.joined_sentences`: terms joined by spaces, sentences by tabs).
@@ -96,7 +104,7 @@ class Lexical:
         Python: most sentences hold none of them. The sum runs in the order the terms first appear in the
         sentence, so scores are bit for bit those of counting word by word.
         """
-        wanted = Counter(terms)
+        wanted = weighted(terms)
         df = Counter()
         for segment in self.gen.segments:
             df.update(segment.sentence_df(list(wanted)))

@@ -1,0 +1,185 @@
+"""Derive the compact English -> Norwegian word list that ships in semsearch/search/data/ from two sources:
+
+- FreeDict's English-Norwegian dictionary (FreeDict + WikDict, CC-BY-SA 3.0), as Debian packages it;
+- word pairs aligned from NorQuAD's `train` questions, each asked in English and in Norwegian (CC0): the
+  dictionary lacks much of news' vocabulary (leader, party, city, coach) and every inflected form.
+
+    apt-get install dict-freedict-eng-nor
+    .venv/bin/python bench/build_lexicon.py [--dict /usr/share/dictd/freedict-eng-nor] [--questions FILE]
+
+Each line of the output is an English key (one or two words, Snowball-English stemmed) and the Norwegian
+index terms of its translations (`semsearch.analysis.analyze`: Norwegian-stemmed, stop words out), aligned
+ones first, as the search reads them (`search.lexicon`). Keys that are English stop words, and
+translations that analyse to nothing, are left out. Validation questions are never read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import re
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from semsearch.analysis import analyze  # noqa: E402
+from semsearch.search.lexicon import LEXICON_PATH, english_key  # noqa: E402
+
+QUESTIONS = ROOT.parent / "shared" / "data" / "norquad-news" / "queries-dev-en.jsonl"
+B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+HEADER = re.compile(r"^(.*?)\s+(/|<)")
+NUMBERED = re.compile(r"^\d+\.\s+")
+SENSE_MARK = re.compile(r"\s+\d+\.$")
+
+
+# Norwegian verbs whose past forms the stemmer cannot bring back to the infinitive's stem: a translation
+# "vinne" must also find "vant" and "vunnet". Infinitive, then past forms.
+NORWEGIAN_FORMS = """
+be ba bad bedt; bli ble blei blitt; bryte brøt brutt; bære bar båret; by bød budt; drikke drakk drukket;
+drive drev drevet; dra dro dratt; dø døde dødd; falle falt; finne fant funnet; fly fløy fløyet; flyte fløt;
+forsvinne forsvant forsvunnet; forstå forstod forsto forstått; fortelle fortalte fortalt; fryse frøs frosset;
+få fikk fått; gi gav ga gitt; gjelde gjaldt; gjøre gjorde gjort; gripe grep grepet; gå gikk gått; ha hadde hatt;
+henge hang hengt; hjelpe hjalp hjulpet; holde holdt; kjøpe kjøpte kjøpt; kjøre kjørte kjørt; komme kom kommet;
+la lot latt; legge la lagt; ligge lå ligget; løpe løp løpt; møte møtte møtt; rekke rakk rukket; rive rev revet;
+se så sett; selge solgte solgt; sette satte satt; si sa sagt; sitte satt sittet; skjære skar skåret;
+skrive skrev skrevet; skyte skjøt skutt; slå slo slått; slippe slapp sluppet; sove sov sovet;
+springe sprang sprunget; spørre spurte spurt; stige steg steget; stjele stjal stjålet; stå stod sto stått;
+synge sang sunget; synke sank sunket; ta tok tatt; tape tapte tapt; treffe traff truffet; trekke trakk trukket;
+velge valgte valgt; vinne vant vunnet; vite visste visst; være var vært; bite bet bitt; slite slet slitt;
+stryke strøk strøket; svike svek sveket; telle talte talt; bringe brakte brakt; følge fulgte fulgt;
+""".strip()
+
+
+def norwegian_forms() -> dict[str, list[str]]:
+    """Index term of an infinitive -> index terms of its other forms."""
+    out = {}
+    for group in NORWEGIAN_FORMS.replace("\n", " ").split(";"):
+        words = group.split()
+        infinitive = analyze(words[0]) if words else []
+        if infinitive:  # a stop word ("bli", "si") is never a term
+            out.setdefault(infinitive[0], []).extend(t for w in words[1:] for t in analyze(w))
+    return {k: [t for t in dict.fromkeys(v) if t != k] for k, v in out.items()}
+
+
+def with_forms(terms: list[str], forms: dict[str, list[str]]) -> list[str]:
+    """Each term, joined by "/" to the other forms of the same verb (one translation, several index terms);
+    a term that is already another term's form is dropped."""
+    joined = ["/".join([t, *forms.get(t, [])]) for t in terms]
+    covered = {f for j in joined if "/" in j for f in j.split("/")[1:]}
+    return [j for j, t in zip(joined, terms) if t not in covered]
+
+
+def _number(text: str) -> int:
+    n = 0
+    for ch in text:
+        n = n * 64 + B64.index(ch)
+    return n
+
+
+def entries(dict_base: Path):
+    """(headword, entry text) of every entry of a dictd dictionary (.index and .dict.dz)."""
+    data = gzip.decompress((dict_base.parent / (dict_base.name + ".dict.dz")).read_bytes())
+    for line in (dict_base.parent / (dict_base.name + ".index")).read_text(encoding="utf-8").splitlines():
+        head, offset, length = line.split("\t")
+        if not head.startswith("00-database"):
+            start = _number(offset)
+            yield head, data[start : start + _number(length)].decode("utf-8")
+
+
+def translations(entry: str) -> list[str]:
+    """The Norwegian translations of one entry: its first body line and every numbered line, split at commas;
+    the other lines are English glosses."""
+    body = entry.splitlines()[1:]
+    lines = [body[0]] if body else []
+    lines += [line for line in body[1:] if NUMBERED.match(line)]
+    out = []
+    for line in lines:
+        line = SENSE_MARK.sub("", NUMBERED.sub("", line.strip()))
+        out += [t.strip() for t in re.split(r"[,;]", line) if t.strip()]
+    return out
+
+
+def build(dict_base: Path) -> dict[str, list[str]]:
+    """English key -> Norwegian index terms, in order of first appearance."""
+    lexicon: dict[str, dict[str, None]] = {}
+    for head, entry in entries(dict_base):
+        words = head.lower().split()
+        if not 1 <= len(words) <= 2 or not all(w.isalpha() for w in words):
+            continue
+        key = english_key(words)
+        if not key:
+            continue
+        terms = lexicon.setdefault(key, {})
+        for translation in translations(entry):
+            found = analyze(translation)
+            if 1 <= len(found) <= 2:
+                terms.update(dict.fromkeys(found))
+    return {k: list(v) for k, v in sorted(lexicon.items()) if v}
+
+
+def _english_keys(question: str) -> set[str]:
+    """The lexicon keys of an English question's words, names (capitalised past the first word) left out:
+    a name is the same in both languages and would align with whatever its questions share."""
+    words = re.findall(r"[^\W\d_]+", question)
+    return {key for i, w in enumerate(words) if (i == 0 or not w[0].isupper()) and (key := english_key([w.lower()]))}
+
+
+def aligned(pairs: list[tuple[str, str]], min_count: int = 2, min_dice: float = 0.2, top: int = 3) -> dict[str, list[str]]:
+    """English key -> Norwegian index terms from parallel questions (English, Norwegian): the pairs seen
+    together at least `min_count` times with a Dice coefficient of at least `min_dice`, best `top` first.
+    Norwegian terms found as they are in the English question (names, numbers) are not translations."""
+    english, norwegian, both = Counter(), Counter(), Counter()
+    for en, nb in pairs:
+        keys = _english_keys(en)
+        terms = {t for t in analyze(nb) if t not in en.lower()}
+        english.update(keys)
+        norwegian.update(terms)
+        both.update((k, t) for k in keys for t in terms)
+    found: dict[str, list[tuple[float, str]]] = defaultdict(list)
+    for (k, t), n in both.items():
+        dice = 2 * n / (english[k] + norwegian[t])
+        if n >= min_count and dice >= min_dice:
+            found[k].append((-dice, t))
+    return {k: [t for _, t in sorted(v)[:top]] for k, v in found.items()}
+
+
+def train_pairs(path: Path = QUESTIONS, skip_docs: set[str] | frozenset = frozenset()) -> list[tuple[str, str]]:
+    """(English, Norwegian) of every `train` question (not about a document in `skip_docs`)."""
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        q = json.loads(line)
+        if q.get("split") == "train" and q.get("query_nb") and not set(q["relevant"]) & skip_docs:
+            out.append((q["query"], q["query_nb"]))
+    return out
+
+
+def merged(first: dict[str, list[str]], second: dict[str, list[str]], most: int = 8) -> dict[str, list[str]]:
+    """Both word lists in one: a key's terms from `first`, then those of `second`, at most `most`."""
+    out = {k: list(dict.fromkeys(first.get(k, []) + second.get(k, [])))[:most] for k in set(first) | set(second)}
+    return dict(sorted(out.items()))
+
+
+def write(lexicon: dict[str, list[str]], path: Path) -> None:
+    """The word list as the search reads it: gzip-compressed lines of key, tab, space-separated terms."""
+    text = "".join(f"{k}\t{' '.join(v)}\n" for k, v in lexicon.items() if v)
+    path.write_bytes(gzip.compress(text.encode("utf-8"), mtime=0))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dict", type=Path, default=Path("/usr/share/dictd/freedict-eng-nor"))
+    ap.add_argument("--questions", type=Path, default=QUESTIONS)
+    ap.add_argument("--out", type=Path, default=LEXICON_PATH)
+    args = ap.parse_args()
+    forms = norwegian_forms()
+    lexicon = {k: with_forms(v, forms) for k, v in merged(aligned(train_pairs(args.questions)), build(args.dict)).items()}
+    write(lexicon, args.out)
+    print(f"{len(lexicon)} keys, {sum(map(len, lexicon.values()))} pairs -> {args.out} ({args.out.stat().st_size} bytes)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""Index terms added to a question's own, so that BM25 finds what a question in another language asks:
+
+- translations: the Norwegian terms of the English question's words (`search.lexicon`);
+- dense feedback: the most telling terms of the chunks the dense search ranks best (pseudo-relevance
+  feedback). It needs no dictionary, so it serves any language the model knows.
+
+Added terms weigh less than the question's own, and never lower a weight the question already gives.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+
+from semsearch.index.generation import Generation
+from semsearch.search.lexicon import translate
+
+
+def add_terms(query: dict[str, float], extra: dict[str, float]) -> dict[str, float]:
+    """The question's terms with `extra` added: the larger weight of a term given twice."""
+    out = dict(query)
+    for term, weight in extra.items():
+        out[term] = max(out.get(term, 0.0), weight)
+    return out
+
+
+def translations(text: str, weight: float) -> dict[str, float]:
+    """The Norwegian terms of an English question's words, each word's weight shared over its n
+    translations as weight / sqrt(n) (a word with many senses says less about each). A translation's
+    other forms ("vinn/vant/vunn": a verb's past tenses) get its weight too."""
+    out: dict[str, float] = {}
+    for group in translate(text):
+        share = weight / math.sqrt(len(group))
+        for translation in group:
+            for term in translation.split("/"):
+                out[term] = max(out.get(term, 0.0), share)
+    return out
+
+
+def document_frequencies(gen: Generation, terms: Sequence[str]) -> dict[str, int]:
+    """How many chunks of the generation hold each term (deleted ones included, as in BM25's statistics)."""
+    df: Counter[str] = Counter()
+    for segment in gen.segments:
+        df.update({term: len(rows) for term, (rows, _) in segment.postings(list(terms)).items()})
+    return df
+
+
+def feedback(gen: Generation, rows: np.ndarray, weight: float, terms: int, skip: set[str]) -> dict[str, float]:
+    """The `terms` index terms of the chunks at `rows` (best first) with the most evidence: in how many of
+    them a term occurs, over the first chunk's weight 1 falling as 1/rank, times its IDF. Each gets `weight`
+    scaled by its evidence over the best term's. Terms in `skip` (the question's own) are left out."""
+    if not len(rows) or weight <= 0 or terms <= 0:
+        return {}
+    evidence: Counter[str] = Counter()
+    for rank, text in enumerate(gen.sentence_texts(rows), 1):
+        for term in set(text.replace("\t", " ").split()):
+            if term not in skip and not term.isdigit():
+                evidence[term] += 1.0 / rank
+    if not evidence:
+        return {}
+    df = document_frequencies(gen, list(evidence))
+    n = max(gen.rows, 1)
+    scored = {t: e * math.log(1 + (n - df.get(t, 0) + 0.5) / (df.get(t, 0) + 0.5)) for t, e in evidence.items()}
+    best = sorted(scored, key=lambda t: (-scored[t], t))[:terms]
+    top = scored[best[0]]
+    return {t: weight * scored[t] / top for t in best if scored[t] > 0}

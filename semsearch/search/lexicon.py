@@ -1,0 +1,92 @@
+"""English question words to the Norwegian index terms that translate them, from a compact word list
+derived from FreeDict's English-Norwegian dictionary (bench/build_lexicon.py; CC-BY-SA 3.0, see
+data/LEXICON-LICENSE). It ships inside the package: a pip install has it, offline.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from functools import lru_cache
+from pathlib import Path
+
+LEXICON_PATH = Path(__file__).parent / "data" / "lexicon-en-nb.tsv.gz"
+
+_WORDS = re.compile(r"[^\W\d_]+")
+# English words that carry no topic: they would only add common Norwegian words to the question.
+_STOP = frozenset(
+    """
+    a an and are as at be been being but by can could did do does doing done for from had has have having he her
+    hers him his how i if in into is it its itself me my no nor not of off on once only or other our out over own
+    same she should so some such than that the their them then there these they this those through to too under
+    until up very was we were what when where which while who whom whose why will with would you your
+    about after against before between during many much said say says tell told get got go going went make made
+    also there here
+    """.split()
+)
+
+
+# English forms the stemmer leaves apart from their base word: past tenses and plurals.
+_IRREGULAR = {
+    form: base
+    for base, forms in (
+        line.split(":")
+        for line in """
+    arise:arose arisen;begin:began begun;break:broke broken;bring:brought;build:built;buy:bought;catch:caught;
+    choose:chose chosen;come:came;deal:dealt;draw:drew drawn;drink:drank drunk;drive:drove driven;eat:ate eaten;
+    fall:fell fallen;feel:felt;fight:fought;find:found;flee:fled;fly:flew flown;forget:forgot forgotten;
+    freeze:froze frozen;give:gave given;grow:grew grown;hear:heard;hide:hid hidden;hold:held;keep:kept;
+    know:knew known;lead:led;lend:lent;lose:lost;mean:meant;meet:met;pay:paid;run:ran;rise:rose risen;sell:sold;
+    send:sent;shoot:shot;sing:sang sung;sink:sank sunk;sit:sat;sleep:slept;speak:spoke spoken;spend:spent;
+    stand:stood;steal:stole stolen;strike:struck;swear:swore sworn;swim:swam swum;take:took taken;teach:taught;
+    tear:tore torn;think:thought;throw:threw thrown;understand:understood;wake:woke woken;wear:wore worn;win:won;
+    write:wrote written;child:children;man:men;woman:women;foot:feet;tooth:teeth;die:died
+    """.replace("\n", "").split(";")
+        if line.strip()
+    )
+    for form in forms.split()
+}
+
+
+@lru_cache(maxsize=1)
+def _english_stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def english_key(words: list[str]) -> str:
+    """The lexicon key of one or two lower-cased English words ("" when a word is a stop word)."""
+    if any(w in _STOP for w in words):
+        return ""
+    return " ".join(_english_stemmer().stemWords([_IRREGULAR.get(w, w) for w in words]))
+
+
+@lru_cache(maxsize=1)
+def load_lexicon(path: Path = LEXICON_PATH) -> dict[str, tuple[str, ...]]:
+    """English key -> its translations, each the Norwegian index terms of one word joined by "/" (a verb's
+    infinitive, then its past forms); read once."""
+    out = {}
+    for line in gzip.decompress(path.read_bytes()).decode("utf-8").splitlines():
+        key, _, terms = line.partition("\t")
+        out[key] = tuple(terms.split())
+    return out
+
+
+def translate(text: str) -> list[tuple[str, ...]]:
+    """For each English word (or two-word phrase, preferred) of `text` found in the lexicon, its
+    translations (see `load_lexicon`); a word found in no entry gives nothing."""
+    lexicon = load_lexicon()
+    words = _WORDS.findall(text.lower())
+    out, i = [], 0
+    while i < len(words):
+        pair = english_key(words[i : i + 2]) if i + 1 < len(words) else ""
+        if pair and pair in lexicon:
+            out.append(lexicon[pair])
+            i += 2
+            continue
+        single = english_key(words[i : i + 1])
+        if single in lexicon:
+            out.append(lexicon[single])
+        i += 1
+    return out
