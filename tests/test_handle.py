@@ -196,9 +196,10 @@ def _summary(fake: FakeIndex) -> dict:
 
 
 def test_a_handle_ranks_with_its_own_fusion_weights(tiny_index):
-    from semsearch.search import FusionParams
+    from semsearch.search import FusionParams, LanguageFusion
 
-    dense_only = FusionParams(weights_nb=(1.0, 0.0, 0.0, 0.0), weights_en=(1.0, 0.0, 0.0, 0.0))
+    only = LanguageFusion((1.0, 0.0, 0.0, 0.0))
+    dense_only = FusionParams(nb=only, en=only, other=only)
     with semsearch.Index(tiny_index, fusion=dense_only) as index:
         assert index.searcher().fusion == dense_only and api.searcher(tiny_index).fusion == FusionParams()
         assert index.query("Lavrov", k=1)
