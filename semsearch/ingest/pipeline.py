@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from semsearch import runtimes
 from semsearch.embedding import Embedder
 from semsearch.index import store
 from semsearch.index.compaction import maybe_merge, merge_closing
@@ -84,6 +85,7 @@ class Pipeline:
     def queue(self, doc: SourceDoc, old) -> None:
         """Hand one document to the chunking thread (`old`: the stored entry it replaces, or None); finished ones
         join the batch in order."""
+        runtimes.preload("tokenizers")  # in this thread, before the first worker starts (see `runtimes`); then a lookup
         if self._loader is None and not self.options.ray:  # first: chunking starts once the load compiles
             self._loader = _load_encoder(self.embedder, self.bulk)
         prompt = self.embedder.prompts.get("passage", "")

@@ -9,7 +9,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
-from semsearch import runtimes
 from semsearch.analysis import ANALYZER
 from semsearch.chunking import ChunkParams
 from semsearch.embedding import Embedder
@@ -64,7 +63,6 @@ def open_target(root: Path, asked: Settings, log: Callable[[str], None]) -> Targ
     if backend == "auto" and base is not None and base.settings.get("embedding"):
         backend = base.settings["embedding"]  # an update embeds as the index was built
     embedder = Embedder(_pick_model(asked.model, base, log), backend=backend, device=asked.device, log=log)
-    runtimes.preload("tokenizers")  # in this thread, before the build's threads start (see `runtimes`)
     log(embedder.describe_path())
     params = replace(params, max_tokens=min(params.max_tokens, embedder.max_seq_length))
     settings = _settings(embedder, params, fields)
