@@ -232,7 +232,7 @@ class Embedder:
         if self.export is None:
             return "torch"
         recorded = "fp32" if self.requested_backend == "torch" else self._onnx_quantisation()
-        return "onnx-int8" if recorded == "int8" else "onnx"
+        return ONNX_ENCODERS["int8" if recorded == "int8" else "fp32"]
 
     def describe_path(self) -> str:
         """One line for a build's log: the bulk path, and the CPU features that chose it."""
@@ -444,9 +444,9 @@ def recorded_path(info: dict) -> str:
         return "torch-fp16" if info.get("device") == "cuda" else "torch"
     if backend != "onnx":
         return backend
-    if quantisation == "bf16":
-        return "openvino-bf16" if _bf16_runs() else "onnx (bf16 recorded; this CPU has no native bf16: fp32, same vectors)"
-    return "onnx-int8" if quantisation == "int8" else "onnx"
+    if quantisation == "bf16" and not _bf16_runs():
+        return "onnx (bf16 recorded; this CPU has no native bf16: fp32, same vectors)"
+    return ONNX_ENCODERS.get(quantisation, "onnx")
 
 
 def _check_asked_for(name: str) -> None:
