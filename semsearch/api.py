@@ -15,7 +15,7 @@ from semsearch.search import FusionParams, Mode, Result, Searcher
 
 if TYPE_CHECKING:
     from semsearch.index.generation import Generation
-    from semsearch.ingest.builder import IndexStats, build_index
+    from semsearch.ingest.builder import IndexStats, ProblemSink, build_index
 
 __all__ = [
     "MAX_K",
@@ -126,17 +126,23 @@ def searcher_generation(index: str | Path = "index") -> Generation:
     return shared_index(index).generation()
 
 
-def add(records: Iterable[dict], index: str | Path = "index", model: str | None = None) -> IndexStats:
+def add(
+    records: Iterable[dict], index: str | Path = "index", model: str | None = None, on_problem: ProblemSink | None = None
+) -> IndexStats:
     """Upsert documents given as dicts (`Index.add`): `id`, `text`, optional `title`, `date`, `url`, other
     fields as metadata, under the index's recorded field names. Only new or changed records are embedded;
-    committed atomically. A record without id or text, or a repeated id, is warned about and skipped."""
-    return _handle(index, model).add(records)
+    committed atomically. A record without id or text, or a repeated id, is skipped and reported to
+    `on_problem` (by default as a warning)."""
+    return _handle(index, model).add(records, on_problem)
 
 
-def add_file(path: str | Path, index: str | Path = "index", model: str | None = None) -> IndexStats:
+def add_file(
+    path: str | Path, index: str | Path = "index", model: str | None = None, on_problem: ProblemSink | None = None
+) -> IndexStats:
     """Upsert the documents of one file (`Index.add_file`: JSONL, CSV or any format `semsearch index` reads),
-    read with the index's recorded field names; bad lines are warned about, naming the line, and skipped."""
-    return _handle(index, model).add_file(path)
+    read with the index's recorded field names; bad lines are skipped and reported, naming the line, to
+    `on_problem` (by default as a warning)."""
+    return _handle(index, model).add_file(path, on_problem)
 
 
 def delete(ids: Iterable[str], index: str | Path = "index") -> IndexStats:

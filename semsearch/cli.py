@@ -286,7 +286,7 @@ def add(
     """Add or replace the documents of a file (records keep their ids; other documents are left alone)."""
     from semsearch.api import add_file
 
-    stats = _run(add_file, file, index, model)
+    stats = _run(add_file, file, index, model, on_problem=_problem)
     _dropped(stats, index)
     counts = f"{stats.documents} documents, {stats.chunks} chunks"
     typer.echo(f"'{index}': {len(stats.added)} added, {len(stats.changed)} changed; {counts}")

@@ -25,7 +25,7 @@ from semsearch.search.filters import Filter, make_filter, masks_for
 
 if TYPE_CHECKING:
     from semsearch.index.generation import Generation
-    from semsearch.ingest.builder import IndexStats
+    from semsearch.ingest.builder import IndexStats, ProblemSink
 
 MAX_K = 10_000
 
@@ -288,20 +288,24 @@ class Index:
         self._check_open()
         return build_index(corpus, self.path, self.model, **options)
 
-    def add(self, records: Iterable[dict]) -> IndexStats:
+    def add(self, records: Iterable[dict], on_problem: ProblemSink | None = None) -> IndexStats:
         """Upsert documents given as dicts (`id`, `text`, optional `title`, `date`, `url`, other fields as
         metadata, under the index's recorded field names). Only new or changed records are embedded; committed
-        atomically. A record without id or text, or a repeated id, is warned about (naming it) and skipped."""
+        atomically. A record without id or text, or a repeated id, is skipped and reported (naming it) to
+        `on_problem`, by default as a warning."""
         from semsearch.ingest.builder import API_SOURCE, update_index
         from semsearch.ingest.sources import record_docs
 
         self._check_open()
         records = list(records)
-        return update_index(self.path, lambda options: record_docs(records, options, API_SOURCE), (), self.model)
+        return update_index(
+            self.path, lambda options: record_docs(records, options, API_SOURCE), (), self.model, on_problem=on_problem
+        )
 
-    def add_file(self, path: str | Path) -> IndexStats:
+    def add_file(self, path: str | Path, on_problem: ProblemSink | None = None) -> IndexStats:
         """Upsert the documents of one file (JSONL, CSV or any format `semsearch index` reads), read with the
-        index's recorded field names; bad lines are warned about, naming the line, and skipped."""
+        index's recorded field names; bad lines are skipped and reported, naming the line, to `on_problem`
+        (by default as a warning)."""
         from semsearch.ingest.builder import API_SOURCE, update_index
         from semsearch.ingest.sources import api_doc
         from semsearch.reading import iter_documents
@@ -310,7 +314,7 @@ class Index:
             return [api_doc(doc, API_SOURCE) for doc in iter_documents(path, options.fields, max_file_size=options.max_file_size)]
 
         self._check_open()
-        return update_index(self.path, documents, (), self.model)
+        return update_index(self.path, documents, (), self.model, on_problem=on_problem)
 
     def delete(self, ids: Iterable[str] | str) -> IndexStats:
         """Delete documents by id (unknown ids are ignored: `removed` lists those deleted); committed atomically.

@@ -203,3 +203,19 @@ def test_a_handle_ranks_with_its_own_fusion_weights(tiny_index):
     with semsearch.Index(tiny_index, fusion=dense_only) as index:
         assert index.searcher().fusion == dense_only and api.searcher(tiny_index).fusion == FusionParams()
         assert index.query("Lavrov", k=1)
+
+
+def test_add_and_add_file_report_bad_records_to_the_caller_and_not_to_warnings(tiny_index, tmp_path):
+    import shutil
+    import warnings
+
+    path = tmp_path / "index"
+    shutil.copytree(tiny_index, path)
+    lines = tmp_path / "more.jsonl"
+    lines.write_text(json.dumps(NEWS[1], ensure_ascii=False) + "\nnot json\n", encoding="utf-8")
+    found = []
+    with semsearch.Index(path) as index, warnings.catch_warnings():
+        warnings.simplefilter("error")  # a caller that takes the problems gets them all; none is a warning
+        assert index.add([NEWS[0], {"id": "uten-tekst"}], on_problem=found.append).added == ["nrk-1"]
+        assert index.add_file(lines, on_problem=found.append).added == ["vg-1"]
+    assert len(found) == 2 and "record 2" in found[0].message and "more.jsonl:2" in found[1].message, found
