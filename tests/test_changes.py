@@ -12,6 +12,7 @@ import warnings
 import pytest
 
 import semsearch
+from semsearch.embedding import embedder
 from semsearch.index import store
 from semsearch.ingest import plan
 from semsearch.ingest.report import BatchEmbedded, FileRead, FilesPlanned, FileState
@@ -303,9 +304,9 @@ def test_one_changed_record_of_a_big_file_is_a_small_update(tiny_model, tmp_path
     folder, index = tmp_path / "corpus", tmp_path / "index"
     folder.mkdir()
     rng = random.Random(3)
-    records = {f"r{i}": _text(rng, 700) for i in range(60)}  # ~5 KB each, past BULK_BYTES together
+    records = {f"r{i}": _text(rng, 700) for i in range(60)}  # ~5 KB each, past every bulk threshold together
     _write_jsonl(folder / "archive.jsonl", records)
-    assert (folder / "archive.jsonl").stat().st_size > plan.BULK_BYTES
+    assert (folder / "archive.jsonl").stat().st_size > embedder.SLOW_BULK_BYTES
     events = []
     semsearch.build_index(folder, index, model=str(tiny_model), on_event=events.append)
     records["r7"] = "Strømprisen i Bergen steg igjen."

@@ -124,7 +124,7 @@ def test_an_unchanged_file_is_not_read_again(tiny_model, corpus_copy, tmp_path):
 
 
 def test_a_skipped_file_is_remembered_and_warned_about_unread_until_it_changes(tiny_model, corpus_copy, tmp_path, monkeypatch):
-    from semsearch.ingest import plan
+    from semsearch.embedding import embedder
     from semsearch.reading import ReadWarning
 
     index = tmp_path / "index"
@@ -146,7 +146,8 @@ def test_a_skipped_file_is_remembered_and_warned_about_unread_until_it_changes(t
     assert _read(events) == [] and events[0].remembered == 1
 
     events.clear()  # a remembered skip is not read, so its size never makes a build a bulk one
-    monkeypatch.setattr(plan, "BULK_BYTES", bad.stat().st_size - 1)
+    for threshold in ("SMALL_BYTES", "SLOW_BULK_BYTES"):
+        monkeypatch.setattr(embedder, threshold, bad.stat().st_size - 1)
     (corpus_copy / "small.txt").write_text("Ny.", encoding="utf-8")
     with pytest.warns(ReadWarning, match="zz_title_only"):
         assert semsearch.build_index(corpus_copy, index, on_event=events.append).added == ["small"]
@@ -406,24 +407,23 @@ def test_a_part_goes_to_the_embedding_thread_only_when_it_is_free():
 
 
 def test_a_bulk_build_parses_the_tokenizer_once_for_the_counter_and_the_encoder(corpus_copy, tmp_path, monkeypatch):
-    """Past BULK_BYTES of changed files, the chunker's counter and the bulk encoder share one parsed
+    """Past the bulk threshold of changed files, the chunker's counter and the bulk encoder share one parsed
     tokenizer.json (the encoder takes the shell plus that vocabulary): the same chunks and vectors."""
     from pathlib import Path
 
     from tiny_model import build_tiny_model
 
-    from semsearch.embedding import Embedder, tokenizer
-    from semsearch.ingest import plan
+    from semsearch.embedding import Embedder, embedder, tokenizer
 
     model = build_tiny_model(tmp_path / "xlmr", arch="xlm-roberta")  # a Unigram tokenizer: the export has a shell
     separate = tmp_path / "separate"
-    semsearch.build_index(corpus_copy, separate, model=str(model), backend="onnx")  # corpus/ is under BULK_BYTES
+    semsearch.build_index(corpus_copy, separate, model=str(model), backend="onnx")  # corpus/ is under SMALL_BYTES
     parsed, shared = [], []
     real_open, real_whole = tokenizer.open_tokenizer, Embedder.bulk_vocabulary
     opened = lambda path, meta=None: parsed.append(Path(path).name) or real_open(path, meta)  # noqa: E731
     monkeypatch.setattr(tokenizer, "open_tokenizer", opened)
     monkeypatch.setattr(Embedder, "bulk_vocabulary", lambda self, **kw: shared.append(1) or real_whole(self, **kw))
-    monkeypatch.setattr(plan, "BULK_BYTES", 0)
+    monkeypatch.setattr(embedder, "SMALL_BYTES", 0)
     semsearch.build_index(corpus_copy, tmp_path / "bulk", model=str(model), backend="onnx")
     assert len(shared) >= 2 and tokenizer.TOKENIZER_JSON not in parsed and tokenizer.SHELL_JSON in parsed
     a, b = store.open_generation(separate), store.open_generation(tmp_path / "bulk")

@@ -276,19 +276,38 @@ def test_a_bulk_load_lets_waiters_go_when_it_starts_compiling_and_never_leaves_o
     assert not done.is_alive()  # the failed load let the waiter go
 
 
+def test_a_build_past_a_small_update_opens_only_the_bulk_encoder(spec, tmp_path, monkeypatch):
+    """On a fast-starting path (ONNX Runtime fp32), a build of more than SMALL_BATCH passages embeds with the bulk
+    encoder, so it loads that one up front, and not the small-update form besides (a second session)."""
+    from semsearch.embedding import embedder
+
+    opened = []
+    real_open = Embedder._open
+    monkeypatch.setattr(Embedder, "_open", lambda self, name, q: opened.append((name, q)) or real_open(self, name, q))
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i in range(SMALL_BATCH + 16):
+        (corpus / f"a{i}.txt").write_text(f"Sak {i}\n\n{TEXTS[2]} {TEXTS[i % 5]} Nummer {i}.\n" * 3, encoding="utf-8")
+    size = sum(p.stat().st_size for p in corpus.iterdir())
+    assert embedder.SMALL_BYTES < size < embedder.SLOW_BULK_BYTES
+    stats = semsearch.build_index(corpus, tmp_path / "index", model=str(spec.path), backend="onnx")
+    assert stats.chunks > SMALL_BATCH and opened == [("onnx", False)]
+
+
 def test_a_build_chunks_only_once_its_encoder_compiles(spec, tmp_path, monkeypatch):
     """`build_index` starts the bulk encoder's load first and hands documents to the chunker only once the load
     has imported its runtime: the first chunk is cut after the graph started compiling."""
     import time
 
-    from semsearch.ingest import builder, pipeline, plan
+    from semsearch.embedding import embedder
+    from semsearch.ingest import builder, pipeline
 
     order = []
     real_start, real_chunk, real_open = Embedder.start_bulk_vocabulary, pipeline.chunk_entries, Embedder.encoder
     monkeypatch.setattr(Embedder, "start_bulk_vocabulary", lambda self: order.append("compiles") or real_start(self))
     monkeypatch.setattr(Embedder, "encoder", lambda *a, **k: time.sleep(0.5) or real_open(*a, **k))  # a slow import
     monkeypatch.setattr(pipeline, "chunk_entries", lambda *a: order.append("chunks") or real_chunk(*a))
-    monkeypatch.setattr(plan, "BULK_BYTES", 0)  # a bulk build: its encoder loads up front
+    monkeypatch.setattr(embedder, "SMALL_BYTES", 0)  # a bulk build: its encoder loads up front
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     for i, text in enumerate(TEXTS[:3]):

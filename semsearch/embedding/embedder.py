@@ -37,6 +37,11 @@ ONNX_ENCODERS = {"fp32": "onnx", "int8": "onnx-int8", "bf16": "openvino-bf16"}  
 DEVICES = ("auto", "cpu", "cuda")
 ALIASES = {"sentence-transformers": "torch", "numpy": "torch"}  # names older indexes recorded
 SMALL_BATCH = 64  # up to this many passages, a slow-starting bulk encoder's ONNX fp32 twin skips its start-up
+# New text past which a build loads the bulk encoder and the whole vocabulary at once, beside reading: for a
+# fast-starting encoder, past what SMALL_BATCH passages hold (~600 bytes each), since more goes to the bulk
+# encoder anyway; for a slow-starting one (bf16 compiles, torch starts), past ~300 chunks, where that pays.
+SMALL_BYTES = 1 << 15
+SLOW_BULK_BYTES = 1 << 18
 # Passages per batch, per encoder. Measured on 2 Zen 4 cores (bench/speed.py): ONNX int8 is fastest at batch 16 and
 # all cores; torch at 32. bf16 on OpenVINO, one batch per core's stream: 4 and 8 within noise, 16 ~8% slower.
 BATCH_SIZE = {"onnx": 16, "onnx-int8": 16, "openvino-bf16": 8, "torch": 32}
@@ -392,6 +397,11 @@ class Embedder:
         """Whether a handful of passages can skip the bulk encoder's start-up (its vocabulary, threads, compilation)
         and go through the query encoder's form: ONNX Runtime on the CPU, with the lazy tokenizer."""
         return self.device == "cpu" and self.backend in BACKENDS and self.export is not None
+
+    @property
+    def bulk_bytes(self) -> int:
+        """New text (bytes) past which a build should `load_bulk(large=True)` (see SMALL_BYTES)."""
+        return SLOW_BULK_BYTES if self._slow_start else SMALL_BYTES
 
     @property
     def _slow_start(self) -> bool:

@@ -20,8 +20,6 @@ from semsearch.reading import SourceFile
 from semsearch.reading.messages import Diagnostic, Diagnostics, collecting
 from semsearch.reading.scope import Scope
 
-BULK_BYTES = 1 << 18  # new or one-document changed files past this size (~60 news articles, 300+ chunks): a bulk build
-
 
 class Listing(NamedTuple):
     """The corpus files a build compares (sorted by name), and the problems met listing them."""
@@ -85,13 +83,13 @@ def plan_folder(listing: Listing, target: Target) -> FolderPlan:
         if src.name not in catalog.by_source and (messages := skipped_files.unchanged(src)) is not None
     }
     memo = RecordMemo(states, options_key(target.options))
-    bulk = _bulk(to_read, remembered, catalog)
+    bulk = _new_bytes(to_read, remembered, catalog) > target.embedder.bulk_bytes
     return FolderPlan(listing, catalog, unchanged, to_read, remembered, bulk, target.previous, skipped_files, memo)
 
 
-def _bulk(to_read: list[SourceFile], remembered: dict, catalog: StoredCatalog) -> bool:
-    """Much to embed? Counted by the bytes of the files to read that are new or hold one stored document: a changed
-    file of many stored records (a JSONL archive) may differ by one record, so it alone never makes a bulk build
-    (the bulk encoder's start-up and the whole tokenizer cost seconds)."""
+def _new_bytes(to_read: list[SourceFile], remembered: dict, catalog: StoredCatalog) -> int:
+    """How much there is to embed, as the bytes of the files to read that are new or hold one stored document: a
+    changed file of many stored records (a JSONL archive) may differ by one record, so it alone never makes a
+    bulk build (the bulk encoder's start-up and the whole tokenizer cost seconds)."""
     by_source = catalog.by_source
-    return sum(s.size for s in to_read if s.name not in remembered and len(by_source.get(s.name, ())) <= 1) > BULK_BYTES
+    return sum(s.size for s in to_read if s.name not in remembered and len(by_source.get(s.name, ())) <= 1)
