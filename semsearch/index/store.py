@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 
 from semsearch.errors import SemsearchError
-from semsearch.index import migrations
 from semsearch.index.commit import (
     META,
     Commit,
@@ -76,7 +75,7 @@ def open_generation(root: Path) -> Generation:
         if commit is None:
             if problems:
                 raise IndexDamaged(f"index '{root}': {problems[0]}; rebuild it with `semsearch index`")
-            migrations.refuse_snapshot(root)
+            _migrations().refuse_snapshot(root)
             raise SemsearchError(f"index folder '{root}' holds no index: build it with `semsearch index CORPUS --index {root}`")
         try:
             return Generation(root, commit)
@@ -92,6 +91,13 @@ def open_generation(root: Path) -> Generation:
     raise IndexDamaged(f"index '{root}': a file of the newest commit is missing ({last_error}); repair it with `semsearch index`")
 
 
+def _migrations():
+    """The migrations module, imported where an index is missing or old: opening a current one never needs it."""
+    from semsearch.index import migrations
+
+    return migrations
+
+
 def writable_commit(root: Path, rebuild: bool = True) -> tuple[Commit | None, list[str]]:
     """The commit a writer (holding `lock(root)`) builds on, and a line for each newer commit skipped as damaged.
 
@@ -102,6 +108,7 @@ def writable_commit(root: Path, rebuild: bool = True) -> tuple[Commit | None, li
     try:
         commit, problems = latest_commit(root)
     except FormatTooOld as e:
+        migrations = _migrations()
         if e.generation is not None and migrations.in_place(e.version):
             return migrations.upgrade(root, e.generation), []
         if not rebuild:
@@ -110,9 +117,9 @@ def writable_commit(root: Path, rebuild: bool = True) -> tuple[Commit | None, li
         return None, [f"{old}, which this semsearch no longer reads: rebuilding it from the corpus"]
     if commit is not None:
         refuse_changes(root, commit)
-    elif migrations.snapshot_format(root) is not None:
+    elif _migrations().snapshot_format(root) is not None:
         if not rebuild:
-            migrations.refuse_snapshot(root)
+            _migrations().refuse_snapshot(root)
         problems.append(f"index '{root}' is a snapshot index of an older semsearch: rebuilding it from the corpus")
     return commit, problems
 

@@ -16,7 +16,6 @@ from collections.abc import Sequence
 import numpy as np
 
 from semsearch.index.generation import Generation
-from semsearch.search.lexicon import translate
 
 
 def add_terms(query: dict[str, float], extra: dict[str, float]) -> dict[str, float]:
@@ -31,6 +30,8 @@ def translations(text: str, weight: float) -> dict[str, float]:
     """The Norwegian terms of an English question's words, each word's weight shared over its n
     translations as weight / sqrt(n) (a word with many senses says less about each). A translation's
     other forms ("vinn/vant/vunn": a verb's past tenses) get its weight too."""
+    from semsearch.search.lexicon import translate  # the word list: read for English questions only
+
     out: dict[str, float] = {}
     for group in translate(text):
         share = weight / math.sqrt(len(group))
