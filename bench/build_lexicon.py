@@ -1,8 +1,11 @@
-"""Derive the compact English -> Norwegian word list that ships in semsearch/search/data/ from two sources:
+"""Derive the compact English -> Norwegian word list that ships in semsearch/search/data/ from these sources:
 
 - FreeDict's English-Norwegian dictionary (FreeDict + WikDict, CC-BY-SA 3.0), as Debian packages it;
 - word pairs aligned from NorQuAD's `train` questions, each asked in English and in Norwegian (CC0): the
-  dictionary lacks much of news' vocabulary (leader, party, city, coach) and every inflected form.
+  dictionary lacks much of news' vocabulary (leader, party, city, coach) and every inflected form;
+- a short hand-written list (CURATED) of common words the dictionary lacks or the stop list hides;
+- the past forms of the Norwegian verbs among the translations (strong verbs listed here, weak ones by
+  rule), which the Snowball stemmer leaves apart from the infinitive ("kjøpe", "kjøpte", "kjøpt").
 
     apt-get install dict-freedict-eng-nor
     .venv/bin/python bench/build_lexicon.py [--dict /usr/share/dictd/freedict-eng-nor] [--questions FILE]
@@ -21,6 +24,7 @@ import json
 import re
 import sys
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 from semsearch.analysis import analyze  # noqa: E402
 from semsearch.search.lexicon import LEXICON_PATH, english_key  # noqa: E402
 
+FREEDICT = Path("/usr/share/dictd/freedict-eng-nor")
 QUESTIONS = ROOT.parent / "shared" / "data" / "norquad-news" / "queries-dev-en.jsonl"
 B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 HEADER = re.compile(r"^(.*?)\s+(/|<)")
@@ -54,15 +59,77 @@ stryke strøk strøket; svike svek sveket; telle talte talt; bringe brakte brakt
 """.strip()
 
 
-def norwegian_forms() -> dict[str, list[str]]:
-    """Index term of an infinitive -> index terms of its other forms."""
-    out = {}
-    for group in NORWEGIAN_FORMS.replace("\n", " ").split(";"):
-        words = group.split()
-        infinitive = analyze(words[0]) if words else []
-        if infinitive:  # a stop word ("bli", "si") is never a term
-            out.setdefault(infinitive[0], []).extend(t for w in words[1:] for t in analyze(w))
+# Prefixes that make a verb of a strong verb and keep its past forms: "beskrive" goes as "skrive".
+VERB_PREFIXES = ("be", "er", "for", "fore", "av", "an", "inn", "ut", "opp", "på", "til", "fra", "gjen", "med", "mot",
+                 "om", "over", "under", "ned", "sam", "mis", "fram", "frem", "bort", "tilbake", "unn", "inne")  # fmt: skip
+
+
+def _strong_forms() -> dict[str, list[str]]:
+    """Infinitive -> past forms of the strong verbs in NORWEGIAN_FORMS, as written."""
+    groups = (g.split() for g in NORWEGIAN_FORMS.replace("\n", " ").split(";"))
+    return {words[0]: words[1:] for words in groups if words}
+
+
+def past_forms(verb: str, strong: dict[str, list[str]]) -> list[str]:
+    """The past tense and participle a Norwegian infinitive may have, as written: a strong verb's own
+    (also behind a prefix: "beskrive", "beskrev"), else the weak patterns that fit its ending ("kjøpe":
+    "kjøpte", "kjøpt"; "leve": "levde", "levte"; "bo": "bodde"; the stemmer takes "-et" back itself).
+    Some guesses are no word at all: the search keeps only the forms an index holds
+    (`expansion.translations`)."""
+    if verb in strong:
+        return strong[verb]
+    for infinitive, forms in strong.items():
+        prefix = verb[: len(verb) - len(infinitive)]
+        if verb.endswith(infinitive) and (prefix in VERB_PREFIXES or len(infinitive) >= 4 and len(prefix) >= 3):
+            return [prefix + f for f in forms]
+    if not verb.endswith("e") or not any(c in "aeiouyæøå" for c in verb[:-1]):  # "bo", "skje": "bodde", "skjedde"
+        return [verb + "dde", verb + "dd"] if verb[-1:] in "aeiouyæøå" else []
+    base = verb[:-2] if len(verb) > 3 and verb[-2] == verb[-3] else verb[:-1]  # "spille": "spilte"
+    out = [base + end for end in ("te", "t")] if base[-1] != "t" else []
+    return out + ([base + "de", base + "d"] if base[-1] in "aeiouyæøågjv" else [])
+
+
+# Common English words that the dictionary lacks or hides behind the stop list, as news questions use
+# them: English words (comma-separated), then their Norwegian translations as written.
+CURATED = """
+say, says, said, tell, told: si sier sa sagt fortelle forteller fortalte fortalt; get, gets, got: få får fikk fått;
+go, goes, going, went: gå går gikk gått; make, makes, made, making: lage lager laget gjøre gjør gjorde gjort;
+much: mye; during: under; billion: milliard; britain, uk: storbritannia; america: amerika usa;
+world cup, world championship, world championships: vm; olympics, olympic games: ol; european championship: em
+"""
+
+
+def curated() -> dict[str, list[str]]:
+    """CURATED as English key -> Norwegian index terms."""
+    out: dict[str, list[str]] = {}
+    for line in CURATED.replace("\n", " ").split(";"):
+        english, _, norwegian = line.partition(":")
+        terms = [t for w in norwegian.split() for t in analyze(w)]
+        for words in english.split(","):
+            if key := english_key(words.split()):
+                out[key] = list(dict.fromkeys(out.get(key, []) + terms))
+    return out
+
+
+def norwegian_forms(verbs: Iterable[str] = ()) -> dict[str, list[str]]:
+    """Index term of an infinitive -> index terms of its other forms: the strong verbs of NORWEGIAN_FORMS and
+    the past forms of `verbs` (infinitives, as written) that the stemmer leaves apart."""
+    strong = _strong_forms()
+    out: dict[str, list[str]] = {}
+    for verb in [*strong, *verbs]:
+        infinitive = analyze(verb)
+        if len(infinitive) == 1:  # a stop word ("bli", "si") is never a term
+            out.setdefault(infinitive[0], []).extend(t for w in past_forms(verb, strong) for t in analyze(w))
     return {k: [t for t in dict.fromkeys(v) if t != k] for k, v in out.items()}
+
+
+def dictionary_verbs(dict_base: Path) -> list[str]:
+    """The one-word Norwegian translations of the dictionary's verbs (entries marked <v>), as written."""
+    out = {}
+    for _, entry in entries(dict_base):
+        if "<v>" in entry.splitlines()[0]:
+            out.update((t.lower(), None) for t in translations(entry) if t.isalpha())
+    return list(out)
 
 
 def with_forms(terms: list[str], forms: dict[str, list[str]]) -> list[str]:
@@ -169,14 +236,30 @@ def write(lexicon: dict[str, list[str]], path: Path) -> None:
     path.write_bytes(gzip.compress(text.encode("utf-8"), mtime=0))
 
 
+def word_list(pairs: list[tuple[str, str]], dictionary: dict[str, list[str]], forms: dict[str, list[str]]) -> dict[str, list]:
+    """The word list as it ships: pairs aligned from `pairs` merged with `dictionary`, verbs with their forms."""
+    return {k: with_forms(v, forms) for k, v in merged(aligned(pairs), merged(curated(), dictionary)).items() if v}
+
+
+def fold_lexicons(questions: list[tuple[str, list[str]]], dict_base: Path = FREEDICT) -> dict[str, dict[str, tuple[str, ...]]]:
+    """For cross-fitting: per train question id (given with its relevant documents), the word list that
+    knows nothing of its article's questions (two folds by article: the shipped list aligns all train
+    questions, which would flatter the translations on the very questions it was aligned on)."""
+    docs = sorted({d for _, relevant in questions for d in relevant})
+    dictionary, forms, out = build(dict_base), norwegian_forms(dictionary_verbs(dict_base)), {}
+    for fold in (set(docs[0::2]), set(docs[1::2])):
+        own = {k: tuple(v) for k, v in word_list(train_pairs(skip_docs=fold), dictionary, forms).items()}
+        out.update({qid: own for qid, relevant in questions if set(relevant) & fold})
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dict", type=Path, default=Path("/usr/share/dictd/freedict-eng-nor"))
+    ap.add_argument("--dict", type=Path, default=FREEDICT)
     ap.add_argument("--questions", type=Path, default=QUESTIONS)
     ap.add_argument("--out", type=Path, default=LEXICON_PATH)
     args = ap.parse_args()
-    forms = norwegian_forms()
-    lexicon = {k: with_forms(v, forms) for k, v in merged(aligned(train_pairs(args.questions)), build(args.dict)).items()}
+    lexicon = word_list(train_pairs(args.questions), build(args.dict), norwegian_forms(dictionary_verbs(args.dict)))
     write(lexicon, args.out)
     print(f"{len(lexicon)} keys, {sum(map(len, lexicon.values()))} pairs -> {args.out} ({args.out.stat().st_size} bytes)")
 

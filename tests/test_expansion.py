@@ -8,7 +8,7 @@ from store_helpers import commit_docs, vector_of
 from semsearch.index import store
 from semsearch.search import FusionParams, LanguageFusion, Searcher
 from semsearch.search.expansion import add_terms, feedback, translations
-from semsearch.search.lexicon import LEXICON_PATH, translate
+from semsearch.search.lexicon import LEXICON_PATH, compounds, translate
 
 ROWS = {
     "syria": ["Lavrov anklaget USA for å trappe opp konflikten i Syria."],
@@ -20,7 +20,8 @@ ROWS = {
 
 def test_english_words_and_phrases_translate_to_norwegian_index_terms():
     found = translate("How much tax did the minister pay? Where did it take place?")
-    assert ("skatt", "skattelegg") in found and any("minist" in t for group in found for t in group)
+    firsts = [tuple(t.split("/")[0] for t in group) for group in found]  # each translation, then its other forms
+    assert ("skatt", "skattelegg") in firsts and any("minist" in t for group in found for t in group)
     assert any("sted" in group for group in found)  # "take place": the phrase, before its words
     assert translate("the of what how did") == [] and translate("Xyzzyq Lavrov") == []
 
@@ -39,8 +40,27 @@ def test_the_shipped_word_list_is_small_and_carries_its_licence():
 
 def test_added_terms_weigh_less_and_never_lower_the_questions_own():
     extra = translations("tax", 0.5)
-    assert extra == {"skatt": 0.5 / np.sqrt(2), "skattelegg": 0.5 / np.sqrt(2)}
+    assert extra["skatt"] == extra["skattelegg"] == 0.5 / np.sqrt(2) and set(extra.values()) == {0.5 / np.sqrt(2)}
     assert add_terms({"skatt": 1.0}, extra)["skatt"] == 1.0
+
+
+def test_a_norwegian_verb_translation_brings_its_past_forms():
+    assert {"kjøp", "kjøpt"} <= set(translations("Who bought the house?", 1.0))  # kjøpe, kjøpte, kjøpt
+    assert {"beskriv", "beskrev"} <= set(translations("How was it described?", 1.0))  # a strong verb behind "be-"
+
+
+def test_only_translations_the_index_holds_count_and_share_the_word():
+    everything = translations("tax", 1.0)
+    held = translations("tax", 1.0, known=lambda terms: {"skatt"} & set(terms))
+    assert len(everything) > 1 and held == {"skatt": 1.0}  # the one translation held takes the word's whole weight
+    assert translations("tax", 1.0, known=lambda terms: set()) == {}
+
+
+def test_neighbouring_words_find_the_compound_their_translations_make():
+    assert "skattelist" in {t for group in compounds("When were the tax lists published?") for t in group}
+    assert "skattelist" not in translations("When were the tax lists published?", 1.0)  # without an index: never
+    held = translations("When were the tax lists published?", 1.0, known=lambda terms: {"skattelist"} & set(terms))
+    assert held == {"skattelist": 1.0}
 
 
 def test_dense_feedback_takes_the_telling_terms_of_the_best_chunks(tmp_path):
@@ -67,6 +87,13 @@ def test_an_english_question_meets_norwegian_text_through_translations(tmp_path)
     assert [r.doc_id for r in translated.search(question, 2, "lexical")][:1] == ["lucca"]
     norwegian = translated.search("Hvor fant møtet sted?", 2, "lexical")
     assert norwegian[0].doc_id == "lucca"  # a Norwegian question is never translated
+
+
+def test_an_english_phrase_meets_the_norwegian_compound_the_index_holds(tmp_path):
+    commit_docs(tmp_path, {**ROWS, "lists": ["Skattelistene for 2018 ble lagt fram i dag."]})
+    searcher = Searcher(store.open_generation(tmp_path), embedder=None, fusion=FusionParams())
+    assert [r.doc_id for r in searcher.search("When were the tax lists published?", 2, "lexical")] == ["lists"]
+    assert searcher.search("When were the lists published?", 2, "lexical") == []  # "skattelistene" needs both words
 
 
 def test_hybrid_feedback_lifts_chunks_sharing_the_best_dense_chunks_terms(tmp_path):
