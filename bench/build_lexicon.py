@@ -195,22 +195,41 @@ def _english_keys(question: str) -> set[str]:
     return {key for i, w in enumerate(words) if (i == 0 or not w[0].isupper()) and (key := english_key([w.lower()]))}
 
 
-def aligned(pairs: list[tuple[str, str]], min_count: int = 2, min_dice: float = 0.2, top: int = 3) -> dict[str, list[str]]:
-    """English key -> Norwegian index terms from parallel questions (English, Norwegian): the pairs seen
-    together at least `min_count` times with a Dice coefficient of at least `min_dice`, best `top` first.
+def aligned(
+    pairs: list[tuple[str, str]],
+    prior: dict[str, list[str]] | None = None,
+    min_count: int = 1,
+    min_score: float = 0.25,
+    top: int = 3,
+) -> dict[str, list[str]]:
+    """English key -> Norwegian index terms from parallel questions (English, Norwegian), by competitive
+    linking: within each pair, English keys and Norwegian terms are linked one to one, strongest
+    association first (Dice over all pairs, plus 1 where `prior`, the dictionary, gives the translation),
+    so a word that merely co-occurs with the true translation loses to it. Kept: links seen at least
+    `min_count` times whose Dice of links to occurrences is at least `min_score`, best `top` first.
     Norwegian terms found as they are in the English question (names, numbers) are not translations."""
-    english, norwegian, both = Counter(), Counter(), Counter()
+    prior = prior or {}
+    english, norwegian, both, data = Counter(), Counter(), Counter(), []
     for en, nb in pairs:
-        keys = _english_keys(en)
-        terms = {t for t in analyze(nb) if t not in en.lower()}
+        keys, terms = _english_keys(en), {t for t in analyze(nb) if t not in en.lower()}
+        data.append((keys, terms))
         english.update(keys)
         norwegian.update(terms)
         both.update((k, t) for k in keys for t in terms)
+    links = Counter()
+    for keys, terms in data:
+        scored = ((2 * both[k, t] / (english[k] + norwegian[t]) + (t in prior.get(k, ())), k, t) for k in keys for t in terms)
+        used_keys, used_terms = set(), set()
+        for _, k, t in sorted(scored, reverse=True):
+            if k not in used_keys and t not in used_terms:
+                used_keys.add(k)
+                used_terms.add(t)
+                links[k, t] += 1
     found: dict[str, list[tuple[float, str]]] = defaultdict(list)
-    for (k, t), n in both.items():
-        dice = 2 * n / (english[k] + norwegian[t])
-        if n >= min_count and dice >= min_dice:
-            found[k].append((-dice, t))
+    for (k, t), n in links.items():
+        score = 2 * n / (english[k] + norwegian[t])
+        if n >= min_count and score >= min_score:
+            found[k].append((-score, t))
     return {k: [t for _, t in sorted(v)[:top]] for k, v in found.items()}
 
 
@@ -237,8 +256,10 @@ def write(lexicon: dict[str, list[str]], path: Path) -> None:
 
 
 def word_list(pairs: list[tuple[str, str]], dictionary: dict[str, list[str]], forms: dict[str, list[str]]) -> dict[str, list]:
-    """The word list as it ships: pairs aligned from `pairs` merged with `dictionary`, verbs with their forms."""
-    return {k: with_forms(v, forms) for k, v in merged(aligned(pairs), merged(curated(), dictionary)).items() if v}
+    """The word list as it ships: pairs aligned from `pairs` merged with `dictionary` and CURATED, verbs with
+    their forms."""
+    known = merged(curated(), dictionary)
+    return {k: with_forms(v, forms) for k, v in merged(aligned(pairs, known), known).items() if v}
 
 
 def fold_lexicons(questions: list[tuple[str, list[str]]], dict_base: Path = FREEDICT) -> dict[str, dict[str, tuple[str, ...]]]:
