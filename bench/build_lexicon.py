@@ -5,10 +5,12 @@
   dictionary lacks much of news' vocabulary (leader, party, city, coach) and every inflected form;
 - a short hand-written list (CURATED) of common words the dictionary lacks or the stop list hides;
 - the past forms of the Norwegian verbs among the translations (strong verbs listed here, weak ones by
-  rule), which the Snowball stemmer leaves apart from the infinitive ("kjøpe", "kjøpte", "kjøpt").
+  rule), which the Snowball stemmer leaves apart from the infinitive ("kjøpe", "kjøpte", "kjøpt");
+- pairs induced from the model's own word vectors (bench/induce_lexicon.py: general English and
+  Norwegian dictionary words, no NorQuAD text), for the English words the other sources miss.
 
-    apt-get install dict-freedict-eng-nor
-    .venv/bin/python bench/build_lexicon.py [--dict /usr/share/dictd/freedict-eng-nor] [--questions FILE]
+    apt-get install dict-freedict-eng-nor   # and bench/induce_lexicon.py's word lists, or --no-induced
+    .venv/bin/python bench/build_lexicon.py [--dict /usr/share/dictd/freedict-eng-nor] [--questions FILE] [--no-induced]
 
 Each line of the output is an English key (one or two words, Snowball-English stemmed) and the Norwegian
 index terms of its translations (`semsearch.analysis.analyze`: Norwegian-stemmed, stop words out), aligned
@@ -95,7 +97,8 @@ CURATED = """
 say, says, said, tell, told: si sier sa sagt fortelle forteller fortalte fortalt; get, gets, got: få får fikk fått;
 go, goes, going, went: gå går gikk gått; make, makes, made, making: lage lager laget gjøre gjør gjorde gjort;
 much: mye; during: under; billion: milliard; britain, uk: storbritannia; america: amerika usa;
-world cup, world championship, world championships: vm; olympics, olympic games: ol; european championship: em
+world cup, world championship, world championships: vm; olympics, olympic games: ol; european championship: em;
+united states: usa; year old: åring; recent, recently: nylig siste; proportion: andel
 """
 
 
@@ -255,21 +258,35 @@ def write(lexicon: dict[str, list[str]], path: Path) -> None:
     path.write_bytes(gzip.compress(text.encode("utf-8"), mtime=0))
 
 
-def word_list(pairs: list[tuple[str, str]], dictionary: dict[str, list[str]], forms: dict[str, list[str]]) -> dict[str, list]:
-    """The word list as it ships: pairs aligned from `pairs` merged with `dictionary` and CURATED, verbs with
-    their forms."""
-    known = merged(curated(), dictionary)
+def induced_pairs() -> dict[str, list[str]]:
+    """English key -> Norwegian index terms induced from the model's own word vectors
+    (bench/induce_lexicon.py: the best word, at a CSLS of at least 0.05)."""
+    import induce_lexicon
+
+    return {k: [t for t, _ in v] for k, v in induce_lexicon.induce(min_csls=0.05, top=1).items()}
+
+
+def sources(dict_base: Path = FREEDICT, induced: bool = True) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """What the word list is made of besides aligned pairs: the dictionary with CURATED first and the induced
+    pairs last (English key -> Norwegian index terms), and the Norwegian verbs' forms."""
+    known = merged(curated(), build(dict_base))
+    return merged(known, induced_pairs()) if induced else known, norwegian_forms(dictionary_verbs(dict_base))
+
+
+def word_list(pairs: list[tuple[str, str]], known: dict[str, list[str]], forms: dict[str, list[str]]) -> dict[str, list]:
+    """The word list as it ships: pairs aligned from `pairs` first, then the `known` ones (`sources`), verbs
+    with their forms."""
     return {k: with_forms(v, forms) for k, v in merged(aligned(pairs, known), known).items() if v}
 
 
-def fold_lexicons(questions: list[tuple[str, list[str]]], dict_base: Path = FREEDICT) -> dict[str, dict[str, tuple[str, ...]]]:
+def fold_lexicons(questions: list[tuple[str, list[str]]], induced: bool = True) -> dict[str, dict[str, tuple[str, ...]]]:
     """For cross-fitting: per train question id (given with its relevant documents), the word list that
     knows nothing of its article's questions (two folds by article: the shipped list aligns all train
     questions, which would flatter the translations on the very questions it was aligned on)."""
     docs = sorted({d for _, relevant in questions for d in relevant})
-    dictionary, forms, out = build(dict_base), norwegian_forms(dictionary_verbs(dict_base)), {}
+    (known, forms), out = sources(induced=induced), {}
     for fold in (set(docs[0::2]), set(docs[1::2])):
-        own = {k: tuple(v) for k, v in word_list(train_pairs(skip_docs=fold), dictionary, forms).items()}
+        own = {k: tuple(v) for k, v in word_list(train_pairs(skip_docs=fold), known, forms).items()}
         out.update({qid: own for qid, relevant in questions if set(relevant) & fold})
     return out
 
@@ -279,8 +296,9 @@ def main() -> None:
     ap.add_argument("--dict", type=Path, default=FREEDICT)
     ap.add_argument("--questions", type=Path, default=QUESTIONS)
     ap.add_argument("--out", type=Path, default=LEXICON_PATH)
+    ap.add_argument("--no-induced", action="store_true", help="leave out the pairs induced from the model")
     args = ap.parse_args()
-    lexicon = word_list(train_pairs(args.questions), build(args.dict), norwegian_forms(dictionary_verbs(args.dict)))
+    lexicon = word_list(train_pairs(args.questions), *sources(args.dict, not args.no_induced))
     write(lexicon, args.out)
     print(f"{len(lexicon)} keys, {sum(map(len, lexicon.values()))} pairs -> {args.out} ({args.out.stat().st_size} bytes)")
 

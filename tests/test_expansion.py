@@ -21,7 +21,8 @@ ROWS = {
 def test_english_words_and_phrases_translate_to_norwegian_index_terms():
     found = translate("How much tax did the minister pay? Where did it take place?")
     firsts = [tuple(t.split("/")[0] for t in group) for group in found]  # each translation, then its other forms
-    assert ("skatt", "skattelegg") in firsts and any("minist" in t for group in found for t in group)
+    assert any({"skatt", "skattelegg"} <= set(group) for group in firsts)
+    assert any("minist" in t for group in found for t in group)
     assert any("sted" in group for group in found)  # "take place": the phrase, before its words
     assert translate("the of what how did") == [] and translate("Xyzzyq Lavrov") == []
 
@@ -33,14 +34,15 @@ def test_an_irregular_english_form_finds_every_form_of_the_norwegian_verb():
 
 
 def test_the_shipped_word_list_is_small_and_carries_its_licence():
-    assert LEXICON_PATH.stat().st_size < 200_000
+    assert LEXICON_PATH.stat().st_size < 300_000
     notice = (LEXICON_PATH.parent / "LEXICON-LICENSE").read_text(encoding="utf-8")
-    assert "CC-BY-SA 3.0" in notice and "FreeDict" in notice
+    assert "CC-BY-SA 3.0" in notice and "FreeDict" in notice and "SCOWL" in notice
 
 
 def test_added_terms_weigh_less_and_never_lower_the_questions_own():
     extra = translations("tax", 0.5)
-    assert extra["skatt"] == extra["skattelegg"] == 0.5 / np.sqrt(2) and set(extra.values()) == {0.5 / np.sqrt(2)}
+    n = len(translate("tax")[0])  # the word's translations share its weight
+    assert n > 1 and extra["skatt"] == extra["skattelegg"] == 0.5 / np.sqrt(n) and set(extra.values()) == {0.5 / np.sqrt(n)}
     assert add_terms({"skatt": 1.0}, extra)["skatt"] == 1.0
 
 
