@@ -92,13 +92,15 @@ def past_forms(verb: str, strong: dict[str, list[str]]) -> list[str]:
 
 
 # Common English words that the dictionary lacks or hides behind the stop list, as news questions use
-# them: English words (comma-separated), then their Norwegian translations as written.
+# them: English words (comma-separated), then their Norwegian translations as written. An acronym stays in
+# capitals ("US": "us" is a stop word).
 CURATED = """
 say, says, said, tell, told: si sier sa sagt fortelle forteller fortalte fortalt; get, gets, got: få får fikk fått;
 go, goes, going, went: gå går gikk gått; make, makes, made, making: lage lager laget gjøre gjør gjorde gjort;
 much: mye; during: under; billion: milliard; britain, uk: storbritannia; america: amerika usa;
 world cup, world championship, world championships: vm; olympics, olympic games: ol; european championship: em;
-united states: usa; year old: åring; recent, recently: nylig siste; proportion: andel
+united states, US: usa; year old: åring; recent, recently: nylig siste; proportion: andel;
+receive, receives, received: få får fikk fått motta mottar mottok mottatt
 """
 
 
@@ -109,7 +111,8 @@ def curated() -> dict[str, list[str]]:
         english, _, norwegian = line.partition(":")
         terms = [t for w in norwegian.split() for t in analyze(w)]
         for words in english.split(","):
-            if key := english_key(words.split()):
+            words = words.split()
+            if key := " ".join(words) if len(words) == 1 and words[0].isupper() else english_key(words):
                 out[key] = list(dict.fromkeys(out.get(key, []) + terms))
     return out
 

@@ -27,6 +27,11 @@ def test_english_words_and_phrases_translate_to_norwegian_index_terms():
     assert translate("the of what how did") == [] and translate("Xyzzyq Lavrov") == []
 
 
+def test_an_acronym_in_capitals_translates_where_its_lower_case_is_a_stop_word():
+    assert ("usa",) in translate("How many soldiers does the US have in Syria?")
+    assert ("usa",) not in translate("Who gave us the money?")
+
+
 def test_an_irregular_english_form_finds_every_form_of_the_norwegian_verb():
     won = translations("Who won the final?", 1.0)
     assert {"vinn", "vant", "vunn"} <= set(won) and won["vinn"] == won["vant"] == won["vunn"]

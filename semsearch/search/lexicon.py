@@ -81,7 +81,8 @@ def translate(text: str) -> list[tuple[str, ...]]:
 def translate_spans(text: str) -> list[tuple[tuple[int, int], tuple[str, ...]]]:
     """`translate`, each group with the span of words it translates ([start, end) word positions)."""
     lexicon = load_lexicon()
-    words = _WORDS.findall(text.lower())
+    written = _WORDS.findall(text)
+    words = [w.lower() for w in written]
     out, i = [], 0
     while i < len(words):
         pair = english_key(words[i : i + 2]) if i + 1 < len(words) else ""
@@ -89,7 +90,9 @@ def translate_spans(text: str) -> list[tuple[tuple[int, int], tuple[str, ...]]]:
             out.append(((i, i + 2), lexicon[pair]))
             i += 2
             continue
-        single = english_key(words[i : i + 1])
+        # An acronym has its own entry where it would read as a stop word lower-cased ("US", not "us").
+        acronym = written[i] if len(written[i]) > 1 and written[i].isupper() and written[i] in lexicon else ""
+        single = acronym or english_key(words[i : i + 1])
         if single in lexicon:
             out.append(((i, i + 1), lexicon[single]))
         i += 1
