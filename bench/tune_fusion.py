@@ -64,20 +64,11 @@ def spans(s: Searcher) -> list[tuple[str, int, int]]:
 
 def fold_lexicons(queries: list[LabelledQuery]) -> dict[str, dict]:
     """For cross-fitting: per train question id, the word list that knows nothing of its article's
-    questions (two folds by article: the shipped list aligns all train questions, which would flatter the
-    translations on the very questions it was aligned on)."""
+    questions (`build_lexicon.fold_lexicons`: the shipped list aligns all train questions, which would
+    flatter the translations on the very questions it was aligned on)."""
     import build_lexicon
 
-    docs = sorted({d for q in queries for d in q.relevant})
-    folds = [set(docs[0::2]), set(docs[1::2])]
-    dictionary = build_lexicon.build(build_lexicon.Path("/usr/share/dictd/freedict-eng-nor"))
-    forms = build_lexicon.norwegian_forms()
-    out = {}
-    for fold in folds:
-        pairs = build_lexicon.aligned(build_lexicon.train_pairs(skip_docs=fold))
-        own = {k: tuple(build_lexicon.with_forms(v, forms)) for k, v in build_lexicon.merged(pairs, dictionary).items()}
-        out.update({q.id: own for q in queries if set(q.relevant) & fold})
-    return out
+    return build_lexicon.fold_lexicons([(q.id, list(q.relevant)) for q in queries])
 
 
 def candidate_sets(s: Searcher, queries: list[LabelledQuery], vectors: np.ndarray, lang: str, rows: list, folds=None):

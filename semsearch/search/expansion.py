@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -26,19 +26,40 @@ def add_terms(query: dict[str, float], extra: dict[str, float]) -> dict[str, flo
     return out
 
 
-def translations(text: str, weight: float) -> dict[str, float]:
+def translations(text: str, weight: float, known: Callable[[list[str]], set[str]] | None = None) -> dict[str, float]:
     """The Norwegian terms of an English question's words, each word's weight shared over its n
     translations as weight / sqrt(n) (a word with many senses says less about each). A translation's
-    other forms ("vinn/vant/vunn": a verb's past tenses) get its weight too."""
-    from semsearch.search.lexicon import translate  # the word list: read for English questions only
+    other forms ("vinn/vant/vunn": a verb's past tenses) get its weight too.
+
+    With `known` (the terms an index holds, of those asked), only known terms count, and n is the number
+    of translations the index knows: the word list spells out forms generously, two neighbouring words
+    also try the compounds their translations make (`lexicon.compounds`), and a term no chunk holds would
+    only dilute the word's share and the question's coverage."""
+    from semsearch.search.lexicon import compounds, translate  # the word list: read for English questions only
 
     out: dict[str, float] = {}
-    for group in translate(text):
+    groups = translate(text)
+    if known is not None:
+        groups += compounds(text)
+        held = known(sorted({term for group in groups for t in group for term in t.split("/")}))
+        groups = [kept for group in groups if (kept := _known_forms(group, held))]
+    for group in groups:
         share = weight / math.sqrt(len(group))
         for translation in group:
             for term in translation.split("/"):
                 out[term] = max(out.get(term, 0.0), share)
     return out
+
+
+def _known_forms(group: tuple[str, ...], held: set[str]) -> tuple[str, ...]:
+    """The translations of `group` with their forms that `held` has, each as "form/form"; none: dropped."""
+    kept = ("/".join(f for f in t.split("/") if f in held) for t in group)
+    return tuple(dict.fromkeys(t for t in kept if t))
+
+
+def index_terms(gen: Generation) -> Callable[[list[str]], set[str]]:
+    """Which of some terms the generation's chunks hold (deleted ones included, as in BM25's statistics)."""
+    return lambda terms: {term for term, n in document_frequencies(gen, terms).items() if n}
 
 
 def document_frequencies(gen: Generation, terms: Sequence[str]) -> dict[str, int]:

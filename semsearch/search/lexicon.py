@@ -20,8 +20,7 @@ _STOP = frozenset(
     hers him his how i if in into is it its itself me my no nor not of off on once only or other our out over own
     same she should so some such than that the their them then there these they this those through to too under
     until up very was we were what when where which while who whom whose why will with would you your
-    about after against before between during many much said say says tell told get got go going went make made
-    also there here
+    about after against before between many also there here
     """.split()
 )
 
@@ -76,17 +75,47 @@ def load_lexicon(path: Path = LEXICON_PATH) -> dict[str, tuple[str, ...]]:
 def translate(text: str) -> list[tuple[str, ...]]:
     """For each English word (or two-word phrase, preferred) of `text` found in the lexicon, its
     translations (see `load_lexicon`); a word found in no entry gives nothing."""
+    return [group for _, group in translate_spans(text)]
+
+
+def translate_spans(text: str) -> list[tuple[tuple[int, int], tuple[str, ...]]]:
+    """`translate`, each group with the span of words it translates ([start, end) word positions)."""
     lexicon = load_lexicon()
-    words = _WORDS.findall(text.lower())
+    written = _WORDS.findall(text)
+    words = [w.lower() for w in written]
     out, i = [], 0
     while i < len(words):
         pair = english_key(words[i : i + 2]) if i + 1 < len(words) else ""
         if pair and pair in lexicon:
-            out.append(lexicon[pair])
+            out.append(((i, i + 2), lexicon[pair]))
             i += 2
             continue
-        single = english_key(words[i : i + 1])
+        # An acronym has its own entry where it would read as a stop word lower-cased ("US", not "us").
+        acronym = written[i] if len(written[i]) > 1 and written[i].isupper() and written[i] in lexicon else ""
+        single = acronym or english_key(words[i : i + 1])
         if single in lexicon:
-            out.append(lexicon[single])
+            out.append(((i, i + 1), lexicon[single]))
         i += 1
+    return out
+
+
+# A Norwegian compound joins its parts directly or with a linking "s" or "e" ("skatteliste", "arbeidsuke").
+_LINKS = ("", "s", "e")
+
+
+def compounds(text: str) -> list[tuple[str, ...]]:
+    """For each two neighbouring English words that both translate ("tax lists", "working week"), the
+    Norwegian compounds their translations could make: first part, link, then the last part's index term
+    ("skattelist", "arbeidsuk"). Most are no word: only a search that keeps the terms an index holds may use
+    them (`expansion.translations`)."""
+    spans = translate_spans(text)
+    out = []
+    for (first_span, first), (second_span, second) in zip(spans, spans[1:]):
+        if first_span[1] != second_span[0]:
+            continue
+        lefts = [t.split("/")[0] for t in first]
+        rights = [f for t in second for f in t.split("/")]
+        found = tuple(dict.fromkeys(left + link + right for left in lefts for link in _LINKS for right in rights))
+        if found:
+            out.append(found)
     return out

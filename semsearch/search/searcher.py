@@ -19,7 +19,7 @@ from semsearch.errors import SemsearchError
 from semsearch.index.generation import Generation, StoredChunk
 from semsearch.index.records import joined_sentences
 from semsearch.search.dense import dense_scores, dense_top, top_rows
-from semsearch.search.expansion import add_terms, feedback, translations
+from semsearch.search.expansion import add_terms, feedback, index_terms, translations
 from semsearch.search.language import ENGLISH, NORWEGIAN, question_language
 from semsearch.search.lexical import Lexical, Postings, Query, weighted
 
@@ -193,7 +193,9 @@ class Searcher:
         """The question's own index terms (weight 1 an occurrence), with the translations its language adds."""
         own = weighted(analyze(text))
         weight = self.fusion.language(lang).translations
-        return add_terms(own, translations(text, weight)) if lang == ENGLISH and weight > 0 else own
+        if lang != ENGLISH or weight <= 0:
+            return own
+        return add_terms(own, translations(text, weight, index_terms(self.generation)))
 
     def _lexical(self, terms: Query, masks) -> _Ranking:
         rows, scores = self.lexical.bm25(terms, Postings(self.generation, list(terms), masks))
