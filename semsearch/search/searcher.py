@@ -88,7 +88,7 @@ class FusionParams:
     """
 
     nb: LanguageFusion = LanguageFusion((0.919, 0.358, 0.992, 1.051))
-    en: LanguageFusion = LanguageFusion((0.764, 0.415, 1.776, 1.107), translations=2.5, dense_span=0.06)
+    en: LanguageFusion = LanguageFusion((0.706, 0.497, 1.914, 1.078), translations=2.5, dense_span=0.06)
     other: LanguageFusion = LanguageFusion((1.029, 0.048, 0.962, 0.813), dense_span=0.06)
     candidates: int = 100
     feedback_chunks: int = 5
