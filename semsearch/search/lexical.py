@@ -64,6 +64,14 @@ class Lexical:
         self.n_sentences = max(sum(s.sentences for s in gen.segments), 1)
         self.avg_sentence_len = sum(s.sentence_len for s in gen.segments) / self.n_sentences
 
+    def idf(self, df: int) -> float:
+        """BM25's inverse document frequency of a term held by `df` chunks."""
+        return math.log(1 + (self.n - df + 0.5) / (df + 0.5))
+
+    def ceiling(self, terms: Sequence[str] | Query, postings: Postings) -> float:
+        """The BM25 no chunk reaches: every term of the question that the index holds, with a large tf."""
+        return sum(times * self.idf(postings.df[t]) for t, times in weighted(terms).items() if postings.df.get(t))
+
     def bm25(self, terms: Sequence[str] | Query, postings: Postings) -> tuple[np.ndarray, np.ndarray]:
         """Rows holding any query term, and their BM25 scores, each term's part times its weight."""
         rows, weights = [], []
@@ -71,7 +79,7 @@ class Lexical:
             r = postings.rows.get(term)
             if r is None or not len(r):
                 continue
-            idf = math.log(1 + (self.n - postings.df[term] + 0.5) / (postings.df[term] + 0.5))
+            idf = self.idf(postings.df[term])
             tf, dl = postings.tf[term], postings.lengths[term]
             rows.append(r)
             weights.append(times * idf * tf / (K1 * ((1 - B) + B * dl / self.avg_len) + tf))
