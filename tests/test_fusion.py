@@ -103,6 +103,15 @@ def test_an_english_questions_own_terms_are_scored_apart_from_its_translations(t
     assert f["own_coverage"].max() < 1  # "companies", "earn" and "well" are no Norwegian index terms
 
 
+def test_a_word_counts_once_for_coverage_whichever_of_its_translations_a_chunk_holds(tmp_path):
+    found, chunks, f = _candidates(tmp_path, "Did the companies earn well in Sør-Norge?", "en", translations=2.5)
+    words = {chunks[int(r)].text: w for r, w in zip(found.rows, f["word_coverage"])}
+    assert words["Kraftselskapene tjente godt."] > 0 and words["Strømprisene steg kraftig i Sør-Norge."] > 0
+    assert words["Filmen er en thriller om en agent i Moskva."] == 0.0
+    norwegian = _candidates(tmp_path / "nb", "Hvor mange prosent var valgdeltakelsen i Bergen?", "nb")[2]
+    assert np.allclose(norwegian["word_coverage"], norwegian["coverage"])  # each term is its own word
+
+
 def test_a_fusion_ranks_by_the_features_it_names():
     with pytest.raises(ValueError):
         LanguageFusion((1.0, 2.0), features=("dense",))

@@ -27,6 +27,8 @@ FEATURES: dict[str, str] = {
     "article_bm25": "the best `bm25` among the candidates of the same article",
     "article_hits": "how many candidates the article has, over the most any article has",
     "position": "1 / (1 + the chunk's place in its article), places counted up to POSITION_CAP",
+    "word_coverage": "IDF-weighted share of the question's words the chunk holds, as itself or translated",
+    "length": "the chunk's length in index terms over the mean, up to 2, halved",
 }
 NAMES: tuple[str, ...] = tuple(FEATURES)
 BASE: tuple[str, ...] = ("dense", "sentence", "coverage", "article")
@@ -45,10 +47,12 @@ class Signals:
     sentence: np.ndarray
     coverage: np.ndarray
     own_coverage: np.ndarray
+    word_coverage: np.ndarray
     docs: np.ndarray
     neighbour_cosine: np.ndarray
     neighbour_bm25: np.ndarray
     position: np.ndarray
+    length: np.ndarray
 
 
 def unit(x: np.ndarray) -> np.ndarray:
@@ -101,6 +105,7 @@ def compute(s: Signals, span: float) -> np.ndarray:
         "bm25": b,
         "own": unit(s.own),
         "own_coverage": s.own_coverage,
+        "word_coverage": s.word_coverage,
         "dense_rank": inverse_rank(s.cosine + 2),  # cosines may be negative: every candidate gets a rank
         "bm25_rank": inverse_rank(s.bm25),
         "bm25_share": s.bm25 / s.bm25_ceiling if s.bm25_ceiling > 0 else np.zeros_like(s.bm25),
@@ -109,6 +114,7 @@ def compute(s: Signals, span: float) -> np.ndarray:
         "article_bm25": per_article_max(b, s.docs),
         "article_hits": hits[s.docs] / hits.max(),
         "position": 1 / (1 + s.position.astype(np.float32)),
+        "length": np.minimum(s.length, 2) / 2,
     }
     return np.stack([columns[name] for name in NAMES], axis=1).astype(np.float32)
 

@@ -104,6 +104,21 @@ class Lexical:
             cover[_member(rows, postings.rows.get(term))] += weight
         return cover / total if total else cover
 
+    def unit_coverage(self, units: Sequence[Sequence[str]], postings: Postings, rows: np.ndarray) -> np.ndarray:
+        """For each of `rows`: the share of the question's words it holds, a word being held when any of its
+        terms (its own, or one of its translations) is, and weighing as its rarest term the index holds."""
+        cover = np.zeros(len(rows), dtype=np.float32)
+        total = 0.0
+        for unit in units:
+            known = [t for t in unit if postings.df.get(t)]
+            weight = math.log1p(self.n / (min((postings.df[t] for t in known), default=0) + 1))
+            total += weight
+            held = np.zeros(len(rows), dtype=bool)
+            for t in known:
+                held |= _member(rows, postings.rows.get(t))
+            cover[held] += weight
+        return cover / total if total else cover
+
     def sentence_scores(self, terms: Sequence[str] | Query, sentences: Sequence[str]) -> list[list[float]]:
         """BM25 of each sentence of each chunk, with sentence-level statistics.
 

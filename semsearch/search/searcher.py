@@ -24,6 +24,7 @@ from semsearch.search.features import BASE, Signals, compute, positions
 from semsearch.search.features import NAMES as FEATURES
 from semsearch.search.language import ENGLISH, NORWEGIAN, question_language
 from semsearch.search.lexical import Lexical, Postings, Query, weighted
+from semsearch.search.lexicon import translate
 
 Mode = Literal["dense", "lexical", "hybrid"]
 MODES: tuple[str, ...] = ("dense", "lexical", "hybrid")
@@ -232,11 +233,15 @@ class Searcher:
         if not len(rows):
             return _Candidates(rows, np.zeros((0, len(FEATURES)), np.float32), {})
         sentences = dict(zip(rows.tolist(), self.lexical.sentence_scores(terms, gen.sentence_texts(rows))))
+        units = [(t,) for t in weighted(analyze(text))]
+        if (lang or question_language(text)) == ENGLISH and params.translations > 0:
+            units += [tuple(t for tr in group for t in tr.split("/")) for group in translate(text)]
         signals = self._signals(text, terms, q, masks, rows, postings, (lex_rows, lex_scores), sentences)
+        signals.word_coverage = self.lexical.unit_coverage(units, postings, rows)
         return _Candidates(rows, compute(signals, params.dense_span), sentences)
 
     def _signals(self, text, terms, q, masks, rows, postings, lexical, sentences) -> Signals:
-        """The raw per-candidate signals the features are computed from."""
+        """The raw per-candidate signals the features are computed from (all but `word_coverage`)."""
         gen = self.generation
         own = {t: w for t, w in weighted(analyze(text)).items() if t in postings.df}
         same = own == {t: w for t, w in terms.items() if t in postings.df}
@@ -248,10 +253,11 @@ class Searcher:
         near_bm25 = _lookup(*lexical, np.maximum(near, 0).ravel()).reshape(near.shape)
         coverage = self.lexical.coverage(terms, postings, rows)
         seg, local = gen.locate(rows)
-        place = np.zeros(len(rows), np.int64)
+        place, length = np.zeros(len(rows), np.int64), np.zeros(len(rows), np.float32)
         for i in np.unique(seg):
             at = seg == i
             place[at] = positions(np.asarray(gen.segments[int(i)].row_doc), local[at])
+            length[at] = gen.segments[int(i)].chunk_lens[local[at]]
         bm25 = _lookup(*lexical, rows)
         return Signals(
             cosine=dense_scores(gen, q, rows),
@@ -261,10 +267,12 @@ class Searcher:
             sentence=np.array([max(sentences[r]) for r in rows.tolist()], dtype=np.float32),
             coverage=coverage,
             own_coverage=coverage if same else self.lexical.coverage(own, postings, rows),
+            word_coverage=coverage,
             docs=docs,
             neighbour_cosine=near_cosine,
             neighbour_bm25=near_bm25,
             position=place,
+            length=length / self.lexical.avg_len if self.lexical.avg_len else length,
         )
 
     def _neighbours(self, rows: np.ndarray, masks) -> tuple[np.ndarray, np.ndarray]:
