@@ -8,9 +8,10 @@ Fits on archive-like indexes: the 403 news articles plus N NoReC reviews for eac
 language and each setting of the grid (weights of dictionary translations and of dense feedback, the dense
 feature's span), the weights of `--features` are fitted listwise on `train` (a softmax over each question's
 candidates pushed towards the answer-bearing ones, L2-regularised, L-BFGS); the setting with the best mean
-train MRR@10 wins. `--select` then adds features (`search.features.FEATURES`) one at a time while the
-mean train MRR@10 over every language and index gains, and refits each language on them. `--lambdamart`
-prints LightGBM LambdaMART against the linear fit, out of fold (folds split by article). "other" is
+train MRR@10 wins. `--select` then adds features (`search.features.FEATURES`) one at a time, per language, while its
+mean train MRR@10 over the indexes gains, and refits the language on them. `--lambdamart`
+prints LightGBM LambdaMART against the linear fit, out of fold (folds split by article; it needs
+`pip install --no-deps lightgbm`, which uses the scipy already installed). "other" is
 fitted as the English questions without translations. English train questions are cross-fitted: each is
 translated with a word list aligned without its article's questions. Uses `Searcher.features` itself, so
 the fitted figures are exactly what `search.FusionParams` applies; the last line is the FusionParams to
@@ -100,6 +101,17 @@ class Sets:
     def __len__(self) -> int:
         return len(self.sizes)
 
+    def pack(self) -> tuple:
+        """Plain arrays, to cache."""
+        return self.x, self.hit, self.sizes, self.articles
+
+    @classmethod
+    def unpack(cls, packed: tuple) -> Sets:
+        """The sets `pack` gave."""
+        x, hit, sizes, articles = packed
+        ends = np.cumsum(sizes)
+        return cls(list(zip(np.split(x, ends[:-1]), np.split(hit, ends[:-1]))), list(articles))
+
     def subset(self, keep: np.ndarray) -> Sets:
         """The questions where `keep` is true."""
         parts = [(self.x[s : s + n], self.hit[s : s + n]) for s, n, k in zip(self.starts, self.sizes, keep) if k]
@@ -180,13 +192,13 @@ def mean_mrr(scorer, sets: list[Sets]) -> float:
     return float(np.mean([figures(scorer(s), s)["mrr@10"] for s in sets]))
 
 
-def select(train: dict[str, list[Sets]], start: tuple[str, ...], min_gain: float = 0.001) -> tuple[str, ...]:
-    """Forward selection: from `start`, add the feature whose fitted weights (per language) raise the mean
-    train MRR@10 over every language and index most, while it gains at least `min_gain`."""
+def select(train: list[Sets], start: tuple[str, ...], min_gain: float = 0.001) -> tuple[str, ...]:
+    """Forward selection for one language: from `start`, add the feature whose fitted weights raise the mean
+    train MRR@10 over the indexes most, while it gains at least `min_gain`."""
 
     def score(names: tuple[str, ...]) -> float:
         cols = [FEATURES.index(f) for f in names]
-        return float(np.mean([mean_mrr(linear(fit(sets, cols), cols), sets) for sets in train.values()]))
+        return mean_mrr(linear(fit(train, cols), cols), train)
 
     chosen, best = tuple(start), score(tuple(start))
     print(f"select: {chosen} mean train MRR@10 {best:.4f}", flush=True)
@@ -219,11 +231,11 @@ def gather(indexes: list[Searcher], lang: str, params: LanguageFusion, data: dic
             key = (s.generation.rows, split)
             path = _sets_path(s, lang, params, split) if CACHE_SETS else None
             if path is not None and path.is_file():
-                out[key] = pickle.loads(path.read_bytes())
+                out[key] = Sets.unpack(pickle.loads(path.read_bytes()))
                 continue
             out[key] = candidate_sets(s, qs, vs, lang, r, folds if split == "train" else None)
             if path is not None:
-                path.write_bytes(pickle.dumps(out[key]))
+                path.write_bytes(pickle.dumps(out[key].pack()))
     return out
 
 
@@ -235,7 +247,7 @@ def _sets_path(s: Searcher, lang: str, params: LanguageFusion, split: str) -> Pa
     code = b"".join(p.read_bytes() for p in sorted((ROOT / "semsearch" / "search").rglob("*")) if p.is_file())
     text = f"{s.generation.key}|{s.generation.rows}|{lang}|{params.translations}|{params.feedback}|{params.dense_span}|{split}"
     key = hashlib.sha256(code + text.encode() + (ROOT / "bench" / "build_lexicon.py").read_bytes()).hexdigest()[:16]
-    return cache_root() / "eval" / f"sets-{key}.pkl"
+    return cache_root() / "eval" / f"sets-{key}.arrays.pkl"
 
 
 def tune_language(indexes: list[Searcher], lang: str, grid: list, features: tuple[str, ...], cross_fit: bool = True):
@@ -284,12 +296,12 @@ def lambdamart(sets: list[Sets], columns: list[int], settings: dict):
     return ranker
 
 
-def lambdamart_check(train: dict[str, list[Sets]], features: tuple[str, ...], folds: int = 5) -> None:
+def lambdamart_check(train: dict[str, list[Sets]], features: dict[str, tuple[str, ...]], folds: int = 5) -> None:
     """Out-of-fold train MRR@10 of the linear fusion and of LightGBM LambdaMART on the same features, with
     folds split by article (a question's candidates on every index stay in one fold). Only printed: a
     non-linear ranker ships only if it clearly beats the linear one."""
-    cols = [FEATURES.index(f) for f in features]
     for lang, sets in train.items():
+        cols = [FEATURES.index(f) for f in features[lang]]
         articles = sorted(set(sets[0].articles))
         fold_of = {a: i % folds for i, a in enumerate(articles)}
         out = {name: [] for name in ["linear", *LAMBDAMART]}
@@ -333,15 +345,16 @@ def main() -> None:
         chosen[lang], sets[lang] = tune_language(indexes, lang, grid, tuple(args.features))
         print(f"chosen {lang}: {chosen[lang]}", flush=True)
     train = {lang: [v for (_, split), v in found.items() if split == "train"] for lang, found in sets.items()}
-    features = select(train, tuple(args.features)) if args.select else tuple(args.features)
-    cols = [FEATURES.index(f) for f in features]
     for lang, found in sets.items():
+        print(f"{lang}:", flush=True)
+        features = select(train[lang], tuple(args.features)) if args.select else tuple(args.features)
+        cols = [FEATURES.index(f) for f in features]
         w = fit(train[lang], cols)
         chosen[lang] = replace(chosen[lang], weights=tuple(w.tolist()), features=features)
         print(f"{lang} with {features}: mean train MRR@10 {mean_mrr(linear(w, cols), train[lang]):.4f}")
         report(lang, linear(w, cols), found)
     if args.lambdamart:
-        lambdamart_check(train, features)
+        lambdamart_check(train, {lang: p.features for lang, p in chosen.items()})
     print("FusionParams(" + ", ".join(f"{lang}={p!r}" for lang, p in chosen.items()) + ")")
 
 

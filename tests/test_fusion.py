@@ -40,7 +40,7 @@ def test_each_question_language_gets_its_own_parameters():
     assert fusion.language("nb") is fusion.nb and fusion.language("en") is fusion.en
     assert fusion.language("other") is fusion.other and fusion.language("de") is fusion.other
     assert fusion.other.translations == 0.0  # the word list is English's alone
-    assert all(len(p.weights) == 4 for p in (fusion.nb, fusion.en, fusion.other))
+    assert all(len(p.weights) == len(p.features) and p.features[:4] == BASE for p in (fusion.nb, fusion.en, fusion.other))
 
 
 ARTICLES = {

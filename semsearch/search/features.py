@@ -28,6 +28,8 @@ FEATURES: dict[str, str] = {
     "article_hits": "how many candidates the article has, over the most any article has",
     "position": "1 / (1 + the chunk's place in its article), places counted up to POSITION_CAP",
     "word_coverage": "IDF-weighted share of the question's words the chunk holds, as itself or translated",
+    "word_coverage_sq": "`word_coverage` squared: a chunk that holds most of the question's words stands out",
+    "dense_bm25": "`dense` times `bm25`: both signals agree",
     "length": "the chunk's length in index terms over the mean, up to 2, halved",
 }
 NAMES: tuple[str, ...] = tuple(FEATURES)
@@ -106,6 +108,8 @@ def compute(s: Signals, span: float) -> np.ndarray:
         "own": unit(s.own),
         "own_coverage": s.own_coverage,
         "word_coverage": s.word_coverage,
+        "word_coverage_sq": s.word_coverage**2,
+        "dense_bm25": d * b,
         "dense_rank": inverse_rank(s.cosine + 2),  # cosines may be negative: every candidate gets a rank
         "bm25_rank": inverse_rank(s.bm25),
         "bm25_share": s.bm25 / s.bm25_ceiling if s.bm25_ceiling > 0 else np.zeros_like(s.bm25),

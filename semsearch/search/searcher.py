@@ -24,7 +24,6 @@ from semsearch.search.features import BASE, Signals, compute, positions
 from semsearch.search.features import NAMES as FEATURES
 from semsearch.search.language import ENGLISH, NORWEGIAN, question_language
 from semsearch.search.lexical import Lexical, Postings, Query, weighted
-from semsearch.search.lexicon import translate
 
 Mode = Literal["dense", "lexical", "hybrid"]
 MODES: tuple[str, ...] = ("dense", "lexical", "hybrid")
@@ -85,21 +84,31 @@ class FusionParams:
     """How hybrid search scores a candidate: a weighted sum of features, with weights per question language
     (`search.language`).
 
-    Candidates are the best `candidates` chunks by dense score plus the best by BM25. Features, each in
-    [0, 1] over the candidates: `dense` (cosine, scaled by `LanguageFusion.dense_span`), `sentence` (BM25
-    of the chunk's best sentence, over its maximum), `coverage` (IDF-weighted share of the question's
-    terms in the chunk) and `article` (the best dense+BM25 blend of any candidate from the same article). BM25, sentence and
-    coverage read the question's terms with those the language adds; dense feedback takes the best
-    `feedback_chunks` chunks by cosine and adds up to `feedback_terms` terms (fitted off: it lowered
-    English hit@1). Weights are fitted on NorQuAD `train` with bench/tune_fusion.py, on the news articles
-    with and without 5,000 NoReC distractors together: English with its translations; another language
-    as English questions without them. The Norwegian weights, fitted on the articles alone, fare as well
-    as a refit on both indexes and are kept.
+    Candidates are the best `candidates` chunks by dense score plus the best by BM25. Their features are
+    `search.features.FEATURES`; each language weighs those it names. BM25, sentence and coverage read the
+    question's terms with those the language adds; dense feedback takes the best `feedback_chunks` chunks
+    by cosine and adds up to `feedback_terms` terms (fitted off: it lowered English hit@1). Features and
+    weights are fitted on NorQuAD `train` by bench/tune_fusion.py (`--select`), on the news articles with
+    and without 5,000 NoReC distractors together: English with its translations; another language as
+    English questions without them.
     """
 
-    nb: LanguageFusion = LanguageFusion((0.919, 0.358, 0.992, 1.051))
-    en: LanguageFusion = LanguageFusion((0.764, 0.415, 1.776, 1.107), translations=2.5, dense_span=0.06)
-    other: LanguageFusion = LanguageFusion((1.029, 0.048, 0.962, 0.813), dense_span=0.06)
+    nb: LanguageFusion = LanguageFusion(
+        (0.618, 0.471, 1.444, 0.593, -0.229, 0.461, -0.856),
+        dense_span=0.06,
+        features=(*BASE, "bm25", "article_bm25", "bm25_share"),
+    )
+    en: LanguageFusion = LanguageFusion(
+        (0.962, 0.489, 1.1, 1.232, 0.981, 0.351, -0.3, -0.092, 0.031),
+        translations=2.5,
+        dense_span=0.06,
+        features=(*BASE, "word_coverage_sq", "length", "dense_bm25", "article_hits", "bm25_rank"),
+    )
+    other: LanguageFusion = LanguageFusion(
+        (1.351, 0.231, 0.754, 1.062, 0.555, -0.584, -0.175, 0.889),
+        dense_span=0.06,
+        features=(*BASE, "length", "dense_bm25", "article_hits", "word_coverage_sq"),
+    )
     candidates: int = 100
     feedback_chunks: int = 5
     feedback_terms: int = 8
@@ -235,6 +244,8 @@ class Searcher:
         sentences = dict(zip(rows.tolist(), self.lexical.sentence_scores(terms, gen.sentence_texts(rows))))
         units = [(t,) for t in weighted(analyze(text))]
         if (lang or question_language(text)) == ENGLISH and params.translations > 0:
+            from semsearch.search.lexicon import translate  # the word list: read for English questions only
+
             units += [tuple(t for tr in group for t in tr.split("/")) for group in translate(text)]
         signals = self._signals(text, terms, q, masks, rows, postings, (lex_rows, lex_scores), sentences)
         signals.word_coverage = self.lexical.unit_coverage(units, postings, rows)
