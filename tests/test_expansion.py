@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from store_helpers import commit_docs, vector_of
 
@@ -87,7 +89,7 @@ def test_an_english_question_meets_norwegian_text_through_translations(tmp_path)
     commit_docs(tmp_path, ROWS)
     gen = store.open_generation(tmp_path)
     question = "Where did the meeting take place?"
-    untranslated = FusionParams(en=LanguageFusion(FusionParams().en.weights, translations=0.0))
+    untranslated = FusionParams(en=replace(FusionParams().en, translations=0.0))
     assert Searcher(gen, embedder=None, fusion=untranslated).search(question, 2, "lexical") == []  # no English term here
     assert FusionParams().en.translations > 0  # translating is the default
     translated = Searcher(gen, embedder=None, fusion=FusionParams())

@@ -35,12 +35,9 @@ def translations(text: str, weight: float, known: Callable[[list[str]], set[str]
     of translations the index knows: the word list spells out forms generously, two neighbouring words
     also try the compounds their translations make (`lexicon.compounds`), and a term no chunk holds would
     only dilute the word's share and the question's coverage."""
-    from semsearch.search.lexicon import compounds, translate  # the word list: read for English questions only
-
     out: dict[str, float] = {}
-    groups = translate(text)
+    groups = translation_groups(text, compounds=known is not None)
     if known is not None:
-        groups += compounds(text)
         held = known(sorted({term for group in groups for t in group for term in t.split("/")}))
         groups = [kept for group in groups if (kept := _known_forms(group, held))]
     for group in groups:
@@ -49,6 +46,14 @@ def translations(text: str, weight: float, known: Callable[[list[str]], set[str]
             for term in translation.split("/"):
                 out[term] = max(out.get(term, 0.0), share)
     return out
+
+
+def translation_groups(text: str, compounds: bool = True) -> list[tuple[str, ...]]:
+    """The word list's groups for an English question: each word's (or two-word phrase's) translations, then,
+    with `compounds`, the compounds two neighbouring words make (`search.lexicon`)."""
+    from semsearch.search import lexicon  # the word list: read for English questions only
+
+    return lexicon.translate(text) + (lexicon.compounds(text) if compounds else [])
 
 
 def _known_forms(group: tuple[str, ...], held: set[str]) -> tuple[str, ...]:

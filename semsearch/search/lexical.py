@@ -64,6 +64,14 @@ class Lexical:
         self.n_sentences = max(sum(s.sentences for s in gen.segments), 1)
         self.avg_sentence_len = sum(s.sentence_len for s in gen.segments) / self.n_sentences
 
+    def idf(self, df: int) -> float:
+        """BM25's inverse document frequency of a term held by `df` chunks."""
+        return math.log(1 + (self.n - df + 0.5) / (df + 0.5))
+
+    def ceiling(self, terms: Sequence[str] | Query, postings: Postings) -> float:
+        """The BM25 no chunk reaches: every term of the question that the index holds, with a large tf."""
+        return sum(times * self.idf(postings.df[t]) for t, times in weighted(terms).items() if postings.df.get(t))
+
     def bm25(self, terms: Sequence[str] | Query, postings: Postings) -> tuple[np.ndarray, np.ndarray]:
         """Rows holding any query term, and their BM25 scores, each term's part times its weight."""
         rows, weights = [], []
@@ -71,7 +79,7 @@ class Lexical:
             r = postings.rows.get(term)
             if r is None or not len(r):
                 continue
-            idf = math.log(1 + (self.n - postings.df[term] + 0.5) / (postings.df[term] + 0.5))
+            idf = self.idf(postings.df[term])
             tf, dl = postings.tf[term], postings.lengths[term]
             rows.append(r)
             weights.append(times * idf * tf / (K1 * ((1 - B) + B * dl / self.avg_len) + tf))
@@ -94,6 +102,21 @@ class Lexical:
             weight = min(share, 1.0) * math.log1p(self.n / (postings.df.get(term, 0) + 1))
             total += weight
             cover[_member(rows, postings.rows.get(term))] += weight
+        return cover / total if total else cover
+
+    def unit_coverage(self, units: Sequence[Sequence[str]], postings: Postings, rows: np.ndarray) -> np.ndarray:
+        """For each of `rows`: the share of the question's words it holds, a word being held when any of its
+        terms (its own, or one of its translations) is, and weighing as its rarest term the index holds."""
+        cover = np.zeros(len(rows), dtype=np.float32)
+        total = 0.0
+        for unit in units:
+            known = [t for t in unit if postings.df.get(t)]
+            weight = math.log1p(self.n / (min((postings.df[t] for t in known), default=0) + 1))
+            total += weight
+            held = np.zeros(len(rows), dtype=bool)
+            for t in known:
+                held |= _member(rows, postings.rows.get(t))
+            cover[held] += weight
         return cover / total if total else cover
 
     def sentence_scores(self, terms: Sequence[str] | Query, sentences: Sequence[str]) -> list[list[float]]:

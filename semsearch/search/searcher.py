@@ -19,7 +19,9 @@ from semsearch.errors import SemsearchError
 from semsearch.index.generation import Generation, StoredChunk
 from semsearch.index.records import joined_sentences
 from semsearch.search.dense import dense_scores, dense_top, top_rows
-from semsearch.search.expansion import add_terms, feedback, index_terms, translations
+from semsearch.search.expansion import add_terms, feedback, index_terms, translation_groups, translations
+from semsearch.search.features import BASE, Signals, compute, positions
+from semsearch.search.features import NAMES as FEATURES
 from semsearch.search.language import ENGLISH, NORWEGIAN, question_language
 from semsearch.search.lexical import Lexical, Postings, Query, weighted
 
@@ -52,9 +54,6 @@ class Result:
         return asdict(self)
 
 
-FEATURES: tuple[str, ...] = ("dense", "sentence", "coverage", "article")
-
-
 @dataclass(frozen=True)
 class LanguageFusion:
     """How hybrid search ranks the questions of one language: feature weights (over FEATURES); the
@@ -68,6 +67,16 @@ class LanguageFusion:
     translations: float = 0.0
     feedback: float = 0.0
     dense_span: float = 0.0
+    features: tuple[str, ...] = BASE
+
+    def __post_init__(self):
+        unknown = [f for f in self.features if f not in FEATURES]
+        if unknown or len(self.weights) != len(self.features):
+            raise ValueError(f"LanguageFusion needs one weight per feature of {FEATURES}: got {self.features}, {self.weights}")
+
+    def columns(self) -> list[int]:
+        """Where the weighted features are in the full feature matrix."""
+        return [FEATURES.index(f) for f in self.features]
 
 
 @dataclass(frozen=True)
@@ -75,21 +84,31 @@ class FusionParams:
     """How hybrid search scores a candidate: a weighted sum of features, with weights per question language
     (`search.language`).
 
-    Candidates are the best `candidates` chunks by dense score plus the best by BM25. Features, each in
-    [0, 1] over the candidates: `dense` (cosine, scaled by `LanguageFusion.dense_span`), `sentence` (BM25
-    of the chunk's best sentence, over its maximum), `coverage` (IDF-weighted share of the question's
-    terms in the chunk) and `article` (the best dense+BM25 blend of any candidate from the same article). BM25, sentence and
-    coverage read the question's terms with those the language adds; dense feedback takes the best
-    `feedback_chunks` chunks by cosine and adds up to `feedback_terms` terms (fitted off: it lowered
-    English hit@1). Weights are fitted on NorQuAD `train` with bench/tune_fusion.py, on the news articles
-    with and without 5,000 NoReC distractors together: English with its translations; another language
-    as English questions without them. The Norwegian weights, fitted on the articles alone, fare as well
-    as a refit on both indexes and are kept.
+    Candidates are the best `candidates` chunks by dense score plus the best by BM25. Their features are
+    `search.features.FEATURES`; each language weighs those it names. BM25, sentence and coverage read the
+    question's terms with those the language adds; dense feedback takes the best `feedback_chunks` chunks
+    by cosine and adds up to `feedback_terms` terms (fitted off: it lowered English hit@1). Features and
+    weights are fitted on NorQuAD `train` by bench/tune_fusion.py (`--select`), on the news articles with
+    and without 5,000 NoReC distractors together: English with its translations; another language as
+    English questions without them.
     """
 
-    nb: LanguageFusion = LanguageFusion((0.919, 0.358, 0.992, 1.051))
-    en: LanguageFusion = LanguageFusion((0.706, 0.497, 1.914, 1.078), translations=2.5, dense_span=0.06)
-    other: LanguageFusion = LanguageFusion((1.029, 0.048, 0.962, 0.813), dense_span=0.06)
+    nb: LanguageFusion = LanguageFusion(
+        (0.618, 0.471, 1.444, 0.593, -0.229, 0.461, -0.856),
+        dense_span=0.06,
+        features=(*BASE, "bm25", "article_bm25", "bm25_share"),
+    )
+    en: LanguageFusion = LanguageFusion(
+        (0.962, 0.489, 1.1, 1.232, 0.981, 0.351, -0.3, -0.092, 0.031),
+        translations=2.5,
+        dense_span=0.06,
+        features=(*BASE, "word_coverage_sq", "length", "dense_bm25", "article_hits", "bm25_rank"),
+    )
+    other: LanguageFusion = LanguageFusion(
+        (1.351, 0.231, 0.754, 1.062, 0.555, -0.584, -0.175, 0.889),
+        dense_span=0.06,
+        features=(*BASE, "length", "dense_bm25", "article_hits", "word_coverage_sq"),
+    )
     candidates: int = 100
     feedback_chunks: int = 5
     feedback_terms: int = 8
@@ -102,12 +121,6 @@ class FusionParams:
 def looks_english(text: str) -> bool:
     """True when the question is in English (`search.language.question_language`)."""
     return question_language(text) == ENGLISH
-
-
-def _unit(x: np.ndarray, minmax: bool = False) -> np.ndarray:
-    lo = float(x.min()) if minmax and len(x) else 0.0
-    span = (float(x.max()) - lo) if len(x) else 0.0
-    return (x - lo) / span if span > 0 else np.zeros_like(x)
 
 
 @dataclass
@@ -214,7 +227,8 @@ class Searcher:
 
     def features(self, text: str, terms: Query, q: np.ndarray, masks, lang: str | None = None) -> _Candidates:
         """The hybrid's candidates for a question (best `candidates` by cosine plus best by BM25) and their
-        feature matrix [candidates, len(FEATURES)]; `terms` gain the language's dense-feedback terms."""
+        feature matrix [candidates, len(FEATURES)] (`search.features`); `terms` gain the language's
+        dense-feedback terms."""
         gen, n = self.generation, self.fusion.candidates
         params = self.fusion.language(lang or question_language(text))
         dense_rows, _ = dense_top(gen, q, n, masks)
@@ -229,29 +243,72 @@ class Searcher:
         rows = np.union1d(dense_rows, lex_rows[lex_top]).astype(np.int64)
         if not len(rows):
             return _Candidates(rows, np.zeros((0, len(FEATURES)), np.float32), {})
-        keys = rows.tolist()
-        sentences = dict(zip(keys, self.lexical.sentence_scores(terms, gen.sentence_texts(rows))))
-        bm25 = np.zeros(len(rows), np.float32)
-        if len(lex_rows):
-            at = np.minimum(np.searchsorted(lex_rows, rows), len(lex_rows) - 1)
-            found = lex_rows[at] == rows
-            bm25[found] = lex_scores[at[found]]
-        cosine = dense_scores(gen, q, rows)
-        span = params.dense_span
-        d = np.clip(1 - (cosine.max() - cosine) / span, 0, 1) if span > 0 else _unit(cosine, minmax=True)
-        blend = 0.5 * d + 0.5 * _unit(bm25)
+        sentences = dict(zip(rows.tolist(), self.lexical.sentence_scores(terms, gen.sentence_texts(rows))))
+        units = [(t,) for t in weighted(analyze(text))]
+        if (lang or question_language(text)) == ENGLISH and params.translations > 0:
+            units += [tuple(t for tr in group for t in tr.split("/")) for group in translation_groups(text)]
+        signals = self._signals(text, terms, q, masks, rows, postings, (lex_rows, lex_scores), sentences)
+        signals.word_coverage = self.lexical.unit_coverage(units, postings, rows)
+        return _Candidates(rows, compute(signals, params.dense_span), sentences)
+
+    def _signals(self, text, terms, q, masks, rows, postings, lexical, sentences) -> Signals:
+        """The raw per-candidate signals the features are computed from (all but `word_coverage`)."""
+        gen = self.generation
+        own = {t: w for t, w in weighted(analyze(text)).items() if t in postings.df}
+        same = own == {t: w for t, w in terms.items() if t in postings.df}
         _, docs = np.unique(gen.doc_keys(rows), return_inverse=True)
-        best = np.full(int(docs.max()) + 1, -np.inf, dtype=np.float32)
-        np.maximum.at(best, docs, blend)
-        sentence = np.array([max(sentences[r]) for r in rows.tolist()], dtype=np.float32)
+        before, after = self._neighbours(rows, masks)
+        near = np.stack([before, after], axis=1)
+        near_cosine = np.full(near.shape, np.nan, np.float32)
+        near_cosine[near >= 0] = dense_scores(gen, q, near[near >= 0])
+        near_bm25 = _lookup(*lexical, np.maximum(near, 0).ravel()).reshape(near.shape)
         coverage = self.lexical.coverage(terms, postings, rows)
-        features = np.stack([d, _unit(sentence), coverage, best[docs]], axis=1).astype(np.float32)
-        return _Candidates(rows, features, sentences)
+        seg, local = gen.locate(rows)
+        place, length = np.zeros(len(rows), np.int64), np.zeros(len(rows), np.float32)
+        for i in np.unique(seg):
+            at = seg == i
+            place[at] = positions(np.asarray(gen.segments[int(i)].row_doc), local[at])
+            length[at] = gen.segments[int(i)].chunk_lens[local[at]]
+        bm25 = _lookup(*lexical, rows)
+        return Signals(
+            cosine=dense_scores(gen, q, rows),
+            bm25=bm25,
+            own=bm25 if same else _lookup(*self.lexical.bm25(own, postings), rows),
+            bm25_ceiling=self.lexical.ceiling(terms, postings),
+            sentence=np.array([max(sentences[r]) for r in rows.tolist()], dtype=np.float32),
+            coverage=coverage,
+            own_coverage=coverage if same else self.lexical.coverage(own, postings, rows),
+            word_coverage=coverage,
+            docs=docs,
+            neighbour_cosine=near_cosine,
+            neighbour_bm25=near_bm25,
+            position=place,
+            length=length / self.lexical.avg_len if self.lexical.avg_len else length,
+        )
+
+    def _neighbours(self, rows: np.ndarray, masks) -> tuple[np.ndarray, np.ndarray]:
+        """The global rows of the chunks just before and just after each row in the same article and
+        allowed by `masks` (-1 where there is none)."""
+        gen = self.generation
+        keys = gen.doc_keys(rows)
+        out = []
+        for step in (-1, 1):
+            near = rows + step
+            ok = (near >= 0) & (near < gen.rows)
+            near = np.where(ok, near, rows)
+            ok &= gen.doc_keys(near) == keys  # an article's chunks are consecutive rows of one segment
+            seg, local = gen.locate(near)
+            for i, mask in enumerate(masks):
+                if mask is not None:
+                    at = ok & (seg == i)
+                    ok[at] = mask[local[at]]
+            out.append(np.where(ok, near, -1))
+        return out[0], out[1]
 
     def _hybrid(self, text: str, terms: Query, q: np.ndarray, masks, lang: str) -> _Ranking:
         found = self.features(text, terms, q, masks, lang)
-        weights = np.asarray(self.fusion.language(lang).weights, dtype=np.float32)
-        fused = found.features @ weights
+        params = self.fusion.language(lang)
+        fused = found.features[:, params.columns()] @ np.asarray(params.weights, dtype=np.float32)
         order = top_rows(fused, len(fused))
         return _Ranking(found.rows[order], fused[order], found.sentences)
 
@@ -277,6 +334,16 @@ class Searcher:
             out.append(Result(float(score), c.doc_id, c.text, c.start, c.end, c.date, c.heading, c.position, c.title, c.id,
                               c.url, c.metadata, *hl))  # fmt: skip
         return out
+
+
+def _lookup(found_rows: np.ndarray, found_scores: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The score of each of `rows` among sorted `found_rows` (0 where it is not there)."""
+    out = np.zeros(len(rows), np.float32)
+    if len(found_rows):
+        at = np.minimum(np.searchsorted(found_rows, rows), len(found_rows) - 1)
+        hit = found_rows[at] == rows
+        out[hit] = found_scores[at[hit]]
+    return out
 
 
 def _highlight(chunk: StoredChunk, scores: list[float]) -> tuple[int | None, int | None]:

@@ -1,0 +1,137 @@
+"""The hybrid's features for its candidates, from signals the searcher gathers (`Signals`): numpy only.
+
+Every feature compares candidates within one question. Most are scaled to [0, 1] over the candidates;
+`cosine` and `bm25_share` keep a scale that holds across questions and archive sizes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+FEATURES: dict[str, str] = {
+    "dense": "cosine, 1 at the best candidate and 0 at `dense_span` below it (min-max over the candidates when 0)",
+    "sentence": "BM25 of the chunk's best sentence (sentence-level statistics), over the candidates' maximum",
+    "coverage": "IDF-weighted share of the question's distinct terms (with added ones) that the chunk holds",
+    "article": "the best 50/50 blend of `dense` and `bm25` among the candidates of the same article",
+    "cosine": "the raw cosine",
+    "bm25": "BM25 of the question's terms with the added ones, over the candidates' maximum",
+    "own": "BM25 of the question's own terms only, over the candidates' maximum (names and numbers)",
+    "own_coverage": "`coverage` of the question's own terms only",
+    "dense_rank": "1 / (1 + rank) by cosine among the candidates",
+    "bm25_rank": "1 / (1 + rank) by BM25 among the candidates (0 without a term)",
+    "bm25_share": "BM25 over the most any chunk could score (every term matched, tf large): absolute",
+    "neighbour": "the 50/50 blend of `dense` and `bm25` of the better adjacent chunk of the same article",
+    "article_dense": "the best `dense` among the candidates of the same article",
+    "article_bm25": "the best `bm25` among the candidates of the same article",
+    "article_hits": "how many candidates the article has, over the most any article has",
+    "position": "1 / (1 + the chunk's place in its article), places counted up to POSITION_CAP",
+    "word_coverage": "IDF-weighted share of the question's words the chunk holds, as itself or translated",
+    "word_coverage_sq": "`word_coverage` squared: a chunk that holds most of the question's words stands out",
+    "dense_bm25": "`dense` times `bm25`: both signals agree",
+    "length": "the chunk's length in index terms over the mean, up to 2, halved",
+}
+NAMES: tuple[str, ...] = tuple(FEATURES)
+BASE: tuple[str, ...] = ("dense", "sentence", "coverage", "article")
+POSITION_CAP = 7
+
+
+@dataclass
+class Signals:
+    """What the features are computed from, one entry per candidate (neighbours: [candidates, 2], the
+    previous and the next chunk of the same article, NaN where there is none)."""
+
+    cosine: np.ndarray
+    bm25: np.ndarray
+    own: np.ndarray
+    bm25_ceiling: float
+    sentence: np.ndarray
+    coverage: np.ndarray
+    own_coverage: np.ndarray
+    word_coverage: np.ndarray
+    docs: np.ndarray
+    neighbour_cosine: np.ndarray
+    neighbour_bm25: np.ndarray
+    position: np.ndarray
+    length: np.ndarray
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    """x over its maximum (zeros when the maximum is not positive)."""
+    top = float(x.max()) if len(x) else 0.0
+    return x / top if top > 0 else np.zeros_like(x)
+
+
+def dense_scale(cosine: np.ndarray, reference: np.ndarray, span: float) -> np.ndarray:
+    """Cosines scaled against the candidates' (`reference`): 1 at the best, 0 at `span` below it, or min-max
+    over the candidates when span is 0; clipped to [0, 1]."""
+    top = float(reference.max())
+    if span > 0:
+        return np.clip(1 - (top - cosine) / span, 0, 1)
+    low = float(reference.min())
+    return np.clip((cosine - low) / (top - low), 0, 1) if top > low else np.zeros_like(cosine)
+
+
+def inverse_rank(scores: np.ndarray) -> np.ndarray:
+    """1 / (1 + rank) of each score, best first (rank 0); 0 where the score is not positive."""
+    order = np.argsort(-scores, kind="stable")
+    rank = np.empty(len(scores), np.float32)
+    rank[order] = np.arange(len(scores), dtype=np.float32)
+    return np.where(scores > 0, 1 / (1 + rank), 0).astype(np.float32)
+
+
+def per_article_max(values: np.ndarray, docs: np.ndarray) -> np.ndarray:
+    """For each candidate, the largest of `values` among the candidates of its article."""
+    best = np.full(int(docs.max()) + 1, -np.inf, dtype=np.float32)
+    np.maximum.at(best, docs, values)
+    return best[docs]
+
+
+def compute(s: Signals, span: float) -> np.ndarray:
+    """The feature matrix [candidates, len(NAMES)], columns in NAMES order."""
+    d = dense_scale(s.cosine, s.cosine, span)
+    top_bm25 = float(s.bm25.max())
+    b = s.bm25 / top_bm25 if top_bm25 > 0 else np.zeros_like(s.bm25)
+    blend = 0.5 * d + 0.5 * b
+    near_d = dense_scale(np.nan_to_num(s.neighbour_cosine, nan=-1.0), s.cosine, span)
+    near_b = np.clip(np.nan_to_num(s.neighbour_bm25) / top_bm25, 0, 1) if top_bm25 > 0 else 0 * near_d
+    near = np.where(np.isnan(s.neighbour_cosine), 0, 0.5 * near_d + 0.5 * near_b).max(axis=1)
+    hits = np.bincount(s.docs).astype(np.float32)
+    columns = {
+        "dense": d,
+        "sentence": unit(s.sentence),
+        "coverage": s.coverage,
+        "article": per_article_max(blend, s.docs),
+        "cosine": s.cosine,
+        "bm25": b,
+        "own": unit(s.own),
+        "own_coverage": s.own_coverage,
+        "word_coverage": s.word_coverage,
+        "word_coverage_sq": s.word_coverage**2,
+        "dense_bm25": d * b,
+        "dense_rank": inverse_rank(s.cosine + 2),  # cosines may be negative: every candidate gets a rank
+        "bm25_rank": inverse_rank(s.bm25),
+        "bm25_share": s.bm25 / s.bm25_ceiling if s.bm25_ceiling > 0 else np.zeros_like(s.bm25),
+        "neighbour": near,
+        "article_dense": per_article_max(d, s.docs),
+        "article_bm25": per_article_max(b, s.docs),
+        "article_hits": hits[s.docs] / hits.max(),
+        "position": 1 / (1 + s.position.astype(np.float32)),
+        "length": np.minimum(s.length, 2) / 2,
+    }
+    return np.stack([columns[name] for name in NAMES], axis=1).astype(np.float32)
+
+
+def positions(row_doc: np.ndarray, local: np.ndarray) -> np.ndarray:
+    """Each local row's place in its article, up to POSITION_CAP (a segment stores an article's chunks
+    as consecutive rows, in order)."""
+    place = np.zeros(len(local), np.int64)
+    going = np.ones(len(local), dtype=bool)
+    doc = row_doc[local]
+    for back in range(1, POSITION_CAP + 1):
+        at = local - back
+        going &= at >= 0
+        going[going] &= row_doc[at[going]] == doc[going]
+        place += going
+    return place
