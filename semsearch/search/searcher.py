@@ -99,10 +99,10 @@ class FusionParams:
         features=(*BASE, "bm25", "article_bm25", "bm25_share"),
     )
     en: LanguageFusion = LanguageFusion(
-        (0.962, 0.489, 1.1, 1.232, 0.981, 0.351, -0.3, -0.092, 0.031),
+        (0.71, 0.555, 0.993, 1.137, 1.134, 0.288, -0.259),
         translations=2.5,
         dense_span=0.06,
-        features=(*BASE, "word_coverage_sq", "length", "dense_bm25", "article_hits", "bm25_rank"),
+        features=(*BASE, "word_coverage", "length", "bm25"),
     )
     other: LanguageFusion = LanguageFusion(
         (1.351, 0.231, 0.754, 1.062, 0.555, -0.584, -0.175, 0.889),
