@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from semsearch.index.generation import Generation
+from semsearch.search.lexical import bm25_idf
 
 
 def add_terms(query: dict[str, float], extra: dict[str, float]) -> dict[str, float]:
@@ -90,7 +91,7 @@ def feedback(gen: Generation, rows: np.ndarray, weight: float, terms: int, skip:
         return {}
     df = document_frequencies(gen, list(evidence))
     n = max(gen.rows, 1)
-    scored = {t: e * math.log(1 + (n - df.get(t, 0) + 0.5) / (df.get(t, 0) + 0.5)) for t, e in evidence.items()}
+    scored = {t: e * bm25_idf(n, df.get(t, 0)) for t, e in evidence.items()}
     best = sorted(scored, key=lambda t: (-scored[t], t))[:terms]
     top = scored[best[0]]
     return {t: weight * scored[t] / top for t in best if scored[t] > 0}

@@ -21,6 +21,11 @@ K1, B = 1.2, 0.75
 Query = Mapping[str, float]  # term -> weight: a question's own terms count 1 per occurrence, added terms less
 
 
+def bm25_idf(n: int, df: int) -> float:
+    """BM25's inverse document frequency of a term held by `df` of `n` chunks (or sentences)."""
+    return math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+
 def weighted(terms: Sequence[str] | Query) -> dict[str, float]:
     """A question's terms as term -> weight (a repeated term counts again); a mapping is taken as it is."""
     return dict(terms) if isinstance(terms, Mapping) else {t: float(n) for t, n in Counter(terms).items()}
@@ -66,7 +71,7 @@ class Lexical:
 
     def idf(self, df: int) -> float:
         """BM25's inverse document frequency of a term held by `df` chunks."""
-        return math.log(1 + (self.n - df + 0.5) / (df + 0.5))
+        return bm25_idf(self.n, df)
 
     def ceiling(self, terms: Sequence[str] | Query, postings: Postings) -> float:
         """The BM25 no chunk reaches: every term of the question that the index holds, with a large tf."""
@@ -131,7 +136,7 @@ class Lexical:
         df = Counter()
         for segment in self.gen.segments:
             df.update(segment.sentence_df(list(wanted)))
-        weights = {t: wanted[t] * math.log(1 + (self.n_sentences - df[t] + 0.5) / (df[t] + 0.5)) for t in wanted if df[t]}
+        weights = {t: wanted[t] * bm25_idf(self.n_sentences, df[t]) for t in wanted if df[t]}
         out = []
         for text in sentences:
             present = [t for t in weights if t in text]  # substrings: whole words are counted below
