@@ -54,7 +54,8 @@ def translation_groups(text: str, compounds: bool = True) -> list[tuple[str, ...
     with `compounds`, the compounds two neighbouring words make (`search.lexicon`)."""
     from semsearch.search import lexicon  # the word list: read for English questions only
 
-    return lexicon.translate(text) + (lexicon.compounds(text) if compounds else [])
+    spans = lexicon.translate_spans(text)
+    return [group for _, group in spans] + (lexicon.compounds(text, spans) if compounds else [])
 
 
 def _known_forms(group: tuple[str, ...], held: set[str]) -> tuple[str, ...]:

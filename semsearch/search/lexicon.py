@@ -103,12 +103,12 @@ def translate_spans(text: str) -> list[tuple[tuple[int, int], tuple[str, ...]]]:
 _LINKS = ("", "s", "e")
 
 
-def compounds(text: str) -> list[tuple[str, ...]]:
+def compounds(text: str, spans: list[tuple[tuple[int, int], tuple[str, ...]]] | None = None) -> list[tuple[str, ...]]:
     """For each two neighbouring English words that both translate ("tax lists", "working week"), the
     Norwegian compounds their translations could make: first part, link, then the last part's index term
     ("skattelist", "arbeidsuk"). Most are no word: only a search that keeps the terms an index holds may use
-    them (`expansion.translations`)."""
-    spans = translate_spans(text)
+    them (`expansion.translations`). `spans`: `translate_spans(text)`, when the caller has it already."""
+    spans = translate_spans(text) if spans is None else spans
     out = []
     for (first_span, first), (second_span, second) in zip(spans, spans[1:]):
         if first_span[1] != second_span[0]:
