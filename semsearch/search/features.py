@@ -92,7 +92,7 @@ def compute(s: Signals, span: float) -> np.ndarray:
     """The feature matrix [candidates, len(NAMES)], columns in NAMES order."""
     d = dense_scale(s.cosine, s.cosine, span)
     top_bm25 = float(s.bm25.max())
-    b = s.bm25 / top_bm25 if top_bm25 > 0 else np.zeros_like(s.bm25)
+    b = unit(s.bm25)
     blend = 0.5 * d + 0.5 * b
     near_d = dense_scale(np.nan_to_num(s.neighbour_cosine, nan=-1.0), s.cosine, span)
     near_b = np.clip(np.nan_to_num(s.neighbour_bm25) / top_bm25, 0, 1) if top_bm25 > 0 else 0 * near_d
