@@ -73,6 +73,10 @@ class Lexical:
         """BM25's inverse document frequency of a term held by `df` chunks."""
         return bm25_idf(self.n, df)
 
+    def _rarity(self, df: int) -> float:
+        """How much a term held by `df` chunks weighs in coverage (a smoothed IDF, positive for every term)."""
+        return math.log1p(self.n / (df + 1))
+
     def ceiling(self, terms: Sequence[str] | Query, postings: Postings) -> float:
         """The BM25 no chunk reaches: every term of the question that the index holds, with a large tf."""
         return sum(times * self.idf(postings.df[t]) for t, times in weighted(terms).items() if postings.df.get(t))
@@ -104,7 +108,7 @@ class Lexical:
         cover = np.zeros(len(rows), dtype=np.float32)
         total = 0.0
         for term, share in weighted(terms).items():
-            weight = min(share, 1.0) * math.log1p(self.n / (postings.df.get(term, 0) + 1))
+            weight = min(share, 1.0) * self._rarity(postings.df.get(term, 0))
             total += weight
             cover[_member(rows, postings.rows.get(term))] += weight
         return cover / total if total else cover
@@ -116,7 +120,7 @@ class Lexical:
         total = 0.0
         for unit in units:
             known = [t for t in unit if postings.df.get(t)]
-            weight = math.log1p(self.n / (min((postings.df[t] for t in known), default=0) + 1))
+            weight = self._rarity(min((postings.df[t] for t in known), default=0))
             total += weight
             held = np.zeros(len(rows), dtype=bool)
             for t in known:
