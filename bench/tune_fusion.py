@@ -1,7 +1,7 @@
 """Fit the hybrid's fusion for each question language on NorQuAD `train`; report `validation` alongside.
 
     .venv/bin/python bench/tune_fusion.py [--lang nb en other] [--translations 2.5 ...] [--feedback 0 ...]
-        [--dense-span 0 0.06 ...] [--features dense sentence ...] [--select] [--lambdamart] [--cache-sets]
+        [--dense-span 0 0.06 ...] [--adapt 0 1] [--features dense sentence ...] [--select] [--lambdamart] [--cache-sets]
 
 Fits on archive-like indexes: the 403 news articles plus N NoReC reviews for each N given
 (`semsearch.eval_index`, cached), all together, so the weights serve an archive of any size. For each
@@ -115,7 +115,7 @@ def candidate_sets(s: Searcher, queries: list[LabelledQuery], vectors: np.ndarra
     for q, v in zip(queries, vectors):
         if folds:
             lexicon.load_lexicon = lambda q=q: folds[q.id]
-        c = s.features(q.query, s.question_terms(q.query, lang), v, s.generation.alive, lang)
+        c = s.features(q.query, s.question_terms(q.query, lang), s.question_vector(v, lang), s.generation.alive, lang)
         found.append((c.features, np.array([q.answered_by(*rows[r]) for r in c.rows.tolist()], dtype=bool)))
     lexicon.load_lexicon = SHIPPED
     return Sets(found, [min(q.relevant) for q in queries])
@@ -236,7 +236,8 @@ CACHE_SETS = False  # --cache-sets: keep candidate sets in the user cache, keyed
 def _sets_path(s: Searcher, lang: str, params: LanguageFusion, split: str) -> Path:
     """Where the candidate sets of one index, language, setting and split are cached."""
     code = b"".join(p.read_bytes() for p in sorted((ROOT / "semsearch" / "search").rglob("*")) if p.is_file())
-    text = f"{s.generation.key}|{s.generation.rows}|{lang}|{params.translations}|{params.feedback}|{params.dense_span}|{split}"
+    setting = replace(params, weights=(), features=())  # the sets hold every feature: weights do not matter
+    text = f"{s.generation.key}|{s.generation.rows}|{lang}|{setting}|{split}"
     key = hashlib.sha256(code + text.encode() + (ROOT / "bench" / "build_lexicon.py").read_bytes()).hexdigest()[:16]
     return cache_root() / "eval" / f"sets-{key}.arrays.pkl"
 
@@ -255,18 +256,19 @@ def tune_language(indexes: list[Searcher], lang: str, grid: list, features: tupl
     shipped = FusionParams().language(lang)
     best, best_mrr, best_sets = None, -1.0, None
     cols = [FEATURES.index(f) for f in features]
-    for translations, feedback, span in grid:
+    for translations, feedback, span, adapt in grid:
         t0 = time.perf_counter()
-        params = LanguageFusion(shipped.weights, translations, feedback, span, shipped.features)
+        params = LanguageFusion(shipped.weights, translations, feedback, span, shipped.features, bool(adapt))
         sets = gather(indexes, lang, params, data, rows, folds)
         train = [v for (_, split), v in sets.items() if split == "train"]
         w = fit(train, cols)
         mrr = mean_mrr(linear(w, cols), train)
-        print(f"{lang} translations {translations} feedback {feedback} span {span}: weights {tuple(w.tolist())},"
+        print(f"{lang} translations {translations} feedback {feedback} span {span} adapt {adapt}: weights {tuple(w.tolist())},"
               f" mean train MRR@10 {mrr:.4f} ({time.perf_counter() - t0:.0f} s)", flush=True)  # fmt: skip
         report(lang, linear(w, cols), sets, linear(np.asarray(shipped.weights), shipped.columns()))
         if mrr > best_mrr:
-            best, best_mrr, best_sets = LanguageFusion(tuple(w.tolist()), translations, feedback, span, features), mrr, sets
+            best = LanguageFusion(tuple(w.tolist()), translations, feedback, span, features, bool(adapt))
+            best_mrr, best_sets = mrr, sets
     return best, best_sets
 
 
@@ -318,6 +320,7 @@ def main() -> None:
     ap.add_argument("--translations", type=float, nargs="+", default=[2.5])
     ap.add_argument("--feedback", type=float, nargs="+", default=[0.0])
     ap.add_argument("--dense-span", type=float, nargs="+", default=[0.0, 0.06])
+    ap.add_argument("--adapt", type=int, nargs="+", choices=[0, 1], help="English question adapter off/on (default: as shipped)")
     ap.add_argument("--features", nargs="+", default=list(BASE), choices=FEATURES, help="the features fitted (start of --select)")
     ap.add_argument("--select", action="store_true", help="add features forward while mean train MRR@10 gains")
     ap.add_argument("--lambdamart", action="store_true", help="print out-of-fold LambdaMART against the linear fit")
@@ -332,7 +335,8 @@ def main() -> None:
     chosen, sets = {}, {}
     for lang in args.lang:
         translations = args.translations if lang == "en" else [0.0]
-        grid = list(itertools.product(translations, args.feedback, args.dense_span))
+        adapt = args.adapt if args.adapt is not None else [int(FusionParams().language(lang).adapt)]
+        grid = list(itertools.product(translations, args.feedback, args.dense_span, adapt))
         chosen[lang], sets[lang] = tune_language(indexes, lang, grid, tuple(args.features))
         print(f"chosen {lang}: {chosen[lang]}", flush=True)
     train = {lang: [v for (_, split), v in found.items() if split == "train"] for lang, found in sets.items()}

@@ -18,6 +18,7 @@ from semsearch.embedding.embedder import blas_threads
 from semsearch.errors import SemsearchError
 from semsearch.index.generation import Generation, StoredChunk
 from semsearch.index.records import joined_sentences
+from semsearch.search.adapter import adapt, load_adapter
 from semsearch.search.dense import dense_scores, dense_top, top_rows
 from semsearch.search.expansion import add_terms, feedback, index_terms, translation_groups, translations
 from semsearch.search.features import BASE, Signals, compute, positions
@@ -68,6 +69,7 @@ class LanguageFusion:
     feedback: float = 0.0
     dense_span: float = 0.0
     features: tuple[str, ...] = BASE
+    adapt: bool = False  # map the question's vector with the model's adapter, where one ships (`search.adapter`)
 
     def __post_init__(self):
         unknown = [f for f in self.features if f not in FEATURES]
@@ -89,8 +91,9 @@ class FusionParams:
     question's terms with those the language adds; dense feedback takes the best `feedback_chunks` chunks
     by cosine and adds up to `feedback_terms` terms (fitted off: it lowered English hit@1). Features and
     weights are fitted on NorQuAD `train` by bench/tune_fusion.py (`--select`), on the news articles with
-    and without 5,000 NoReC distractors together: English with its translations; another language as
-    English questions without them.
+    and without 5,000 NoReC distractors together: English with its translations and its question adapter
+    (`search.adapter`, fitted first by bench/fit_adapter.py); another language as English questions without
+    either.
     """
 
     nb: LanguageFusion = LanguageFusion(
@@ -99,10 +102,11 @@ class FusionParams:
         features=(*BASE, "bm25", "article_bm25", "bm25_share"),
     )
     en: LanguageFusion = LanguageFusion(
-        (0.71, 0.555, 0.993, 1.137, 1.134, 0.288, -0.259),
+        (1.032, 0.535, 1.551, 1.073, -0.284, 0.823, 0.048),
         translations=2.5,
         dense_span=0.06,
-        features=(*BASE, "word_coverage", "length", "bm25"),
+        features=(*BASE, "dense_bm25", "word_coverage_sq", "position"),
+        adapt=True,
     )
     other: LanguageFusion = LanguageFusion(
         (1.351, 0.231, 0.754, 1.062, 0.555, -0.584, -0.175, 0.889),
@@ -160,6 +164,14 @@ class Searcher:
             )
         return q
 
+    def question_vector(self, q: np.ndarray, lang: str) -> np.ndarray:
+        """The vector dense search takes for a question of this language: its embedding `q`, mapped by the
+        model's adapter when the language's fusion asks for it and one ships for the index's model."""
+        if not self.fusion.language(lang).adapt:
+            return q
+        w = load_adapter(str((self.generation.commit.model or {}).get("name", "")))
+        return adapt(q, w) if w is not None and w.shape[0] == q.shape[0] else q
+
     def mean_lengths(self) -> tuple[float, float]:
         """Mean chunk length in characters and model tokens."""
         return self.generation.mean_lengths()
@@ -176,6 +188,8 @@ class Searcher:
         """The k best passages for `text` (or the best passage of each of the k best articles).
 
         `masks` restricts the search to rows allowed per segment (deleted rows are always excluded).
+        `query_vector`, when given, is the question's embedding as the model gives it (the language's adapter
+        is applied here).
         """
         if mode not in MODES:
             raise SemsearchError(f"unknown mode '{mode}': use one of {', '.join(MODES)}")
@@ -193,7 +207,7 @@ class Searcher:
         if mode == "lexical":
             ranking = self._lexical(terms, masks)
         else:
-            q = self.query_vector(text) if query_vector is None else query_vector
+            q = self.question_vector(self.query_vector(text) if query_vector is None else query_vector, lang)
             depth = max(k, self.fusion.candidates) if per_article else k
             if mode == "dense":
                 ranking = self._dense(q, depth, masks, per_article, k)
