@@ -37,24 +37,44 @@ BASE: tuple[str, ...] = ("dense", "sentence", "coverage", "article")
 POSITION_CAP = 7
 
 
+# The signals beyond cosine, BM25, sentence and coverage that a feature reads: `Searcher` gathers only
+# those of the features a language weighs (neighbours cost a second dense and BM25 lookup, `own` a second
+# BM25 pass).
+NEEDS: dict[str, tuple[str, ...]] = {
+    "own": ("own",),
+    "own_coverage": ("own_coverage",),
+    "neighbour": ("neighbours",),
+    "position": ("position",),
+    "length": ("length",),
+    "word_coverage": ("word_coverage",),
+    "word_coverage_sq": ("word_coverage",),
+}
+
+
+def needs(names: tuple[str, ...]) -> frozenset[str]:
+    """The optional signals (`NEEDS`) that these features read."""
+    return frozenset(signal for name in names for signal in NEEDS.get(name, ()))
+
+
 @dataclass
 class Signals:
     """What the features are computed from, one entry per candidate (neighbours: [candidates, 2], the
-    previous and the next chunk of the same article, NaN where there is none)."""
+    previous and the next chunk of the same article, NaN where there is none). The optional signals are
+    None where no feature asked for them reads them."""
 
     cosine: np.ndarray
     bm25: np.ndarray
-    own: np.ndarray
     bm25_ceiling: float
     sentence: np.ndarray
     coverage: np.ndarray
-    own_coverage: np.ndarray
-    word_coverage: np.ndarray
     docs: np.ndarray
-    neighbour_cosine: np.ndarray
-    neighbour_bm25: np.ndarray
-    position: np.ndarray
-    length: np.ndarray
+    own: np.ndarray | None = None
+    own_coverage: np.ndarray | None = None
+    word_coverage: np.ndarray | None = None
+    neighbour_cosine: np.ndarray | None = None
+    neighbour_bm25: np.ndarray | None = None
+    position: np.ndarray | None = None
+    length: np.ndarray | None = None
 
 
 def unit(x: np.ndarray) -> np.ndarray:
@@ -88,39 +108,44 @@ def per_article_max(values: np.ndarray, docs: np.ndarray) -> np.ndarray:
     return best[docs]
 
 
-def compute(s: Signals, span: float) -> np.ndarray:
-    """The feature matrix [candidates, len(NAMES)], columns in NAMES order."""
-    d = dense_scale(s.cosine, s.cosine, span)
+def _neighbour(s: Signals, span: float) -> np.ndarray:
+    """The 50/50 blend of dense and bm25 of the better adjacent chunk of the same article (0 without one)."""
     top_bm25 = float(s.bm25.max())
-    b = unit(s.bm25)
-    blend = 0.5 * d + 0.5 * b
     near_d = dense_scale(np.nan_to_num(s.neighbour_cosine, nan=-1.0), s.cosine, span)
     near_b = np.clip(np.nan_to_num(s.neighbour_bm25) / top_bm25, 0, 1) if top_bm25 > 0 else 0 * near_d
-    near = np.where(np.isnan(s.neighbour_cosine), 0, 0.5 * near_d + 0.5 * near_b).max(axis=1)
+    return np.where(np.isnan(s.neighbour_cosine), 0, 0.5 * near_d + 0.5 * near_b).max(axis=1)
+
+
+def compute(s: Signals, span: float, names: tuple[str, ...] = NAMES) -> np.ndarray:
+    """The feature matrix [candidates, len(names)], columns in `names` order; only those are computed."""
+    d = dense_scale(s.cosine, s.cosine, span)
+    b = unit(s.bm25)
     hits = np.bincount(s.docs).astype(np.float32)
     columns = {
-        "dense": d,
-        "sentence": unit(s.sentence),
-        "coverage": s.coverage,
-        "article": per_article_max(blend, s.docs),
-        "cosine": s.cosine,
-        "bm25": b,
-        "own": unit(s.own),
-        "own_coverage": s.own_coverage,
-        "word_coverage": s.word_coverage,
-        "word_coverage_sq": s.word_coverage**2,
-        "dense_bm25": d * b,
-        "dense_rank": inverse_rank(s.cosine + 2),  # cosines may be negative: every candidate gets a rank
-        "bm25_rank": inverse_rank(s.bm25),
-        "bm25_share": s.bm25 / s.bm25_ceiling if s.bm25_ceiling > 0 else np.zeros_like(s.bm25),
-        "neighbour": near,
-        "article_dense": per_article_max(d, s.docs),
-        "article_bm25": per_article_max(b, s.docs),
-        "article_hits": hits[s.docs] / hits.max(),
-        "position": 1 / (1 + s.position.astype(np.float32)),
-        "length": np.minimum(s.length, 2) / 2,
+        "dense": lambda: d,
+        "sentence": lambda: unit(s.sentence),
+        "coverage": lambda: s.coverage,
+        "article": lambda: per_article_max(0.5 * d + 0.5 * b, s.docs),
+        "cosine": lambda: s.cosine,
+        "bm25": lambda: b,
+        "own": lambda: unit(s.own),
+        "own_coverage": lambda: s.own_coverage,
+        "word_coverage": lambda: s.word_coverage,
+        "word_coverage_sq": lambda: s.word_coverage**2,
+        "dense_bm25": lambda: d * b,
+        "dense_rank": lambda: inverse_rank(s.cosine + 2),  # cosines may be negative: every candidate gets a rank
+        "bm25_rank": lambda: inverse_rank(s.bm25),
+        "bm25_share": lambda: s.bm25 / s.bm25_ceiling if s.bm25_ceiling > 0 else np.zeros_like(s.bm25),
+        "neighbour": lambda: _neighbour(s, span),
+        "article_dense": lambda: per_article_max(d, s.docs),
+        "article_bm25": lambda: per_article_max(b, s.docs),
+        "article_hits": lambda: hits[s.docs] / hits.max(),
+        "position": lambda: 1 / (1 + s.position.astype(np.float32)),
+        "length": lambda: np.minimum(s.length, 2) / 2,
     }
-    return np.stack([columns[name] for name in NAMES], axis=1).astype(np.float32)
+    if not names:
+        return np.zeros((len(s.cosine), 0), np.float32)
+    return np.stack([columns[name]() for name in names], axis=1).astype(np.float32)
 
 
 def positions(row_doc: np.ndarray, local: np.ndarray) -> np.ndarray:

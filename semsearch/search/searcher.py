@@ -21,7 +21,7 @@ from semsearch.index.records import joined_sentences
 from semsearch.search.adapter import adapt, load_adapter
 from semsearch.search.dense import dense_scores, dense_top, top_rows
 from semsearch.search.expansion import add_terms, feedback, index_terms, translation_groups, translations
-from semsearch.search.features import BASE, Signals, compute, positions
+from semsearch.search.features import BASE, Signals, compute, needs, positions
 from semsearch.search.features import NAMES as FEATURES
 from semsearch.search.language import ENGLISH, NORWEGIAN, question_language
 from semsearch.search.lexical import Lexical, Postings, Query, weighted
@@ -239,12 +239,15 @@ class Searcher:
                 return _Ranking(rows, scores)
             depth *= 4
 
-    def features(self, text: str, terms: Query, q: np.ndarray, masks, lang: str | None = None) -> _Candidates:
+    def features(
+        self, text: str, terms: Query, q: np.ndarray, masks, lang: str | None = None, names: tuple[str, ...] = FEATURES
+    ) -> _Candidates:
         """The hybrid's candidates for a question (best `candidates` by cosine plus best by BM25) and their
-        feature matrix [candidates, len(FEATURES)] (`search.features`); `terms` gain the language's
-        dense-feedback terms."""
+        feature matrix [candidates, len(names)] (`search.features`: every feature unless `names` picks some);
+        `terms` gain the language's dense-feedback terms."""
         gen, n = self.generation, self.fusion.candidates
-        params = self.fusion.language(lang or question_language(text))
+        lang = lang or question_language(text)
+        params = self.fusion.language(lang)
         dense_rows, _ = dense_top(gen, q, n, masks)
         terms = weighted(terms)
         if params.feedback > 0:
@@ -256,49 +259,53 @@ class Searcher:
         lex_top = lex_top[lex_scores[lex_top] > 0]
         rows = np.union1d(dense_rows, lex_rows[lex_top]).astype(np.int64)
         if not len(rows):
-            return _Candidates(rows, np.zeros((0, len(FEATURES)), np.float32), {})
+            return _Candidates(rows, np.zeros((0, len(names)), np.float32), {})
         sentences = dict(zip(rows.tolist(), self.lexical.sentence_scores(terms, gen.sentence_texts(rows))))
-        units = [(t,) for t in weighted(analyze(text))]
-        if (lang or question_language(text)) == ENGLISH and params.translations > 0:
-            units += [tuple(t for tr in group for t in tr.split("/")) for group in translation_groups(text)]
-        signals = self._signals(text, terms, q, masks, rows, postings, (lex_rows, lex_scores), sentences)
-        signals.word_coverage = self.lexical.unit_coverage(units, postings, rows)
-        return _Candidates(rows, compute(signals, params.dense_span), sentences)
+        need = needs(names)
+        signals = self._signals(q, rows, postings, (lex_rows, lex_scores), sentences, terms)
+        self._optional_signals(signals, need, text, q, masks, rows, postings, (lex_rows, lex_scores), terms)
+        if "word_coverage" in need:
+            units = [(t,) for t in weighted(analyze(text))]
+            if lang == ENGLISH and params.translations > 0:
+                units += [tuple(t for tr in group for t in tr.split("/")) for group in translation_groups(text)]
+            signals.word_coverage = self.lexical.unit_coverage(units, postings, rows)
+        return _Candidates(rows, compute(signals, params.dense_span, names), sentences)
 
-    def _signals(self, text, terms, q, masks, rows, postings, lexical, sentences) -> Signals:
-        """The raw per-candidate signals the features are computed from (all but `word_coverage`)."""
+    def _signals(self, q, rows, postings, lexical, sentences, terms) -> Signals:
+        """The signals every feature set reads: cosine, BM25, sentence BM25, coverage and the article."""
         gen = self.generation
-        own = {t: w for t, w in weighted(analyze(text)).items() if t in postings.df}
-        same = own == {t: w for t, w in terms.items() if t in postings.df}
         _, docs = np.unique(gen.doc_keys(rows), return_inverse=True)
-        before, after = self._neighbours(rows, masks)
-        near = np.stack([before, after], axis=1)
-        near_cosine = np.full(near.shape, np.nan, np.float32)
-        near_cosine[near >= 0] = dense_scores(gen, q, near[near >= 0])
-        near_bm25 = _lookup(*lexical, np.maximum(near, 0).ravel()).reshape(near.shape)
-        coverage = self.lexical.coverage(terms, postings, rows)
-        seg, local = gen.locate(rows)
-        place, length = np.zeros(len(rows), np.int64), np.zeros(len(rows), np.float32)
-        for i in np.unique(seg):
-            at = seg == i
-            place[at] = positions(np.asarray(gen.segments[int(i)].row_doc), local[at])
-            length[at] = gen.segments[int(i)].chunk_lens[local[at]]
-        bm25 = _lookup(*lexical, rows)
         return Signals(
             cosine=dense_scores(gen, q, rows),
-            bm25=bm25,
-            own=bm25 if same else _lookup(*self.lexical.bm25(own, postings), rows),
+            bm25=_lookup(*lexical, rows),
             bm25_ceiling=self.lexical.ceiling(terms, postings),
             sentence=np.array([max(sentences[r]) for r in rows.tolist()], dtype=np.float32),
-            coverage=coverage,
-            own_coverage=coverage if same else self.lexical.coverage(own, postings, rows),
-            word_coverage=coverage,
+            coverage=self.lexical.coverage(terms, postings, rows),
             docs=docs,
-            neighbour_cosine=near_cosine,
-            neighbour_bm25=near_bm25,
-            position=place,
-            length=length / self.lexical.avg_len if self.lexical.avg_len else length,
         )
+
+    def _optional_signals(self, s: Signals, need, text, q, masks, rows, postings, lexical, terms) -> None:
+        """Fill in the optional signals in `need` (`features.NEEDS`), all but `word_coverage`."""
+        gen = self.generation
+        if need & {"own", "own_coverage"}:
+            own = {t: w for t, w in weighted(analyze(text)).items() if t in postings.df}
+            same = own == {t: w for t, w in terms.items() if t in postings.df}
+            s.own = s.bm25 if same else _lookup(*self.lexical.bm25(own, postings), rows)
+            s.own_coverage = s.coverage if same else self.lexical.coverage(own, postings, rows)
+        if "neighbours" in need:
+            near = np.stack(self._neighbours(rows, masks), axis=1)
+            s.neighbour_cosine = np.full(near.shape, np.nan, np.float32)
+            s.neighbour_cosine[near >= 0] = dense_scores(gen, q, near[near >= 0])
+            s.neighbour_bm25 = _lookup(*lexical, np.maximum(near, 0).ravel()).reshape(near.shape)
+        if need & {"position", "length"}:
+            seg, local = gen.locate(rows)
+            place, length = np.zeros(len(rows), np.int64), np.zeros(len(rows), np.float32)
+            for i in np.unique(seg):
+                at = seg == i
+                place[at] = positions(np.asarray(gen.segments[int(i)].row_doc), local[at])
+                length[at] = gen.segments[int(i)].chunk_lens[local[at]]
+            s.position = place
+            s.length = length / self.lexical.avg_len if self.lexical.avg_len else length
 
     def _neighbours(self, rows: np.ndarray, masks) -> tuple[np.ndarray, np.ndarray]:
         """The global rows of the chunks just before and just after each row in the same article and
@@ -320,9 +327,9 @@ class Searcher:
         return out[0], out[1]
 
     def _hybrid(self, text: str, terms: Query, q: np.ndarray, masks, lang: str) -> _Ranking:
-        found = self.features(text, terms, q, masks, lang)
         params = self.fusion.language(lang)
-        fused = found.features[:, params.columns()] @ np.asarray(params.weights, dtype=np.float32)
+        found = self.features(text, terms, q, masks, lang, params.features)
+        fused = found.features @ np.asarray(params.weights, dtype=np.float32)
         order = top_rows(fused, len(fused))
         return _Ranking(found.rows[order], fused[order], found.sentences)
 
