@@ -125,3 +125,15 @@ def test_inverse_rank_and_positions():
     assert np.allclose(inverse_rank(np.array([0.5, 2.0, 0.0, 1.0])), [1 / 3, 1.0, 0.0, 0.5])
     row_doc = np.array([0, 0, 0, 1, 2, 2] + [3] * 10)
     assert positions(row_doc, np.array([0, 2, 3, 5, 15])).tolist() == [0, 2, 0, 1, POSITION_CAP]
+
+
+def test_features_asked_for_by_name_equal_those_columns_of_every_feature(tmp_path):
+    question = "How many percent turned out to vote in Bergen?"
+    found, _, every = _candidates(tmp_path, question, "en", translations=2.5)
+    gen = store.open_generation(tmp_path)
+    en = LanguageFusion((1.0, 0.0, 0.0, 0.0), translations=2.5, dense_span=0.06)  # as `_candidates` ranks
+    s = Searcher(gen, embedder=None, fusion=FusionParams(en=en))
+    for names in (("dense", "word_coverage_sq", "position"), ("neighbour", "own", "length"), ("bm25_share",)):
+        some = s.features(question, s.question_terms(question, "en"), vector_of(question), gen.alive, "en", names)
+        assert np.array_equal(some.rows, found.rows)
+        assert np.allclose(some.features, np.stack([every[n] for n in names], axis=1), atol=1e-6)

@@ -261,15 +261,20 @@ class Searcher:
         if not len(rows):
             return _Candidates(rows, np.zeros((0, len(names)), np.float32), {})
         sentences = dict(zip(rows.tolist(), self.lexical.sentence_scores(terms, gen.sentence_texts(rows))))
-        need = needs(names)
-        signals = self._signals(q, rows, postings, (lex_rows, lex_scores), sentences, terms)
-        self._optional_signals(signals, need, text, q, masks, rows, postings, (lex_rows, lex_scores), terms)
+        lexical, need = (lex_rows, lex_scores), needs(names)
+        s = self._signals(q, rows, postings, lexical, sentences, terms)
+        if need & {"own", "own_coverage"}:
+            s.own, s.own_coverage = self._own_signals(text, terms, postings, lexical, rows, s)
+        if "neighbours" in need:
+            s.neighbour_cosine, s.neighbour_bm25 = self._neighbour_signals(q, masks, rows, lexical)
+        if need & {"position", "length"}:
+            s.position, s.length = self._places(rows)
         if "word_coverage" in need:
             units = [(t,) for t in weighted(analyze(text))]
             if lang == ENGLISH and params.translations > 0:
                 units += [tuple(t for tr in group for t in tr.split("/")) for group in translation_groups(text)]
-            signals.word_coverage = self.lexical.unit_coverage(units, postings, rows)
-        return _Candidates(rows, compute(signals, params.dense_span, names), sentences)
+            s.word_coverage = self.lexical.unit_coverage(units, postings, rows)
+        return _Candidates(rows, compute(s, params.dense_span, names), sentences)
 
     def _signals(self, q, rows, postings, lexical, sentences, terms) -> Signals:
         """The signals every feature set reads: cosine, BM25, sentence BM25, coverage and the article."""
@@ -284,28 +289,30 @@ class Searcher:
             docs=docs,
         )
 
-    def _optional_signals(self, s: Signals, need, text, q, masks, rows, postings, lexical, terms) -> None:
-        """Fill in the optional signals in `need` (`features.NEEDS`), all but `word_coverage`."""
+    def _own_signals(self, text, terms, postings, lexical, rows, s: Signals) -> tuple[np.ndarray, np.ndarray]:
+        """BM25 and coverage of the question's own terms alone (the same as with all terms when it adds none)."""
+        own = {t: w for t, w in weighted(analyze(text)).items() if t in postings.df}
+        if own == {t: w for t, w in terms.items() if t in postings.df}:
+            return s.bm25, s.coverage
+        return _lookup(*self.lexical.bm25(own, postings), rows), self.lexical.coverage(own, postings, rows)
+
+    def _neighbour_signals(self, q, masks, rows, lexical) -> tuple[np.ndarray, np.ndarray]:
+        """Cosine and BM25 of the chunks before and after each row ([rows, 2], NaN / 0 where there is none)."""
+        near = np.stack(self._neighbours(rows, masks), axis=1)
+        cosine = np.full(near.shape, np.nan, np.float32)
+        cosine[near >= 0] = dense_scores(self.generation, q, near[near >= 0])
+        return cosine, _lookup(*lexical, np.maximum(near, 0).ravel()).reshape(near.shape)
+
+    def _places(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's place in its article and its length in index terms over the mean."""
         gen = self.generation
-        if need & {"own", "own_coverage"}:
-            own = {t: w for t, w in weighted(analyze(text)).items() if t in postings.df}
-            same = own == {t: w for t, w in terms.items() if t in postings.df}
-            s.own = s.bm25 if same else _lookup(*self.lexical.bm25(own, postings), rows)
-            s.own_coverage = s.coverage if same else self.lexical.coverage(own, postings, rows)
-        if "neighbours" in need:
-            near = np.stack(self._neighbours(rows, masks), axis=1)
-            s.neighbour_cosine = np.full(near.shape, np.nan, np.float32)
-            s.neighbour_cosine[near >= 0] = dense_scores(gen, q, near[near >= 0])
-            s.neighbour_bm25 = _lookup(*lexical, np.maximum(near, 0).ravel()).reshape(near.shape)
-        if need & {"position", "length"}:
-            seg, local = gen.locate(rows)
-            place, length = np.zeros(len(rows), np.int64), np.zeros(len(rows), np.float32)
-            for i in np.unique(seg):
-                at = seg == i
-                place[at] = positions(np.asarray(gen.segments[int(i)].row_doc), local[at])
-                length[at] = gen.segments[int(i)].chunk_lens[local[at]]
-            s.position = place
-            s.length = length / self.lexical.avg_len if self.lexical.avg_len else length
+        seg, local = gen.locate(rows)
+        place, length = np.zeros(len(rows), np.int64), np.zeros(len(rows), np.float32)
+        for i in np.unique(seg):
+            at = seg == i
+            place[at] = positions(np.asarray(gen.segments[int(i)].row_doc), local[at])
+            length[at] = gen.segments[int(i)].chunk_lens[local[at]]
+        return place, length / self.lexical.avg_len if self.lexical.avg_len else length
 
     def _neighbours(self, rows: np.ndarray, masks) -> tuple[np.ndarray, np.ndarray]:
         """The global rows of the chunks just before and just after each row in the same article and
