@@ -27,7 +27,7 @@ from tune_fusion import DATA, NORQUAD, query_vectors, spans  # noqa: E402
 
 from semsearch.api import searcher  # noqa: E402
 from semsearch.eval_index import eval_index  # noqa: E402
-from semsearch.evaluate import LabelledQuery, load_queries  # noqa: E402
+from semsearch.evaluate import LabelledQuery, load_queries, rank_metrics  # noqa: E402
 from semsearch.search import Searcher  # noqa: E402
 from semsearch.search.adapter import adapter_path  # noqa: E402
 
@@ -58,19 +58,18 @@ class DenseJudge:
         self.answers = [{r for d in q.relevant for r in by_doc.get(d, []) if q.answered_by(*rows[r])} for q in queries]
 
     def ranks(self, q: np.ndarray, which: np.ndarray) -> list[int | None]:
-        """Per question selected by `which`, the rank of its first answering chunk in the top 10 (or None)."""
+        """Per question selected by `which`, the 1-based rank of its first answering chunk in the top 10 (or None)."""
         out = []
         for i in np.flatnonzero(which):
             top = np.argpartition(-(self.vectors @ q[i]), 10)[:10]
             top = top[np.argsort(-(self.vectors[top] @ q[i]))]
-            out.append(next((k for k, r in enumerate(top.tolist()) if r in self.answers[i]), None))
+            out.append(next((k for k, r in enumerate(top.tolist(), 1) if r in self.answers[i]), None))
         return out
 
     def figures(self, q: np.ndarray, which: np.ndarray) -> tuple[float, float, float]:
         """hit@1, hit@10, MRR@10."""
-        r = self.ranks(q, which)
-        return (np.mean([x == 0 for x in r]), np.mean([x is not None for x in r]),
-                np.mean([1 / (x + 1) if x is not None else 0 for x in r]))  # fmt: skip
+        m = rank_metrics(self.ranks(q, which))
+        return m.hits[1], m.hits[10], m.mrr10
 
 
 def out_of_fold(e: np.ndarray, n: np.ndarray, train: np.ndarray, folds: np.ndarray, lam: float) -> np.ndarray:

@@ -97,7 +97,8 @@ def load_queries(path: str | Path, split: str | None = None) -> list[LabelledQue
     return queries
 
 
-def _metrics(ranks: list[int | None]) -> Metrics:
+def rank_metrics(ranks: list[int | None]) -> Metrics:
+    """hit@k and MRR@10 of 1-based ranks of each question's first answer (None: not found)."""
     n = max(len(ranks), 1)
     hits = {k: sum(1 for r in ranks if r is not None and r <= k) / n for k in KS}
     mrr = sum(1 / r for r in ranks if r is not None and r <= 10) / n
@@ -139,4 +140,4 @@ def evaluate(
         chunk_ranks.append(chunk_rank)
         article_ranks.append(article_rank)
     chars, tokens = searcher.mean_lengths()
-    return EvalReport(mode, len(queries), _metrics(chunk_ranks), _metrics(article_ranks), chars, tokens, lang)
+    return EvalReport(mode, len(queries), rank_metrics(chunk_ranks), rank_metrics(article_ranks), chars, tokens, lang)
