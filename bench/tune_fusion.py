@@ -237,7 +237,7 @@ def _sets_path(s: Searcher, lang: str, params: LanguageFusion, split: str) -> Pa
     """Where the candidate sets of one index, language, setting and split are cached."""
     code = b"".join(p.read_bytes() for p in sorted((ROOT / "semsearch" / "search").rglob("*")) if p.is_file())
     setting = replace(params, weights=(), features=())  # the sets hold every feature: weights do not matter
-    text = f"{s.generation.key}|{s.generation.rows}|{lang}|{setting}|{split}"
+    text = f"{s.generation.key}|{s.generation.rows}|{lang}|{setting}|{split}|{s.fusion.candidates}"
     key = hashlib.sha256(code + text.encode() + (ROOT / "bench" / "build_lexicon.py").read_bytes()).hexdigest()[:16]
     return cache_root() / "eval" / f"sets-{key}.arrays.pkl"
 
