@@ -137,3 +137,11 @@ def test_features_asked_for_by_name_equal_those_columns_of_every_feature(tmp_pat
         some = s.features(question, s.question_terms(question, "en"), vector_of(question), gen.alive, "en", names)
         assert np.array_equal(some.rows, found.rows)
         assert np.allclose(some.features, np.stack([every[n] for n in names], axis=1), atol=1e-6)
+
+
+def test_article_coverage_is_the_coverage_of_the_whole_article(tmp_path):
+    found, chunks, f = _candidates(tmp_path, "Hvem takket velgerne etter kommunevalget i Bergen?", "nb")
+    by_text = {chunks[int(r)].text: (a, c) for r, a, c in zip(found.rows, f["article_coverage"], f["coverage"])}
+    whole = by_text["Ordføreren takket velgerne."][0]
+    assert whole == pytest.approx(by_text["Kommunevalget i Bergen ble vunnet av Høyre."][0])  # one article, one value
+    assert whole > by_text["Ordføreren takket velgerne."][1]  # more than the chunk alone holds

@@ -73,6 +73,23 @@ def test_coverage_is_the_idf_weighted_share_of_question_terms(tmp_path):
     assert by_doc["d2"] == pytest.approx(1.0) and 0 < by_doc["d0"] < 1 and by_doc["d1"] == 0 == by_doc["d3"]
 
 
+def test_article_coverage_counts_a_term_held_anywhere_in_the_article_and_alive(tmp_path):
+    commit_docs(tmp_path, {"a": ["Lavrov møtte Tillerson.", "Møtet fant sted i Moskva."], "b": ["Strømprisene steg i Moskva."]})
+    commit_docs(tmp_path, {"c": ["Lavrov reiste hjem."], "d": ["Tillerson var i Moskva.", "Lavrov kom senere."]})
+    commit_docs(tmp_path, {}, delete=("d",))
+    gen = store.open_generation(tmp_path)
+    q = analyze("Lavrov Tillerson Moskva")
+    postings, rows = Postings(gen, q, gen.alive), np.arange(gen.rows)
+    lexical = Lexical(gen)
+    article, chunk = lexical.article_coverage(q, postings, rows), lexical.coverage(q, postings, rows)
+    by_text = {c.text: (article[c.row], chunk[c.row]) for c in gen.chunks(rows)}
+    assert by_text["Lavrov møtte Tillerson."][0] == pytest.approx(1.0) and by_text["Lavrov møtte Tillerson."][1] < 0.9
+    assert by_text["Møtet fant sted i Moskva."][0] == pytest.approx(1.0)  # the article holds every term
+    for alone in ("Strømprisene steg i Moskva.", "Lavrov reiste hjem."):  # one-chunk articles: as the chunk
+        assert by_text[alone][0] == pytest.approx(by_text[alone][1]) and 0 < by_text[alone][0] < 1
+    assert by_text["Lavrov kom senere."][0] == pytest.approx(by_text["Lavrov kom senere."][1])  # deleted d: own rows only
+
+
 def test_deleted_rows_have_no_postings(tmp_path):
     commit_docs(tmp_path, {f"d{i}": [r] for i, r in enumerate(ROWS)})
     commit_docs(tmp_path, {}, delete=("d0",))

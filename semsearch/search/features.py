@@ -26,6 +26,7 @@ FEATURES: dict[str, str] = {
     "article_dense": "the best `dense` among the candidates of the same article",
     "article_bm25": "the best `bm25` among the candidates of the same article",
     "article_hits": "how many candidates the article has, over the most any article has",
+    "article_coverage": "`coverage` of the whole article: the terms any of its chunks holds, not only this one",
     "position": "1 / (1 + the chunk's place in its article), places counted up to POSITION_CAP",
     "word_coverage": "IDF-weighted share of the question's words the chunk holds, as itself or translated",
     "word_coverage_sq": "`word_coverage` squared: a chunk that holds most of the question's words stands out",
@@ -48,6 +49,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "length": ("length",),
     "word_coverage": ("word_coverage",),
     "word_coverage_sq": ("word_coverage",),
+    "article_coverage": ("article_coverage",),
 }
 
 
@@ -71,6 +73,7 @@ class Signals:
     own: np.ndarray | None = None
     own_coverage: np.ndarray | None = None
     word_coverage: np.ndarray | None = None
+    article_coverage: np.ndarray | None = None
     neighbour_cosine: np.ndarray | None = None
     neighbour_bm25: np.ndarray | None = None
     position: np.ndarray | None = None
@@ -140,6 +143,7 @@ def compute(s: Signals, span: float, names: tuple[str, ...] = NAMES) -> np.ndarr
         "article_dense": lambda: per_article_max(d, s.docs),
         "article_bm25": lambda: per_article_max(b, s.docs),
         "article_hits": lambda: hits[s.docs] / hits.max(),
+        "article_coverage": lambda: s.article_coverage,
         "position": lambda: 1 / (1 + s.position.astype(np.float32)),
         "length": lambda: np.minimum(s.length, 2) / 2,
     }

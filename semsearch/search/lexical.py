@@ -113,6 +113,19 @@ class Lexical:
             cover[_member(rows, postings.rows.get(term))] += weight
         return cover / total if total else cover
 
+    def article_coverage(self, terms: Sequence[str] | Query, postings: Postings, rows: np.ndarray) -> np.ndarray:
+        """`coverage` of each row's whole article: a term counts when any live chunk of the article holds it."""
+        keys = self.gen.doc_keys(rows)
+        cover = np.zeros(len(rows), dtype=np.float32)
+        total = 0.0
+        for term, share in weighted(terms).items():
+            weight = min(share, 1.0) * self._rarity(postings.df.get(term, 0))
+            total += weight
+            held = postings.rows.get(term)
+            if held is not None and len(held):
+                cover[np.isin(keys, self.gen.doc_keys(held))] += weight
+        return cover / total if total else cover
+
     def unit_coverage(self, units: Sequence[Sequence[str]], postings: Postings, rows: np.ndarray) -> np.ndarray:
         """For each of `rows`: the share of the question's words it holds, a word being held when any of its
         terms (its own, or one of its translations) is, and weighing as its rarest term the index holds."""

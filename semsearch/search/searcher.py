@@ -109,9 +109,9 @@ class FusionParams:
         adapt=True,
     )
     other: LanguageFusion = LanguageFusion(
-        (1.351, 0.231, 0.754, 1.062, 0.555, -0.584, -0.175, 0.889),
+        (1.234, 0.234, 0.303, 0.398, 0.56, -0.427, -0.174, 0.644, 1.241, 0.406),
         dense_span=0.06,
-        features=(*BASE, "length", "dense_bm25", "article_hits", "word_coverage_sq"),
+        features=(*BASE, "length", "dense_bm25", "article_hits", "word_coverage_sq", "article_coverage", "article_dense"),
     )
     candidates: int = 100
     feedback_chunks: int = 5
@@ -269,6 +269,8 @@ class Searcher:
             s.neighbour_cosine, s.neighbour_bm25 = self._neighbour_signals(q, masks, rows, lexical)
         if need & {"position", "length"}:
             s.position, s.length = self._places(rows)
+        if "article_coverage" in need:
+            s.article_coverage = self.lexical.article_coverage(terms, postings, rows)
         if "word_coverage" in need:
             units = [(t,) for t in weighted(analyze(text))]
             if lang == ENGLISH and params.translations > 0:
