@@ -48,6 +48,19 @@ def test_export_writes_a_verified_folder_in_the_user_cache(spec, tmp_path):
     assert not [p for p in folder.parent.iterdir() if p.name.startswith(".fp-a")]  # no staging folder left behind
 
 
+def test_a_new_export_removes_the_exports_of_earlier_versions_only(spec):
+    root = onnx_export.cache_root() / "onnx"
+    older = root / f"v{onnx_export.VERSION - 1}" / "fp-old"
+    kept = [root / f"v{onnx_export.VERSION + 1}" / "fp-new", root / "notes"]  # a later install's, and not ours
+    for folder in [older, *kept]:
+        folder.mkdir(parents=True)
+        (folder / "encoder.onnx").write_bytes(b"x" * 1000)
+    lines = []
+    onnx_export.ensure_exported(spec.path, "fp-c", log=lines.append)
+    assert not older.parent.exists() and all(folder.is_dir() for folder in kept)
+    assert any(f"v{onnx_export.VERSION - 1}" in line and "removed" in line for line in lines)
+
+
 def test_an_export_is_reused_and_a_damaged_one_rebuilt(spec):
     folder = onnx_export.ensure_exported(spec.path, "fp-b")
     stamp = (folder / onnx_export.MARKER).stat().st_mtime_ns

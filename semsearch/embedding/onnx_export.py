@@ -119,7 +119,20 @@ def ensure_exported(
             say(f"semsearch: ONNX export ready in {time.perf_counter() - t0:.0f} s (cosines to torch {info['verify']})")
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+    remove_older_exports(say)
     return target
+
+
+def remove_older_exports(log: Callable[[str], None]) -> None:
+    """Delete the exports of earlier export versions (`v1` ... `v{VERSION - 1}`): an upgrade never reads them,
+    and each holds a few hundred MB. Runs after a new export only, so an older install beside this one
+    exports its own again at most once."""
+    for folder in sorted((cache_root() / "onnx").glob("v*")):
+        version = folder.name[1:]
+        if folder.is_dir() and version.isdigit() and int(version) < VERSION:
+            size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+            shutil.rmtree(folder, ignore_errors=True)
+            log(f"semsearch: removed the ONNX exports of an earlier semsearch in {folder} ({size / 1e6:.0f} MB)")
 
 
 def write_export(model_dir: Path, out: Path, isa: str) -> dict:
