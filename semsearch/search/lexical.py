@@ -105,25 +105,24 @@ class Lexical:
     def coverage(self, terms: Sequence[str] | Query, postings: Postings, rows: np.ndarray) -> np.ndarray:
         """For each of `rows`: the IDF-weighted share of the question's distinct terms it holds (a term of
         weight w < 1 counts w times)."""
-        cover = np.zeros(len(rows), dtype=np.float32)
-        total = 0.0
-        for term, share in weighted(terms).items():
-            weight = min(share, 1.0) * self._rarity(postings.df.get(term, 0))
-            total += weight
-            cover[_member(rows, postings.rows.get(term))] += weight
-        return cover / total if total else cover
+        return self._share(terms, postings, lambda held: _member(rows, held), len(rows))
 
     def article_coverage(self, terms: Sequence[str] | Query, postings: Postings, rows: np.ndarray) -> np.ndarray:
         """`coverage` of each row's whole article: a term counts when any live chunk of the article holds it."""
         keys = self.gen.doc_keys(rows)
-        cover = np.zeros(len(rows), dtype=np.float32)
+        return self._share(terms, postings, lambda held: np.isin(keys, self.gen.doc_keys(held)), len(rows))
+
+    def _share(self, terms: Sequence[str] | Query, postings: Postings, holds, n: int) -> np.ndarray:
+        """The IDF-weighted share of the question's distinct terms for each of n rows, `holds(term's live
+        rows)` telling which rows count the term."""
+        cover = np.zeros(n, dtype=np.float32)
         total = 0.0
         for term, share in weighted(terms).items():
             weight = min(share, 1.0) * self._rarity(postings.df.get(term, 0))
             total += weight
             held = postings.rows.get(term)
             if held is not None and len(held):
-                cover[np.isin(keys, self.gen.doc_keys(held))] += weight
+                cover[holds(held)] += weight
         return cover / total if total else cover
 
     def unit_coverage(self, units: Sequence[Sequence[str]], postings: Postings, rows: np.ndarray) -> np.ndarray:
