@@ -153,8 +153,16 @@ def _number(text: str) -> int:
     return n
 
 
+def require(path: Path, package: str) -> Path:
+    """`path`, or an exit naming the Debian package that installs it."""
+    if not path.is_file():
+        raise SystemExit(f"{path} is missing: install it with `apt-get install {package}` (Debian's package)")
+    return path
+
+
 def entries(dict_base: Path):
     """(headword, entry text) of every entry of a dictd dictionary (.index and .dict.dz)."""
+    require(dict_base.parent / (dict_base.name + ".dict.dz"), "dict-" + dict_base.name)
     data = gzip.decompress((dict_base.parent / (dict_base.name + ".dict.dz")).read_bytes())
     for line in (dict_base.parent / (dict_base.name + ".index")).read_text(encoding="utf-8").splitlines():
         head, offset, length = line.split("\t")

@@ -40,6 +40,8 @@ NORWEGIAN_SOURCES = ("eng-nor", "swe-nor", "ell-nor", "fin-nor", "ita-nor", "pol
 def english_vocabulary(paths: tuple[Path, ...] = ENGLISH_WORDS) -> dict[str, str]:
     """English lexicon key -> its shortest word in the lists (lower-case words of 3+ letters, no stop words)."""
     out: dict[str, str] = {}
+    for path in paths:
+        build_lexicon.require(path, "w" + path.name.replace("-english", ""))  # wamerican-small, wbritish-small
     for word in (w for path in paths for w in path.read_text(encoding="utf-8").split()):
         if word.isalpha() and word.islower() and len(word) >= 3 and (key := english_key([word])):
             if key not in out or len(word) < len(out[key]):
