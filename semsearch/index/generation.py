@@ -184,6 +184,17 @@ class Generation:
             out[mask] = (int(i) << 32) + self.segments[i].row_doc[local[mask]].astype(np.int64)
         return out
 
+    def doc_spans(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each global row, the global rows [start, end) of its document (deleted rows included)."""
+        seg, local = self.locate(np.asarray(rows, dtype=np.int64))
+        start, end = np.empty(len(seg), np.int64), np.empty(len(seg), np.int64)
+        for i in np.unique(seg):
+            at, segment = seg == i, self.segments[int(i)]
+            starts = np.append(segment.doc_starts(), segment.rows)
+            k = np.searchsorted(starts, local[at], side="right") - 1
+            start[at], end[at] = starts[k] + self.offsets[i], starts[k + 1] + self.offsets[i]
+        return start, end
+
     def chunks(self, rows: Sequence[int]) -> list[StoredChunk]:
         """The stored chunks at these global rows, in this order."""
         rows = np.asarray(rows, dtype=np.int64)

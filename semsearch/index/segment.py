@@ -296,6 +296,14 @@ class Segment:
         if self.vectors.ndim != 2 or self.vectors.shape[1] != self.dim:
             raise SegmentDamaged(f"segment {self.name}: vectors.npy has shape {self.vectors.shape}, expected dim {self.dim}")
 
+    def doc_starts(self) -> np.ndarray:
+        """The local row where each run of one document's rows begins, ascending (a document's chunks are
+        consecutive rows); computed once per opened segment."""
+        if getattr(self, "_doc_starts", None) is None:
+            row_doc = np.asarray(self.row_doc)
+            self._doc_starts = np.flatnonzero(np.concatenate([[True], row_doc[1:] != row_doc[:-1]])) if len(row_doc) else row_doc
+        return self._doc_starts
+
     def postings(self, terms: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Rows and term frequencies of each known term."""
         if not terms:
