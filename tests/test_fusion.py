@@ -123,8 +123,8 @@ def test_a_fusion_ranks_by_the_features_it_names():
 
 def test_inverse_rank_and_positions():
     assert np.allclose(inverse_rank(np.array([0.5, 2.0, 0.0, 1.0])), [1 / 3, 1.0, 0.0, 0.5])
-    row_doc = np.array([0, 0, 0, 1, 2, 2] + [3] * 10)
-    assert positions(row_doc, np.array([0, 2, 3, 5, 15])).tolist() == [0, 2, 0, 1, POSITION_CAP]
+    starts = np.array([0, 0, 3, 4, 6])  # articles at rows 0-2, 3, 4-5 and 6-15
+    assert positions(np.array([0, 2, 3, 5, 15]), starts).tolist() == [0, 2, 0, 1, POSITION_CAP]
 
 
 def test_features_asked_for_by_name_equal_those_columns_of_every_feature(tmp_path):

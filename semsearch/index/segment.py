@@ -244,6 +244,7 @@ class Segment:
     def __init__(self, root: Path, name: str, rows: int, files: dict[str, dict]):
         self.name, self.rows = name, rows
         self.folder = Path(root) / SEGMENTS / name
+        self._doc_starts: np.ndarray | None = None  # `doc_starts`, computed at its first call
         for fname, recorded in files.items():
             size = recorded["size"]
             path = self.folder / fname
@@ -299,7 +300,7 @@ class Segment:
     def doc_starts(self) -> np.ndarray:
         """The local row where each run of one document's rows begins, ascending (a document's chunks are
         consecutive rows); computed once per opened segment."""
-        if getattr(self, "_doc_starts", None) is None:
+        if self._doc_starts is None:
             row_doc = np.asarray(self.row_doc)
             self._doc_starts = np.flatnonzero(np.concatenate([[True], row_doc[1:] != row_doc[:-1]])) if len(row_doc) else row_doc
         return self._doc_starts

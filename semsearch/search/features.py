@@ -152,15 +152,7 @@ def compute(s: Signals, span: float, names: tuple[str, ...] = NAMES) -> np.ndarr
     return np.stack([columns[name]() for name in names], axis=1).astype(np.float32)
 
 
-def positions(row_doc: np.ndarray, local: np.ndarray) -> np.ndarray:
-    """Each local row's place in its article, up to POSITION_CAP (a segment stores an article's chunks
-    as consecutive rows, in order)."""
-    place = np.zeros(len(local), np.int64)
-    going = np.ones(len(local), dtype=bool)
-    doc = row_doc[local]
-    for back in range(1, POSITION_CAP + 1):
-        at = local - back
-        going &= at >= 0
-        going[going] &= row_doc[at[going]] == doc[going]
-        place += going
-    return place
+def positions(rows: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Each row's place in its article, up to POSITION_CAP, from the article's first row (`starts`: an
+    article's chunks are consecutive rows, in order; `Generation.doc_spans`)."""
+    return np.minimum(rows - starts, POSITION_CAP)

@@ -309,24 +309,23 @@ class Searcher:
         """Each row's place in its article and its length in index terms over the mean."""
         gen = self.generation
         seg, local = gen.locate(rows)
-        place, length = np.zeros(len(rows), np.int64), np.zeros(len(rows), np.float32)
+        length = np.zeros(len(rows), np.float32)
         for i in np.unique(seg):
             at = seg == i
-            place[at] = positions(np.asarray(gen.segments[int(i)].row_doc), local[at])
             length[at] = gen.segments[int(i)].chunk_lens[local[at]]
+        place = positions(rows, gen.doc_spans(rows)[0])
         return place, length / self.lexical.avg_len if self.lexical.avg_len else length
 
     def _neighbours(self, rows: np.ndarray, masks) -> tuple[np.ndarray, np.ndarray]:
         """The global rows of the chunks just before and just after each row in the same article and
         allowed by `masks` (-1 where there is none)."""
         gen = self.generation
-        keys = gen.doc_keys(rows)
+        start, end = gen.doc_spans(rows)
         out = []
         for step in (-1, 1):
             near = rows + step
-            ok = (near >= 0) & (near < gen.rows)
+            ok = (near >= start) & (near < end)  # an article's chunks are consecutive rows of one segment
             near = np.where(ok, near, rows)
-            ok &= gen.doc_keys(near) == keys  # an article's chunks are consecutive rows of one segment
             seg, local = gen.locate(near)
             for i, mask in enumerate(masks):
                 if mask is not None:
