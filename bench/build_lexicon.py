@@ -162,8 +162,7 @@ def require(path: Path, package: str) -> Path:
 
 def entries(dict_base: Path):
     """(headword, entry text) of every entry of a dictd dictionary (.index and .dict.dz)."""
-    require(dict_base.parent / (dict_base.name + ".dict.dz"), "dict-" + dict_base.name)
-    data = gzip.decompress((dict_base.parent / (dict_base.name + ".dict.dz")).read_bytes())
+    data = gzip.decompress(require(dict_base.parent / (dict_base.name + ".dict.dz"), "dict-" + dict_base.name).read_bytes())
     for line in (dict_base.parent / (dict_base.name + ".index")).read_text(encoding="utf-8").splitlines():
         head, offset, length = line.split("\t")
         if not head.startswith("00-database"):
