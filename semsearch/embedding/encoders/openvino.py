@@ -9,6 +9,7 @@ vectors; the compiled graph is cached beside the export.
 from __future__ import annotations
 
 import os
+import threading
 from collections import deque
 from pathlib import Path
 
@@ -20,6 +21,10 @@ from semsearch.embedding.encoders.onnx import OnnxEncoder
 from semsearch.errors import SemsearchError
 
 CACHE_DIR = "openvino-cache"  # in the export folder
+# One compilation at a time in a process: OpenVINO switches the C locale to "C" while it compiles and then restores
+# the one it found, so two compilations at once (two builds in two threads) can leave the whole process in "C",
+# where Python's default text encoding is ASCII.
+_COMPILING = threading.Lock()
 
 
 def available() -> bool:
@@ -64,7 +69,8 @@ class OpenVinoEncoder(OnnxEncoder):
         }
         core = openvino.Core()
         self.setup.before_compile()
-        self._compiled = core.compile_model(str(graph), "CPU", config)  # releases the GIL while it compiles
+        with _COMPILING:
+            self._compiled = core.compile_model(str(graph), "CPU", config)  # releases the GIL while it compiles
         self._requests = [self._compiled.create_infer_request() for _ in range(threads * self.REQUESTS_PER_STREAM)]
 
     def _infer(self, embeds: np.ndarray, mask: np.ndarray) -> np.ndarray:
