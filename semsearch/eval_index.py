@@ -44,8 +44,10 @@ def read_distractors(path: Path, n: int) -> Iterator[dict]:
 def eval_index_path(corpus: Path, distractors: int, distractor_file: Path | None, model: str | None, params: ChunkParams) -> Path:
     """The cache folder of the evaluation index for these settings."""
     from semsearch.embedding.pypi_model import cache_root
+    from semsearch.index.commit import FORMAT_VERSION
 
     key = {"corpus": str(corpus.resolve()), "distractors": distractors, "model": model or "default", "chunking": asdict(params)}
+    key["format"] = FORMAT_VERSION  # an index of an older format is not what this semsearch would build
     if distractors:
         stat = distractor_file.stat() if distractor_file and distractor_file.is_file() else None
         key["file"] = [str(distractor_file.resolve()), stat.st_size if stat else None, stat.st_mtime if stat else None]

@@ -11,7 +11,7 @@ from semsearch.analysis import analyze
 from semsearch.chunking import chunk_id
 from semsearch.index import store
 from semsearch.index.commit import new_commit
-from semsearch.index.records import ChunkEntry, DocEntry
+from semsearch.index.records import ChunkEntry, DocEntry, sentence_texts
 from semsearch.index.segment import SegmentWriter
 from semsearch.ingest.chunk_terms import sentence_spans
 
@@ -54,17 +54,23 @@ def entries(doc_id: str, chunks: list[str]) -> tuple[DocEntry, list[ChunkEntry],
     return doc, out, np.stack([vector_of(c) for c in chunks])
 
 
-def write_segment(root: Path, docs: dict[str, list[str]]) -> tuple[str, int, int, dict]:
-    """One finished segment holding these documents."""
+def sentence_vectors(chunks: list[ChunkEntry]) -> np.ndarray:
+    """The vectors of the chunks' sentences (`records.sentence_texts`), in order."""
+    return np.stack([vector_of(t) for c in chunks for t in sentence_texts(c.text, c.sentence_spans)])
+
+
+def write_segment(root: Path, docs: dict[str, list[str]], sentences: bool = False) -> tuple[str, int, int, dict]:
+    """One finished segment holding these documents (with their sentence vectors when `sentences`)."""
     built = [entries(d, c) for d, c in docs.items()]
-    writer = SegmentWriter(root, DIM, sum(len(c) for _, c, _ in built))
+    count = sum(len(sentence_vectors(c)) for _, c, _ in built) if sentences else None
+    writer = SegmentWriter(root, DIM, sum(len(c) for _, c, _ in built), sentences=count)
     for doc, chunks, vectors in built:
-        writer.add(doc, chunks, vectors)
+        writer.add(doc, chunks, vectors, sentence_vectors(chunks) if sentences else None)
     name, files = writer.finish()
     return name, writer.rows, writer.docs, files, writer.ann_info
 
 
-def commit_docs(root: Path, docs: dict[str, list[str]], delete: tuple[str, ...] = ()) -> int:
+def commit_docs(root: Path, docs: dict[str, list[str]], delete: tuple[str, ...] = (), sentences: bool = False) -> int:
     """Commit these documents (replacing any with the same id) and delete others; the new generation."""
     root = Path(root)
     with store.lock(root):
@@ -76,5 +82,11 @@ def commit_docs(root: Path, docs: dict[str, list[str]], delete: tuple[str, ...] 
                 d = catalog[doc_id]
                 writer.delete_rows(d.segment, d.first_row, d.chunks)
         if docs:
-            writer.add_segment(*write_segment(root, docs))
+            writer.add_segment(*write_segment(root, docs, sentences))
         return writer.commit().generation
+
+
+def passages_in(index: Path) -> int:
+    """How many passages an index's vectors embed: its chunks and their sentences."""
+    gen = store.open_generation(index)
+    return gen.rows + sum(int(seg.sentence_starts[-1]) for seg in gen.segments if seg.has_sentence_vectors)

@@ -65,8 +65,8 @@ def index_copy(tiny_index, tmp_path) -> Path:
 
 def test_a_commit_records_its_format_and_the_semsearch_that_wrote_it(tiny_index):
     _, body = _newest_body(tiny_index)
-    assert body["format_version"] == commits.FORMAT_VERSION == 4
-    assert body["min_reader_version"] == commits.MIN_READER_VERSION == 4
+    assert body["format_version"] == commits.FORMAT_VERSION == 5
+    assert body["min_reader_version"] == commits.MIN_READER_VERSION == 4  # format 4 readers read it (no sentence vectors)
     assert body["written_by"] == semsearch.__version__
 
 
@@ -74,7 +74,8 @@ def test_a_commit_of_the_previous_release_opens_and_its_next_commit_records_the_
     commit_docs(tmp_path, {"a": ["Lavrov møtte Tillerson i Moskva."]})
     gen, body = _newest_body(tmp_path)
     for name in ("min_reader_version", "written_by"):
-        del body[name]  # as semsearch 0.1.0 wrote its commits
+        del body[name]  # as semsearch 0.1.0 wrote its commits, in format 4
+    body["format_version"] = 4
     _write_body(tmp_path, gen, body)
     opened = store.open_generation(tmp_path).commit
     assert (opened.format_version, opened.min_reader_version, opened.written_by) == (4, 4, "")
@@ -117,7 +118,7 @@ def test_a_commit_of_a_future_format_is_refused_in_one_line_and_nothing_is_remov
     ]
     for command in commands:
         line = _one_line_error(runner.invoke(app, command), "format 99", "semsearch 9.0.0", "upgrade semsearch")
-        assert "reads formats 4-4" in line and f"semsearch {semsearch.__version__}" in line, (command, line)
+        assert "reads formats 4-5" in line and f"semsearch {semsearch.__version__}" in line, (command, line)
     with pytest.raises(commits.FormatTooNew, match="needs a reader of format 99"):
         semsearch.query("Hva sa Lavrov?", index=index_copy)
     with store.lock(index_copy):
@@ -131,12 +132,12 @@ def test_a_commit_of_a_future_format_is_refused_in_one_line_and_nothing_is_remov
 def test_a_newer_format_that_this_reader_may_read_is_searched_but_never_changed(index_copy):
     gen, body = _newest_body(index_copy)
     segment = index_copy / "segments" / body["segments"][0]["name"]
-    (segment / "terms.fst").write_bytes(b"fst")  # a file format 5 added, listed as format 4 lists files
+    (segment / "terms.fst").write_bytes(b"fst")  # a file format 6 added, listed as format 5 lists files
     body["segments"][0]["files"]["terms.fst"] = {"size": 3, "blake2b": hashlib.blake2b(b"fst", digest_size=16).hexdigest()}
     body["segments"][0]["tombstones"] = f"{segment.name}.{gen + 1}.bits"  # delete marks of a new kind
     (index_copy / "deletes").mkdir(exist_ok=True)
     (index_copy / "deletes" / f"{segment.name}.{gen + 1}.bits").write_bytes(b"\x00")
-    body.update(generation=gen + 1, format_version=5, min_reader_version=4, written_by="0.2.0", shards=[])
+    body.update(generation=gen + 1, format_version=6, min_reader_version=4, written_by="0.2.0", shards=[])
     _write_body(index_copy, gen + 1, body)
     before = _state(index_copy)
     idx = ["--index", str(index_copy)]
@@ -144,7 +145,7 @@ def test_a_newer_format_that_this_reader_may_read_is_searched_but_never_changed(
     assert found.exit_code == 0 and found.output.startswith("1. ["), found.output
     assert runner.invoke(app, ["check", *idx]).exit_code == 0
     for command in (["index", str(CORPUS), *idx], ["compact", *idx], ["delete", "000_d62e217e901e70a7", *idx]):
-        _one_line_error(runner.invoke(app, command), "format 5", "semsearch 0.2.0", "searched but not changed")
+        _one_line_error(runner.invoke(app, command), "format 6", "semsearch 0.2.0", "searched but not changed")
     with store.lock(index_copy):
         with pytest.raises(commits.FormatTooNew):
             store.collect_garbage(index_copy)
@@ -161,7 +162,7 @@ def test_a_snapshot_index_is_refused_in_one_line_and_rebuilt_by_index(tiny_model
     idx = ["--index", str(index)]
     for command in (["query", "Lavrov", "--local", *idx], ["info", *idx], ["check", *idx], ["compact", *idx]):
         result = runner.invoke(app, command)
-        _one_line_error(result, "format 3", "no longer reads (formats 4-4)", "rebuild it with `semsearch index")
+        _one_line_error(result, "format 3", "no longer reads (formats 4-5)", "rebuild it with `semsearch index")
     records = tmp_path / "new.jsonl"
     records.write_text('{"id": "n1", "text": "Et nytt dokument om Lavrov."}\n', encoding="utf-8")
     _one_line_error(runner.invoke(app, ["add", str(records), *idx, "--model", str(tiny_model)]), "format 3")

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+from store_helpers import passages_in
+
 import semsearch
+from semsearch.index import store
+from semsearch.index.records import sentence_texts
 
 
 def _records(n: int, changed: int | None = None) -> list[dict]:
@@ -25,13 +30,16 @@ def test_one_changed_line_of_a_jsonl_file_re_embeds_that_record_only(tiny_model,
     data, index = tmp_path / "archive.jsonl", tmp_path / "index"
     _write(data, _records(60))
     first = semsearch.build_index(data, index, model=str(tiny_model), fields=_fields(), backend="counting")
-    assert first.documents == 60 and not first.skipped and len(counting_encoder.texts) == first.chunks
+    assert first.documents == 60 and not first.skipped and len(counting_encoder.texts) == passages_in(index)
     counting_encoder.reset()
     _write(data, _records(60, changed=17)[:-1])  # one record changed, the last one gone
     update = semsearch.build_index(data, index)  # the recorded field mapping and encoder are used again
     assert update.changed == ["r17"] and update.removed == ["r59"] and update.added == []
     assert update.embedded_chunks == 1 and update.documents == 59
-    assert len(counting_encoder.texts) == 1 and "Lavrov møtte Tillerson" in counting_encoder.texts[0]
+    gen = store.open_generation(index)
+    chunk = next(c for c in gen.chunks(np.flatnonzero(gen.is_alive(np.arange(gen.rows)))) if c.doc_id == "r17")
+    sentences = ["passage: " + t for t in sentence_texts(chunk.text, chunk.sentence_spans)]
+    assert counting_encoder.texts[1:] == sentences and "Lavrov møtte Tillerson" in counting_encoder.texts[0]
     top = semsearch.query("Lavrov Tillerson Moskva", k=1, index=index, mode="lexical")[0]
     assert top.doc_id == "r17" and top.metadata == {"source": "nrk"} and top.date == "2019-06-01"
     assert semsearch.build_index(data, index).unchanged
@@ -136,6 +144,7 @@ def test_a_build_with_new_settings_re_embeds_the_documents_added_through_the_api
 def test_two_builds_at_once_in_one_process_each_report_only_their_own_problems(tiny_model, tmp_path):
     """Problems with the input go to the build that read it (a collector per thread, never the process-wide
     warnings filters): two builds running at once in two threads neither lose nor swap a problem."""
+    import locale
     import threading
     import warnings
 
@@ -154,6 +163,7 @@ def test_two_builds_at_once_in_one_process_each_report_only_their_own_problems(t
         semsearch.build_index(tmp_path / name, tmp_path / f"index-{name}", model=str(tiny_model),
                               on_problem=found[name].append, on_event=events[name].append)  # fmt: skip
 
+    encoding = locale.getencoding()
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # nothing reaches the warnings module when a caller takes the problems
         threads = [threading.Thread(target=build, args=(name,)) for name in found]
@@ -161,6 +171,7 @@ def test_two_builds_at_once_in_one_process_each_report_only_their_own_problems(t
             t.start()
         for t in threads:
             t.join()
+    assert locale.getencoding() == encoding  # two bf16 compilations at once left the process in the "C" locale
     for name, other in (("a", "b"), ("b", "a")):
         messages = [d.message for d in found[name]]
         assert len(messages) == 31 and not any(f"/{other}/" in m or f"json {other}" in m for m in messages), messages

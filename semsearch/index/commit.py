@@ -17,7 +17,7 @@ from semsearch import __version__
 from semsearch.errors import SemsearchError
 from semsearch.index.files import fsync_dir, write_atomic
 
-FORMAT_VERSION = 4  # the format this semsearch writes; it reads commits whose min_reader_version is at most this
+FORMAT_VERSION = 5  # the format this semsearch writes; it reads commits whose min_reader_version is at most this
 MIN_READER_VERSION = 4  # the oldest format reader that can read what this semsearch writes
 OLDEST_READABLE = 4  # older formats are upgraded or rebuilt as `migrations.MIGRATIONS` says
 META = "meta"

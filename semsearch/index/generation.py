@@ -164,6 +164,23 @@ class Generation:
         seg = np.searchsorted(self.offsets, rows, side="right") - 1
         return seg, rows - self.offsets[seg]
 
+    @property
+    def has_sentence_vectors(self) -> bool:
+        """Whether every segment holds sentence vectors (format 5 writes them; older segments have none)."""
+        return all(seg.has_sentence_vectors for seg in self.segments)
+
+    def sentence_cosines(self, q: np.ndarray, rows: np.ndarray) -> np.ndarray | None:
+        """The best cosine of the question with a sentence of each of these global rows; None when a segment
+        holds no sentence vectors."""
+        if not self.has_sentence_vectors:
+            return None
+        out = np.empty(len(rows), dtype=np.float32)
+        seg, local = self.locate(np.asarray(rows, dtype=np.int64))
+        for i in np.unique(seg):
+            mask = seg == i
+            out[mask] = self.segments[int(i)].sentence_cosines(q, local[mask])
+        return out
+
     def is_alive(self, rows: np.ndarray) -> np.ndarray:
         """Which global rows are live."""
         rows = np.asarray(rows, dtype=np.int64)

@@ -42,3 +42,8 @@ class ChunkEntry:
     terms: tuple[str, ...]
     sentence_terms: tuple[tuple[str, ...], ...]
     sentence_spans: tuple[tuple[int, int], ...] = ()  # offsets of each sentence in `text` (highlights)
+
+
+def sentence_texts(text: str, spans: Iterable[tuple[int, int]]) -> list[str]:
+    """The texts a chunk's sentence vectors embed, one per sentence (the whole chunk when it has none)."""
+    return [text[a:b] for a, b in spans if b > a] or [text]

@@ -1,7 +1,8 @@
 """A segment: an immutable, self-contained piece of the index, written once and never edited.
 
-`segments/<name>/` holds the vectors, chunk ids, row tables and postings as .npy files, the chunk and document
-store with the term dictionary in `segment.sqlite`, and an optional `ann.faiss`: docs/format.md specifies each.
+`segments/<name>/` holds the vectors (of chunks, and of their sentences), chunk ids, row tables and postings as
+.npy files, the chunk and document store with the term dictionary in `segment.sqlite`, and an optional
+`ann.faiss`: docs/format.md specifies each.
 Rows of a document are contiguous. Segments are deleted only by garbage collection, once no commit that a
 reader may hold names them.
 """
@@ -20,10 +21,14 @@ from pathlib import Path
 import numpy as np
 
 from semsearch.index.files import RowWriter, fsync_dir, fsync_file, load_array, save_array
-from semsearch.index.records import ChunkEntry, DocEntry, joined_sentences
+from semsearch.index.records import ChunkEntry, DocEntry, joined_sentences, sentence_texts
 
 SEGMENTS = "segments"
 ARRAYS = ("vectors", "ids", "row_doc", "chunk_lens", "post_rows", "post_tf")
+# Sentence vectors (format 5, optional): one per sentence of each chunk (`records.sentence_texts`), rows' sentences
+# consecutive in `sentence_vectors.npy`; `sentence_starts.npy` [rows + 1] says where each row's begin. float16: they
+# only re-rank candidates, and a chunk has ~6.5 of them.
+SENTENCE_DTYPE = np.float16
 DB = "segment.sqlite"
 _BLOCK_CHUNKS = 4096  # chunks' postings gathered before they are folded into one array
 
@@ -79,6 +84,11 @@ def build_ann(folder: Path, rows: int) -> dict | None:
     return ann.build_ann(folder, folder / "vectors.npy")
 
 
+def sentence_starts(counts) -> np.ndarray:
+    """Where each row's sentence vectors begin, and the total last ([rows + 1], int64), from per-row counts."""
+    return np.concatenate([[0], np.cumsum(np.asarray(counts, np.int64))]).astype(np.int64)
+
+
 def seal(root: Path, name: str, tmp: Path) -> dict[str, dict]:
     """fsync a segment written in `tmp`, rename it into place as `name`; the size and checksum of each file."""
     for f in tmp.iterdir():
@@ -92,13 +102,17 @@ def seal(root: Path, name: str, tmp: Path) -> dict[str, dict]:
 class SegmentWriter:
     """Writes one segment into a temporary folder; `finish` fsyncs it and renames it into place."""
 
-    def __init__(self, root: Path, dim: int, rows: int):
+    def __init__(self, root: Path, dim: int, rows: int, sentences: int | None = None):
         self.root = Path(root)
         self.name = new_name()
         self.tmp = self.root / SEGMENTS / f".tmp-{self.name}"
         self.tmp.mkdir(parents=True)
         self.dim, self.capacity = dim, rows
         self.vectors = RowWriter(self.tmp / "vectors.npy", rows, dim)
+        # `sentences` announces the sentence vectors to come (None: the segment holds none)
+        path = self.tmp / "sentence_vectors.npy"
+        self.sentence_vectors = None if sentences is None else RowWriter(path, sentences, dim, SENTENCE_DTYPE)
+        self._sentence_counts: list[int] = []
         self.db = sqlite3.connect(self.tmp / DB)
         self.db.executescript(SCHEMA)
         self.rows = self.docs = 0
@@ -115,12 +129,16 @@ class SegmentWriter:
         self._sentence_df: Counter = Counter()
         self._stats = Counter()
 
-    def add(self, doc: DocEntry, chunks: Sequence[ChunkEntry], vectors: np.ndarray) -> None:
-        """Append one document with its chunks and their vectors (rows of a document stay together)."""
+    def add(
+        self, doc: DocEntry, chunks: Sequence[ChunkEntry], vectors: np.ndarray, sentence_vectors: np.ndarray | None = None
+    ) -> None:
+        """Append one document with its chunks and their vectors (rows of a document stay together), and the
+        vectors of the chunks' sentences in order when the segment holds them."""
         if len(chunks) != len(vectors) or not chunks:
             raise ValueError(f"document '{doc.doc_id}': {len(chunks)} chunks but {len(vectors)} vectors")
         if vectors.ndim != 2 or vectors.shape[1] != self.dim:
             raise ValueError(f"document '{doc.doc_id}': vectors of shape {vectors.shape}, the segment holds {self.dim} dims")
+        self._add_sentence_vectors(doc, chunks, sentence_vectors)
         first, ord_ = self.rows, self.docs
         self.db.execute(
             "INSERT INTO docs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -143,6 +161,22 @@ class SegmentWriter:
         self.rows += len(chunks)
         self.docs += 1
 
+    def _add_sentence_vectors(self, doc: DocEntry, chunks: Sequence[ChunkEntry], vectors: np.ndarray | None) -> None:
+        if (vectors is None) != (self.sentence_vectors is None):
+            wrong = (
+                "no sentence vectors for a segment that holds them"
+                if vectors is None
+                else "sentence vectors for a segment without"
+            )
+            raise ValueError(f"document '{doc.doc_id}': {wrong}")
+        if vectors is None:
+            return
+        counts = [len(sentence_texts(c.text, c.sentence_spans)) for c in chunks]
+        if sum(counts) != len(vectors):
+            raise ValueError(f"document '{doc.doc_id}': {sum(counts)} sentences but {len(vectors)} sentence vectors")
+        self.sentence_vectors.write(vectors)
+        self._sentence_counts.extend(counts)
+
     def _add_terms(self, row: int, chunk: ChunkEntry) -> None:
         counts = Counter(chunk.terms)
         vocab = self._vocab
@@ -164,6 +198,9 @@ class SegmentWriter:
         if self.rows != self.capacity:
             raise ValueError(f"segment holds {self.rows} rows, {self.capacity} were announced")
         self.vectors.close()
+        if self.sentence_vectors is not None:
+            self.sentence_vectors.close()
+            save_array(self.tmp / "sentence_starts.npy", sentence_starts(self._sentence_counts))
         self._write_postings()  # before the approximate index: the posting blocks are freed first
         self.ann_info = self._build_ann()
         save_array(self.tmp / "ids.npy", np.concatenate(self._ids) if self._ids else np.zeros(0, np.int64))
@@ -225,6 +262,8 @@ class SegmentWriter:
         """Throw the unfinished segment away."""
         try:
             self.vectors.abort()
+            if self.sentence_vectors is not None:
+                self.sentence_vectors.abort()
             self.db.close()
         finally:
             shutil.rmtree(self.tmp, ignore_errors=True)
@@ -243,6 +282,7 @@ class Segment:
 
     def __init__(self, root: Path, name: str, rows: int, files: dict[str, dict]):
         self.name, self.rows = name, rows
+        self.has_sentence_vectors = "sentence_vectors.npy" in files
         self.folder = Path(root) / SEGMENTS / name
         self._doc_starts: np.ndarray | None = None  # `doc_starts`, computed at its first call
         for fname, recorded in files.items():
@@ -296,6 +336,33 @@ class Segment:
             raise SegmentDamaged(f"segment {self.name}: {e}") from e
         if self.vectors.ndim != 2 or self.vectors.shape[1] != self.dim:
             raise SegmentDamaged(f"segment {self.name}: vectors.npy has shape {self.vectors.shape}, expected dim {self.dim}")
+        self.sentence_vectors = self.sentence_starts = None
+        if self.has_sentence_vectors:
+            self._load_sentence_vectors()
+
+    def _load_sentence_vectors(self) -> None:
+        try:
+            self.sentence_starts = load_array(self.folder / "sentence_starts.npy", self.rows + 1)
+            total = int(self.sentence_starts[-1])
+            self.sentence_vectors = load_array(self.folder / "sentence_vectors.npy", total)
+        except FileNotFoundError:
+            raise
+        except (OSError, ValueError) as e:
+            raise SegmentDamaged(f"segment {self.name}: {e}") from e
+        if self.sentence_vectors.ndim != 2 or self.sentence_vectors.shape[1] != self.dim:
+            shape = self.sentence_vectors.shape
+            raise SegmentDamaged(f"segment {self.name}: sentence_vectors.npy has shape {shape}, expected dim {self.dim}")
+
+    def sentence_cosines(self, q: np.ndarray, local: np.ndarray) -> np.ndarray:
+        """For each of these local rows, the best cosine of the question with one of its sentences."""
+        if not len(local):
+            return np.zeros(0, np.float32)
+        starts = np.asarray(self.sentence_starts)
+        lo, sizes = starts[local], starts[local + 1] - starts[local]
+        first = np.concatenate([[0], np.cumsum(sizes)[:-1]])  # where each row's sentences begin among those picked
+        picked = np.repeat(lo - first, sizes) + np.arange(int(sizes.sum()))
+        scores = np.asarray(self.sentence_vectors[picked], np.float32) @ q
+        return np.maximum.reduceat(scores, first)
 
     def doc_starts(self) -> np.ndarray:
         """The local row where each run of one document's rows begins, ascending (a document's chunks are

@@ -21,7 +21,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from semsearch.index.files import RowFile, RowWriter, save_array
-from semsearch.index.segment import DB, INDEXES, SCHEMA, SEGMENTS, Segment, build_ann, new_name, read_only_uri, seal
+from semsearch.index.segment import (
+    DB,
+    INDEXES,
+    SCHEMA,
+    SEGMENTS,
+    SENTENCE_DTYPE,
+    Segment,
+    build_ann,
+    new_name,
+    read_only_uri,
+    seal,
+    sentence_starts,
+)
 
 _BLOCK = 1 << 22  # postings renumbered at a time
 
@@ -143,6 +155,25 @@ def _copy_arrays(tmp, sources: list[_Source], rows: int, dim: int) -> None:
     save_array(tmp / "ids.npy", np.concatenate([np.asarray(s.segment.ids)[s.live] for s in sources]).astype(np.int64))
     lens = np.concatenate([np.asarray(s.segment.chunk_lens)[s.live] for s in sources])
     save_array(tmp / "chunk_lens.npy", lens.astype(np.int32))
+    if all(s.segment.has_sentence_vectors for s in sources):  # else the merged segment holds none
+        _copy_sentence_vectors(tmp, sources, dim)
+
+
+def _copy_sentence_vectors(tmp, sources: list[_Source], dim: int) -> None:
+    """The sentence vectors of the live rows, block by block, and where each row's begin."""
+    counts = [np.diff(np.asarray(s.segment.sentence_starts))[s.live] for s in sources]
+    out = RowWriter(tmp / "sentence_vectors.npy", int(sum(c.sum() for c in counts)), dim, SENTENCE_DTYPE)
+    try:
+        for source in sources:
+            keep = np.repeat(source.live, np.diff(np.asarray(source.segment.sentence_starts)))
+            vectors = source.segment.sentence_vectors
+            for start in range(0, len(keep), 1 << 16):
+                out.write(np.asarray(vectors[start : start + (1 << 16)])[keep[start : start + (1 << 16)]])
+        out.close()
+    except BaseException:
+        out.abort()
+        raise
+    save_array(tmp / "sentence_starts.npy", sentence_starts(np.concatenate(counts)))
 
 
 def _merge_postings(tmp, sources: list[_Source], rows: int) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:

@@ -21,7 +21,7 @@ from semsearch import runtimes
 from semsearch.embedding import Embedder
 from semsearch.index import store
 from semsearch.index.compaction import maybe_merge, merge_closing
-from semsearch.index.records import ChunkEntry, DocEntry
+from semsearch.index.records import ChunkEntry, DocEntry, sentence_texts
 from semsearch.index.segment import SegmentWriter
 from semsearch.ingest.changes import SkippedFiles
 from semsearch.ingest.chunk_terms import chunk_entries
@@ -116,6 +116,8 @@ class Pipeline:
         while len(self._pending) > keep:
             doc, old, future = self._pending.popleft()
             entries, passages = future.result()
+            if self.target.params.sentence_vectors:
+                passages = passages + [t for e in entries for t in sentence_texts(e.text, e.sentence_spans)]
             if old is not None:
                 self.writer.delete_doc(old)
             if not entries:
@@ -187,33 +189,36 @@ class Pipeline:
             self.report.merged += maybe_merge(self.writer, log=self.target.log)
 
     def _embed_batch(self) -> np.ndarray:
-        """The vectors of the batch's chunks, in order."""
+        """The vectors of the batch's passages, in order: each document's chunks, then their sentences."""
         passages = [p for _, _, ps in self._batch for p in ps]
         log = self.target.log
-        log(f"embedding {len(passages)} chunks of {len(self._batch)} documents with {self.embedder.spec.describe()}")
+        log(f"embedding {len(passages)} passages of {len(self._batch)} documents with {self.embedder.spec.describe()}")
         t = time.perf_counter()
         vectors, took = self._embedded(passages)
         self.report.timings["embed"] += took
-        log(f"embedded {len(passages)} chunks in {took:.1f} s ({len(passages) / max(took, 1e-9):.1f} chunks/s); "
+        log(f"embedded {len(passages)} passages in {took:.1f} s ({len(passages) / max(took, 1e-9):.1f} passages/s); "
             f"waited {time.perf_counter() - t:.1f} s for them")  # fmt: skip
-        self.emit(BatchEmbedded(len(self._batch), len(passages), took))
+        self.emit(BatchEmbedded(len(self._batch), sum(len(chunks) for _, chunks, _ in self._batch), took))
         return vectors
 
     def _write(self, vectors: np.ndarray) -> None:
         """Write the batch as one segment of the next commit, and record what embedded it."""
         t = time.perf_counter()
-        writer = SegmentWriter(self.target.root, vectors.shape[1], len(vectors))
+        rows = sum(len(chunks) for _, chunks, _ in self._batch)
+        sentences = self.target.params.sentence_vectors
+        writer = SegmentWriter(self.target.root, vectors.shape[1], rows, sentences=len(vectors) - rows if sentences else None)
         try:
             at = 0
-            for entry, chunks, _ in self._batch:
-                writer.add(entry, chunks, vectors[at : at + len(chunks)])
-                at += len(chunks)
+            for entry, chunks, passages in self._batch:  # a document's passages: its chunks, then their sentences
+                n = len(chunks)
+                writer.add(entry, chunks, vectors[at : at + n], vectors[at + n : at + len(passages)] if sentences else None)
+                at += len(passages)
             name, files = writer.finish()
         except BaseException:
             writer.abort()
             raise
         self.writer.add_segment(name, writer.rows, writer.docs, files, writer.ann_info)
-        self.report.embedded += len(vectors)
+        self.report.embedded += rows
         self._batch, self._batch_size = [], 0
         self.report.timings["write"] += time.perf_counter() - t
         backends = set(self.model.get("backend", [])) | {self.embedder.last_backend or "sentence-transformers"}

@@ -54,8 +54,11 @@ def open_target(root: Path, asked: Settings, log: Callable[[str], None]) -> Targ
     commit is `previous`). Call under the index's lock."""
     base, problems = store.writable_commit(root, rebuild=not asked.keep)
     params = asked.params or ChunkParams()
-    if asked.keep and base is not None and base.settings.get("chunking"):
-        params = ChunkParams(**base.settings["chunking"])
+    recorded = base.settings.get("chunking") if base is not None else None
+    if asked.keep and recorded:
+        params = ChunkParams(**recorded)
+    elif asked.params is None and recorded and "sentence_vectors" in recorded:  # kept unless asked otherwise
+        params = replace(params, sentence_vectors=recorded["sentence_vectors"])
     fields = asked.fields
     if fields is None:
         fields = FieldMap.from_dict(base.settings.get("fields")) if base is not None else FieldMap()

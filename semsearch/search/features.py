@@ -32,6 +32,7 @@ FEATURES: dict[str, str] = {
     "word_coverage_sq": "`word_coverage` squared: a chunk that holds most of the question's words stands out",
     "dense_bm25": "`dense` times `bm25`: both signals agree",
     "length": "the chunk's length in index terms over the mean, up to 2, halved",
+    "sentence_dense": "the best cosine of one of the chunk's sentences, scaled as `dense` (`dense` without sentence vectors)",
 }
 NAMES: tuple[str, ...] = tuple(FEATURES)
 BASE: tuple[str, ...] = ("dense", "sentence", "coverage", "article")
@@ -50,6 +51,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "word_coverage": ("word_coverage",),
     "word_coverage_sq": ("word_coverage",),
     "article_coverage": ("article_coverage",),
+    "sentence_dense": ("sentence_cosine",),
 }
 
 
@@ -78,6 +80,7 @@ class Signals:
     neighbour_bm25: np.ndarray | None = None
     position: np.ndarray | None = None
     length: np.ndarray | None = None
+    sentence_cosine: np.ndarray | None = None
 
 
 def unit(x: np.ndarray) -> np.ndarray:
@@ -146,6 +149,7 @@ def compute(s: Signals, span: float, names: tuple[str, ...] = NAMES) -> np.ndarr
         "article_coverage": lambda: s.article_coverage,
         "position": lambda: 1 / (1 + s.position.astype(np.float32)),
         "length": lambda: np.minimum(s.length, 2) / 2,
+        "sentence_dense": lambda: d if s.sentence_cosine is None else dense_scale(s.sentence_cosine, s.sentence_cosine, span),
     }
     if not names:
         return np.zeros((len(s.cosine), 0), np.float32)

@@ -269,6 +269,8 @@ class Searcher:
             s.neighbour_cosine, s.neighbour_bm25 = self._neighbour_signals(q, masks, rows, lexical)
         if need & {"position", "length"}:
             s.position, s.length = self._places(rows)
+        if "sentence_cosine" in need:
+            s.sentence_cosine = gen.sentence_cosines(q, rows)
         if "article_coverage" in need:
             s.article_coverage = self.lexical.article_coverage(terms, postings, rows)
         if "word_coverage" in need:

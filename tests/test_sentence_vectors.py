@@ -1,0 +1,153 @@
+"""Sentence vectors: one per sentence of each chunk, stored beside the chunk vectors, carried through merges,
+and read by the hybrid's `sentence_dense` feature (the chunk's cosine stands in where a segment has none)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from store_helpers import DIM, commit_docs, entries, sentence_vectors, vector_of, write_segment
+
+from semsearch.index import store
+from semsearch.index.records import sentence_texts
+from semsearch.index.segment import Segment, SegmentWriter
+from semsearch.index.segment_merge import merge_segments
+from semsearch.search import FEATURES, FusionParams, LanguageFusion, Searcher
+
+DOCS = {
+    "a": ["Lavrov møtte Tillerson i Moskva. De snakket om Syria. Møtet varte i tre timer.", "Strømprisen steg i mars."],
+    "b": ["Budsjettet ble vedtatt. Stortinget stemte over skatten.", "..."],
+    "c": ["Laksen i fjorden er syk. Fiskerne er bekymret. Prisen falt."],
+}
+
+
+def _segment(root, docs, sentences=True) -> Segment:
+    name, rows, _, files, _ = write_segment(root, docs, sentences)
+    return Segment(root, name, rows, files)
+
+
+def _best_sentence(chunk_texts: list[str], q: np.ndarray) -> list[float]:
+    _, chunks, _ = entries("x", chunk_texts)
+    out = []
+    for c in chunks:
+        vs = np.stack([vector_of(t) for t in sentence_texts(c.text, c.sentence_spans)]).astype(np.float16)
+        out.append(float((vs.astype(np.float32) @ q).max()))
+    return out
+
+
+def test_each_rows_sentence_cosine_is_its_best_sentences(tmp_path):
+    seg = _segment(tmp_path, DOCS)
+    q = vector_of("spørsmål")
+    want = [x for texts in DOCS.values() for x in _best_sentence(texts, q)]
+    rows = np.array([4, 0, 2, 1, 3])
+    assert np.allclose(seg.sentence_cosines(q, rows), np.array(want)[rows], atol=1e-6)
+    starts = np.asarray(seg.sentence_starts)
+    assert starts[0] == 0 and np.all(np.diff(starts) >= 1) and starts[-1] == len(seg.sentence_vectors)
+    assert np.diff(starts)[0] == 3  # three sentences in the first chunk; "..." still gets one vector
+
+
+def test_a_merge_keeps_the_sentence_vectors_of_the_live_rows_only(tmp_path):
+    first, second = _segment(tmp_path, {"a": DOCS["a"], "b": DOCS["b"]}), _segment(tmp_path, {"c": DOCS["c"]})
+    alive = [np.array([True, True, False, False]), None]  # "b" deleted
+    name, rows, _, files, _ = merge_segments(tmp_path, [first, second], alive)
+    merged = Segment(tmp_path, name, rows, files)
+    fresh = _segment(tmp_path / "fresh", {"a": DOCS["a"], "c": DOCS["c"]})
+    assert np.array_equal(np.asarray(merged.sentence_starts), np.asarray(fresh.sentence_starts))
+    assert np.array_equal(np.asarray(merged.sentence_vectors), np.asarray(fresh.sentence_vectors))
+
+
+def test_a_merge_with_a_segment_without_sentence_vectors_keeps_none(tmp_path):
+    segments = [_segment(tmp_path, {"a": DOCS["a"]}), _segment(tmp_path, {"c": DOCS["c"]}, sentences=False)]
+    name, rows, _, files, _ = merge_segments(tmp_path, segments, [None, None])
+    merged = Segment(tmp_path, name, rows, files)
+    assert not merged.has_sentence_vectors and merged.sentence_vectors is None
+    assert not any(f.startswith("sentence") for f in files)
+
+
+def test_the_writer_refuses_sentence_vectors_that_do_not_match_the_sentences(tmp_path):
+    doc, chunks, vectors = entries("a", DOCS["a"])
+    writer = SegmentWriter(tmp_path, DIM, len(chunks), sentences=10)
+    with pytest.raises(ValueError, match="4 sentences but 3 sentence vectors"):
+        writer.add(doc, chunks, vectors, sentence_vectors(chunks)[:3])
+    with pytest.raises(ValueError, match="sentence vectors"):
+        writer.add(doc, chunks, vectors)  # the segment announced sentence vectors
+    writer.abort()
+
+
+def _sentence_dense(root, sentences: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    commit_docs(root, DOCS, sentences=sentences)
+    gen = store.open_generation(root)
+    names = ("dense", "sentence_dense")
+    fusion = FusionParams(other=LanguageFusion((1.0, 1.0), dense_span=0.5, features=names))
+    q = vector_of("spørsmål")
+    found = Searcher(gen, embedder=None, fusion=fusion).features("Что?", {}, q, gen.alive, "other", names=names)
+    return found.features, found.rows, gen.sentence_cosines(q, found.rows)
+
+
+def test_sentence_dense_scales_the_best_sentences_cosine_like_dense(tmp_path):
+    features, rows, cosines = _sentence_dense(tmp_path, sentences=True)
+    assert cosines is not None and len(rows) == 5
+    assert np.allclose(features[:, 1], np.clip(1 - (cosines.max() - cosines) / 0.5, 0, 1), atol=1e-6)
+    assert not np.allclose(features[:, 1], features[:, 0])
+
+
+def test_without_sentence_vectors_sentence_dense_is_the_chunks_dense_feature(tmp_path):
+    features, _, cosines = _sentence_dense(tmp_path, sentences=False)
+    assert cosines is None
+    assert np.array_equal(features[:, 1], features[:, 0])
+    assert "sentence_dense" in FEATURES
+
+
+def test_a_built_index_holds_each_sentences_own_vector(tiny_index):
+    import semsearch
+    from semsearch.embedding.embedder import Embedder
+
+    gen = store.open_generation(tiny_index)
+    assert gen.has_sentence_vectors
+    chunks = gen.chunks(np.arange(gen.rows))
+    texts = [t for c in chunks for t in sentence_texts(c.text, c.sentence_spans)]
+    stored = np.concatenate([np.asarray(s.sentence_vectors, np.float32) for s in gen.segments])
+    assert len(stored) == len(texts)
+    embedder = semsearch.api.searcher(tiny_index).embedder
+    assert isinstance(embedder, Embedder)
+    want = embedder.embed_passages(texts[:40], progress=False)
+    assert np.allclose(stored[:40], want, atol=2e-3)
+
+
+def test_an_index_of_format_4_is_searched_without_them_and_the_next_build_adds_them(tmp_path, tiny_model):
+    import shutil
+
+    import semsearch
+    from semsearch.embedding import Embedder
+    from semsearch.embedding.models import ModelSpec
+
+    tests = Path(__file__).parent
+    index = tmp_path / "index"
+    shutil.copytree(tests / "data" / "index-v4", index)
+    old = store.open_generation(index)
+    assert old.commit.format_version == 4 and not old.has_sentence_vectors
+    embedder = Embedder(ModelSpec(str(tiny_model), "local", tiny_model), backend="torch")
+    assert Searcher(old, embedder).search("Who attended the meeting in Lucca?", k=3, mode="hybrid")
+    semsearch.build_index(tests.parent / "corpus", index, model=str(tiny_model))
+    new = store.open_generation(index)
+    assert new.commit.format_version == 5 and new.has_sentence_vectors and new.commit.documents == 5
+
+
+def test_an_index_built_without_sentence_vectors_keeps_that_choice_until_asked(tmp_path, tiny_model):
+    from typer.testing import CliRunner
+
+    from semsearch.cli import app
+
+    corpus, index = Path(__file__).parents[1] / "corpus", tmp_path / "index"
+    run = CliRunner().invoke
+    base = ["index", str(corpus), "--index", str(index), "--model", str(tiny_model)]
+    assert run(app, [*base, "--no-sentence-vectors"]).exit_code == 0
+    gen = store.open_generation(index)
+    assert not gen.has_sentence_vectors and gen.commit.settings["chunking"]["sentence_vectors"] is False
+    result = run(app, base)  # no choice given: the index's is kept, nothing is embedded again
+    assert result.exit_code == 0 and "up to date" in result.output
+    assert not store.open_generation(index).has_sentence_vectors
+    assert run(app, [*base, "--sentence-vectors"]).exit_code == 0
+    gen = store.open_generation(index)
+    assert gen.has_sentence_vectors and gen.commit.settings["chunking"]["sentence_vectors"] is True
