@@ -102,16 +102,27 @@ class FusionParams:
         features=(*BASE, "bm25", "article_bm25", "bm25_share"),
     )
     en: LanguageFusion = LanguageFusion(
-        (1.032, 0.535, 1.551, 1.073, -0.284, 0.823, 0.048),
+        (0.393, 0.243, 1.188, 0.934, -0.112, 0.767, -0.031, 0.836),
         translations=2.5,
         dense_span=0.06,
-        features=(*BASE, "dense_bm25", "word_coverage_sq", "position"),
+        features=(*BASE, "dense_bm25", "word_coverage_sq", "position", "sentence_dense"),
         adapt=True,
     )
     other: LanguageFusion = LanguageFusion(
-        (1.234, 0.234, 0.303, 0.398, 0.56, -0.427, -0.174, 0.644, 1.241, 0.406),
+        (0.756, -0.229, 0.798, 0.594, 0.384, -0.386, -0.166, -0.07, 0.995, 0.09, 0.915, -0.072, 0.078),
         dense_span=0.06,
-        features=(*BASE, "length", "dense_bm25", "article_hits", "word_coverage_sq", "article_coverage", "article_dense"),
+        features=(
+            *BASE,
+            "length",
+            "dense_bm25",
+            "article_hits",
+            "word_coverage_sq",
+            "article_coverage",
+            "article_dense",
+            "sentence_dense",
+            "position",
+            "bm25_rank",
+        ),
     )
     candidates: int = 100
     feedback_chunks: int = 5
