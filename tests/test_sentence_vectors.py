@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from store_helpers import DIM, commit_docs, entries, sentence_vectors, vector_of, write_segment
 
+from semsearch.analysis import analyze
 from semsearch.index import store
 from semsearch.index.records import sentence_texts
 from semsearch.index.segment import Segment, SegmentWriter
@@ -27,24 +28,38 @@ def _segment(root, docs, sentences=True) -> Segment:
     return Segment(root, name, rows, files)
 
 
-def _best_sentence(chunk_texts: list[str], q: np.ndarray) -> list[float]:
+def _sentence_cosines(chunk_texts: list[str], q: np.ndarray) -> list[np.ndarray]:
     _, chunks, _ = entries("x", chunk_texts)
     out = []
     for c in chunks:
         vs = np.stack([vector_of(t) for t in sentence_texts(c.text, c.sentence_spans)]).astype(np.float16)
-        out.append(float((vs.astype(np.float32) @ q).max()))
+        out.append(vs.astype(np.float32) @ q)
     return out
 
 
-def test_each_rows_sentence_cosine_is_its_best_sentences(tmp_path):
+def test_each_rows_sentence_cosines_are_its_own_sentences(tmp_path):
     seg = _segment(tmp_path, DOCS)
     q = vector_of("spørsmål")
-    want = [x for texts in DOCS.values() for x in _best_sentence(texts, q)]
+    want = [c for texts in DOCS.values() for c in _sentence_cosines(texts, q)]
     rows = np.array([4, 0, 2, 1, 3])
-    assert np.allclose(seg.sentence_cosines(q, rows), np.array(want)[rows], atol=1e-6)
+    scores, sizes = seg.sentence_cosines(q, rows)
+    assert sizes.tolist() == [len(want[r]) for r in rows] and sizes[1] == 3  # "..." still gets one vector
+    assert np.allclose(scores, np.concatenate([want[r] for r in rows]), atol=1e-6)
     starts = np.asarray(seg.sentence_starts)
     assert starts[0] == 0 and np.all(np.diff(starts) >= 1) and starts[-1] == len(seg.sentence_vectors)
-    assert np.diff(starts)[0] == 3  # three sentences in the first chunk; "..." still gets one vector
+
+
+def test_the_generation_gives_each_rows_sentences_in_the_order_asked_across_segments(tmp_path):
+    commit_docs(tmp_path, {"a": DOCS["a"], "b": DOCS["b"]}, sentences=True)
+    commit_docs(tmp_path, {"c": DOCS["c"]}, sentences=True)
+    gen = store.open_generation(tmp_path)
+    assert len(gen.segments) == 2
+    q = vector_of("spørsmål")
+    want = [c for texts in DOCS.values() for c in _sentence_cosines(texts, q)]
+    rows = np.array([4, 1, 0, 3, 2])  # row 4 is the second segment's
+    scores, sizes = gen.sentence_cosines(q, rows)
+    assert sizes.tolist() == [len(want[r]) for r in rows]
+    assert np.allclose(scores, np.concatenate([want[r] for r in rows]), atol=1e-6)
 
 
 def test_a_merge_keeps_the_sentence_vectors_of_the_live_rows_only(tmp_path):
@@ -75,28 +90,43 @@ def test_the_writer_refuses_sentence_vectors_that_do_not_match_the_sentences(tmp
     writer.abort()
 
 
-def _sentence_dense(root, sentences: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _sentence_features(root, sentences: bool):
     commit_docs(root, DOCS, sentences=sentences)
     gen = store.open_generation(root)
-    names = ("dense", "sentence_dense")
-    fusion = FusionParams(other=LanguageFusion((1.0, 1.0), dense_span=0.5, features=names))
+    names = ("dense", "sentence_dense", "sentence_joint", "sentence", "cosine")
+    fusion = FusionParams(other=LanguageFusion((1.0,) * len(names), dense_span=0.5, features=names))
     q = vector_of("spørsmål")
-    found = Searcher(gen, embedder=None, fusion=fusion).features("Что?", {}, q, gen.alive, "other", names=names)
-    return found.features, found.rows, gen.sentence_cosines(q, found.rows)
+    found = Searcher(gen, embedder=None, fusion=fusion).features(
+        "Что?", dict.fromkeys(analyze("Syria"), 1.0), q, gen.alive, "other", names=names
+    )
+    cosines = gen.sentence_cosines(q, found.rows)
+    return found, None if cosines is None else np.split(cosines[0], np.cumsum(cosines[1])[:-1])
 
 
 def test_sentence_dense_scales_the_best_sentences_cosine_like_dense(tmp_path):
-    features, rows, cosines = _sentence_dense(tmp_path, sentences=True)
-    assert cosines is not None and len(rows) == 5
-    assert np.allclose(features[:, 1], np.clip(1 - (cosines.max() - cosines) / 0.5, 0, 1), atol=1e-6)
-    assert not np.allclose(features[:, 1], features[:, 0])
+    found, cosines = _sentence_features(tmp_path, sentences=True)
+    assert cosines is not None and len(found.rows) == 5
+    best = np.array([c.max() for c in cosines])
+    assert np.allclose(found.features[:, 1], np.clip(1 - (best.max() - best) / 0.5, 0, 1), atol=1e-6)
+    assert not np.allclose(found.features[:, 1], found.features[:, 0])
 
 
-def test_without_sentence_vectors_sentence_dense_is_the_chunks_dense_feature(tmp_path):
-    features, _, cosines = _sentence_dense(tmp_path, sentences=False)
+def test_sentence_joint_is_the_best_blend_within_one_sentence(tmp_path):
+    found, cosines = _sentence_features(tmp_path, sentences=True)
+    bm25 = [np.array(found.sentences[r]) for r in found.rows.tolist()]
+    top_cos, top_bm25 = max(c.max() for c in cosines), max(b.max() for b in bm25)
+    assert top_bm25 > 0  # "syria" is in one sentence of one chunk
+    want = [(0.5 * np.clip(1 - (top_cos - c) / 0.5, 0, 1) + 0.5 * b / top_bm25).max() for c, b in zip(cosines, bm25)]
+    assert np.allclose(found.features[:, 2], want, atol=1e-6)
+
+
+def test_without_sentence_vectors_the_chunks_cosine_stands_in_for_its_sentences(tmp_path):
+    found, cosines = _sentence_features(tmp_path, sentences=False)
     assert cosines is None
-    assert np.array_equal(features[:, 1], features[:, 0])
-    assert "sentence_dense" in FEATURES
+    dense, sentence_dense, joint, sentence = (found.features[:, i] for i in range(4))
+    assert np.array_equal(sentence_dense, dense)
+    assert np.allclose(joint, 0.5 * dense + 0.5 * sentence, atol=1e-6)  # `sentence`: best sentence BM25 over its max
+    assert {"sentence_dense", "sentence_joint"} <= set(FEATURES)
 
 
 def test_a_built_index_holds_each_sentences_own_vector(tiny_index):

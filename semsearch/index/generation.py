@@ -169,17 +169,23 @@ class Generation:
         """Whether every segment holds sentence vectors (format 5 writes them; older segments have none)."""
         return all(seg.has_sentence_vectors for seg in self.segments)
 
-    def sentence_cosines(self, q: np.ndarray, rows: np.ndarray) -> np.ndarray | None:
-        """The best cosine of the question with a sentence of each of these global rows; None when a segment
-        holds no sentence vectors."""
+    def sentence_cosines(self, q: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """The cosine of the question with each sentence of each of these global rows, row after row in the
+        rows' order, and how many sentences each row has; None when a segment holds no sentence vectors."""
         if not self.has_sentence_vectors:
             return None
-        out = np.empty(len(rows), dtype=np.float32)
-        seg, local = self.locate(np.asarray(rows, dtype=np.int64))
-        for i in np.unique(seg):
-            mask = seg == i
-            out[mask] = self.segments[int(i)].sentence_cosines(q, local[mask])
-        return out
+        rows = np.asarray(rows, dtype=np.int64)
+        seg, local = self.locate(rows)
+        order = np.argsort(seg, kind="stable")  # rows grouped by segment, as the segments return them
+        parts = [self.segments[int(i)].sentence_cosines(q, local[order][seg[order] == i]) for i in np.unique(seg)]
+        scores = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.float32)
+        sizes = np.empty(len(rows), np.int64)
+        sizes[order] = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64)
+        grouped_first = np.zeros(len(rows), np.int64)
+        grouped_first[order] = np.concatenate([[0], np.cumsum(sizes[order])[:-1]]) if len(rows) else []
+        first = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64) if len(rows) else sizes
+        picked = np.repeat(grouped_first - first, sizes) + np.arange(int(sizes.sum()))
+        return scores[picked], sizes
 
     def is_alive(self, rows: np.ndarray) -> np.ndarray:
         """Which global rows are live."""

@@ -353,16 +353,14 @@ class Segment:
             shape = self.sentence_vectors.shape
             raise SegmentDamaged(f"segment {self.name}: sentence_vectors.npy has shape {shape}, expected dim {self.dim}")
 
-    def sentence_cosines(self, q: np.ndarray, local: np.ndarray) -> np.ndarray:
-        """For each of these local rows, the best cosine of the question with one of its sentences."""
-        if not len(local):
-            return np.zeros(0, np.float32)
+    def sentence_cosines(self, q: np.ndarray, local: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The cosine of the question with every sentence of these local rows, row after row, and how many
+        sentences each row has."""
         starts = np.asarray(self.sentence_starts)
         lo, sizes = starts[local], starts[local + 1] - starts[local]
-        first = np.concatenate([[0], np.cumsum(sizes)[:-1]])  # where each row's sentences begin among those picked
+        first = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)  # each row's first, among those picked
         picked = np.repeat(lo - first, sizes) + np.arange(int(sizes.sum()))
-        scores = np.asarray(self.sentence_vectors[picked], np.float32) @ q
-        return np.maximum.reduceat(scores, first)
+        return np.asarray(self.sentence_vectors[picked], np.float32) @ q, sizes
 
     def doc_starts(self) -> np.ndarray:
         """The local row where each run of one document's rows begins, ascending (a document's chunks are

@@ -33,6 +33,8 @@ FEATURES: dict[str, str] = {
     "dense_bm25": "`dense` times `bm25`: both signals agree",
     "length": "the chunk's length in index terms over the mean, up to 2, halved",
     "sentence_dense": "the best cosine of one of the chunk's sentences, scaled as `dense` (`dense` without sentence vectors)",
+    "sentence_joint": "the best 50/50 blend, over the chunk's sentences, of each one's cosine scaled as `dense` and its BM25 "
+    "over the candidates' best sentence's (the chunk's cosine for each sentence without sentence vectors)",
 }
 NAMES: tuple[str, ...] = tuple(FEATURES)
 BASE: tuple[str, ...] = ("dense", "sentence", "coverage", "article")
@@ -51,7 +53,8 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "word_coverage": ("word_coverage",),
     "word_coverage_sq": ("word_coverage",),
     "article_coverage": ("article_coverage",),
-    "sentence_dense": ("sentence_cosine",),
+    "sentence_dense": ("sentence_cosines",),
+    "sentence_joint": ("sentence_cosines", "sentence_bm25"),
 }
 
 
@@ -80,7 +83,8 @@ class Signals:
     neighbour_bm25: np.ndarray | None = None
     position: np.ndarray | None = None
     length: np.ndarray | None = None
-    sentence_cosine: np.ndarray | None = None
+    sentence_cosines: tuple[np.ndarray, np.ndarray] | None = None  # each sentence's cosine, and sentences per candidate
+    sentence_bm25: list[list[float]] | None = None  # per candidate, the BM25 of each of its sentences
 
 
 def unit(x: np.ndarray) -> np.ndarray:
@@ -122,6 +126,38 @@ def _neighbour(s: Signals, span: float) -> np.ndarray:
     return np.where(np.isnan(s.neighbour_cosine), 0, 0.5 * near_d + 0.5 * near_b).max(axis=1)
 
 
+def _sentence_dense(s: Signals, d: np.ndarray, span: float) -> np.ndarray:
+    if s.sentence_cosines is None:
+        return d
+    scores, sizes = s.sentence_cosines
+    best = np.maximum.reduceat(scores, _firsts(sizes))
+    return dense_scale(best, best, span)
+
+
+def _sentence_joint(s: Signals, span: float) -> np.ndarray:
+    """The answering sentence is near the question both ways: the best blend of a sentence's own scaled cosine
+    and its BM25, not the chunk's best cosine and best BM25 found in two different sentences."""
+    bm25 = s.sentence_bm25
+    sizes = np.fromiter((len(b) for b in bm25), np.int64, count=len(bm25))
+    if s.sentence_cosines is None:  # the chunk's cosine for each of its sentences
+        cosines = np.repeat(s.cosine, sizes)
+    else:
+        cosines, vector_sizes = s.sentence_cosines
+        if not np.array_equal(sizes, vector_sizes):  # sentences analysed apart from those embedded: a chunk's best
+            bm25 = [b if len(b) == n else [max(b)] * int(n) for b, n in zip(bm25, vector_sizes)]
+            sizes = vector_sizes
+    flat = np.fromiter((x for b in bm25 for x in b), np.float32, count=int(sizes.sum()))
+    top = float(flat.max()) if len(flat) else 0.0
+    scaled = flat / top if top > 0 else np.zeros_like(flat)
+    blend = 0.5 * dense_scale(cosines, cosines, span) + 0.5 * scaled
+    return np.maximum.reduceat(blend, _firsts(sizes)).astype(np.float32)
+
+
+def _firsts(sizes: np.ndarray) -> np.ndarray:
+    """Where each candidate's run of sentences begins in the flat arrays (every candidate has at least one)."""
+    return np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+
+
 def compute(s: Signals, span: float, names: tuple[str, ...] = NAMES) -> np.ndarray:
     """The feature matrix [candidates, len(names)], columns in `names` order; only those are computed."""
     d = dense_scale(s.cosine, s.cosine, span)
@@ -149,7 +185,8 @@ def compute(s: Signals, span: float, names: tuple[str, ...] = NAMES) -> np.ndarr
         "article_coverage": lambda: s.article_coverage,
         "position": lambda: 1 / (1 + s.position.astype(np.float32)),
         "length": lambda: np.minimum(s.length, 2) / 2,
-        "sentence_dense": lambda: d if s.sentence_cosine is None else dense_scale(s.sentence_cosine, s.sentence_cosine, span),
+        "sentence_dense": lambda: _sentence_dense(s, d, span),
+        "sentence_joint": lambda: _sentence_joint(s, span),
     }
     if not names:
         return np.zeros((len(s.cosine), 0), np.float32)

@@ -97,9 +97,9 @@ class FusionParams:
     """
 
     nb: LanguageFusion = LanguageFusion(
-        (0.618, 0.471, 1.444, 0.593, -0.229, 0.461, -0.856),
+        (0.391, -0.297, 1.335, 0.536, -0.152, 0.446, -0.797, 0.998),
         dense_span=0.06,
-        features=(*BASE, "bm25", "article_bm25", "bm25_share"),
+        features=(*BASE, "bm25", "article_bm25", "bm25_share", "sentence_joint"),
     )
     en: LanguageFusion = LanguageFusion(
         (0.393, 0.243, 1.188, 0.934, -0.112, 0.767, -0.031, 0.836),
@@ -280,8 +280,10 @@ class Searcher:
             s.neighbour_cosine, s.neighbour_bm25 = self._neighbour_signals(q, masks, rows, lexical)
         if need & {"position", "length"}:
             s.position, s.length = self._places(rows)
-        if "sentence_cosine" in need:
-            s.sentence_cosine = gen.sentence_cosines(q, rows)
+        if "sentence_cosines" in need:
+            s.sentence_cosines = gen.sentence_cosines(q, rows)
+        if "sentence_bm25" in need:
+            s.sentence_bm25 = [sentences[r] for r in rows.tolist()]
         if "article_coverage" in need:
             s.article_coverage = self.lexical.article_coverage(terms, postings, rows)
         if "word_coverage" in need:
