@@ -109,6 +109,16 @@ def _run(fn, *args, **kwargs):
         raise typer.Exit(1) from None
 
 
+SentenceVectorsOpt = Annotated[
+    Optional[bool],
+    typer.Option(
+        "--sentence-vectors/--no-sentence-vectors",
+        help="Embed each chunk's sentences too: better hybrid answers, above all to English questions, for about "
+        "twice the embedding time. Default: on for a new index, else as the index has it.",
+    ),
+]
+
+
 @app.command()
 def index(
     corpus: Annotated[
@@ -126,14 +136,7 @@ def index(
     backend: BackendOpt = BackendOption.auto,
     device: DeviceOpt = DeviceOption.auto,
     ray: RayOpt = None,
-    sentence_vectors: Annotated[
-        Optional[bool],
-        typer.Option(
-            "--sentence-vectors/--no-sentence-vectors",
-            help="Embed each chunk's sentences too: better hybrid answers, above all to English questions, for about "
-            "twice the embedding time. Default: on for a new index, else as the index has it.",
-        ),
-    ] = None,
+    sentence_vectors: SentenceVectorsOpt = None,
     changed: Annotated[
         Optional[list[Path]],
         typer.Option(
