@@ -51,6 +51,8 @@ class IndexInfo:
     embedding: dict = field(default_factory=dict)  # what the index recorded: backend, quantisation, isa, device
     embedding_here: str = ""  # what embeds an update on this machine (`embedder.recorded_path`)
     cpu: str = ""  # this CPU's features that choose the path, and $SEMSEARCH_CPU when set
+    format_version: int = 0  # the index format of its newest commit (docs/format.md)
+    sentence_vectors: bool = False  # every segment holds sentence vectors (format 5 writes them unless turned off)
 
 
 @dataclass(frozen=True)
@@ -276,6 +278,7 @@ class Index:
                 str(self.path), c.generation, c.created, c.model.get("name", ""), c.model.get("variant", ""),
                 c.model.get("backend", []), c.model.get("dim", 0), c.settings.get("prompts", {}),
                 c.settings.get("chunking", {}), c.documents, c.chunks, len(c.segments), chars, tokens, recorded,
+                format_version=c.format_version, sentence_vectors=gen.has_sentence_vectors,
             )  # fmt: skip
             known = self._info = (gen.key, described)
         return replace(known[1], embedding_here=recorded_path(known[1].embedding), cpu=devices.cpu_summary())

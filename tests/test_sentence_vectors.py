@@ -3,6 +3,7 @@ and read by the hybrid's `sentence_dense` feature (the chunk's cosine stands in 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -175,9 +176,12 @@ def test_an_index_built_without_sentence_vectors_keeps_that_choice_until_asked(t
     assert run(app, [*base, "--no-sentence-vectors"]).exit_code == 0
     gen = store.open_generation(index)
     assert not gen.has_sentence_vectors and gen.commit.settings["chunking"]["sentence_vectors"] is False
+    assert json.loads(run(app, ["info", "--index", str(index)]).output)["sentence_vectors"] is False
     result = run(app, base)  # no choice given: the index's is kept, nothing is embedded again
     assert result.exit_code == 0 and "up to date" in result.output
     assert not store.open_generation(index).has_sentence_vectors
     assert run(app, [*base, "--sentence-vectors"]).exit_code == 0
     gen = store.open_generation(index)
     assert gen.has_sentence_vectors and gen.commit.settings["chunking"]["sentence_vectors"] is True
+    info = json.loads(run(app, ["info", "--index", str(index)]).output)
+    assert info["sentence_vectors"] is True and info["format_version"] == 5
