@@ -20,7 +20,7 @@ import numpy as np
 from semsearch.index.ann import open_ann
 from semsearch.index.commit import Commit, commit_key
 from semsearch.index.deletes import read_dead
-from semsearch.index.segment import SEGMENTS, Segment, SegmentDamaged
+from semsearch.index.segment import SEGMENTS, Segment, SegmentDamaged, ranges, sentence_starts
 
 _opened: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 _opened_lock = threading.Lock()
@@ -174,18 +174,15 @@ class Generation:
         rows' order, and how many sentences each row has; None when a segment holds no sentence vectors."""
         if not self.has_sentence_vectors:
             return None
-        rows = np.asarray(rows, dtype=np.int64)
-        seg, local = self.locate(rows)
-        order = np.argsort(seg, kind="stable")  # rows grouped by segment, as the segments return them
-        parts = [self.segments[int(i)].sentence_cosines(q, local[order][seg[order] == i]) for i in np.unique(seg)]
-        scores = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.float32)
-        sizes = np.empty(len(rows), np.int64)
-        sizes[order] = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64)
-        grouped_first = np.zeros(len(rows), np.int64)
-        grouped_first[order] = np.concatenate([[0], np.cumsum(sizes[order])[:-1]]) if len(rows) else []
-        first = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64) if len(rows) else sizes
-        picked = np.repeat(grouped_first - first, sizes) + np.arange(int(sizes.sum()))
-        return scores[picked], sizes
+        seg, local = self.locate(np.asarray(rows, dtype=np.int64))
+        groups = [(self.segments[int(i)], np.flatnonzero(seg == i)) for i in np.unique(seg)]
+        sizes = np.empty(len(seg), np.int64)
+        for segment, at in groups:
+            sizes[at] = segment.sentence_counts(local[at])
+        first, out = sentence_starts(sizes)[:-1], np.empty(int(sizes.sum()), np.float32)
+        for segment, at in groups:
+            out[ranges(first[at], sizes[at])] = segment.sentence_cosines(q, local[at])
+        return out, sizes
 
     def is_alive(self, rows: np.ndarray) -> np.ndarray:
         """Which global rows are live."""

@@ -89,6 +89,12 @@ def sentence_starts(counts) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(np.asarray(counts, np.int64))]).astype(np.int64)
 
 
+def ranges(lo: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """The indices lo[i], lo[i] + 1, ..., lo[i] + sizes[i] - 1 of every i, one run after another."""
+    first = sentence_starts(sizes)[:-1]  # where each run begins in the result
+    return np.repeat(np.asarray(lo, np.int64) - first, sizes) + np.arange(int(np.sum(sizes)))
+
+
 def seal(root: Path, name: str, tmp: Path) -> dict[str, dict]:
     """fsync a segment written in `tmp`, rename it into place as `name`; the size and checksum of each file."""
     for f in tmp.iterdir():
@@ -353,14 +359,15 @@ class Segment:
             shape = self.sentence_vectors.shape
             raise SegmentDamaged(f"segment {self.name}: sentence_vectors.npy has shape {shape}, expected dim {self.dim}")
 
-    def sentence_cosines(self, q: np.ndarray, local: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The cosine of the question with every sentence of these local rows, row after row, and how many
-        sentences each row has."""
+    def sentence_counts(self, local: np.ndarray) -> np.ndarray:
+        """How many sentence vectors each of these local rows has (at least one)."""
         starts = np.asarray(self.sentence_starts)
-        lo, sizes = starts[local], starts[local + 1] - starts[local]
-        first = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)  # each row's first, among those picked
-        picked = np.repeat(lo - first, sizes) + np.arange(int(sizes.sum()))
-        return np.asarray(self.sentence_vectors[picked], np.float32) @ q, sizes
+        return starts[local + 1] - starts[local]
+
+    def sentence_cosines(self, q: np.ndarray, local: np.ndarray) -> np.ndarray:
+        """The cosine of the question with every sentence of these local rows, row after row."""
+        picked = ranges(np.asarray(self.sentence_starts)[local], self.sentence_counts(local))
+        return np.asarray(self.sentence_vectors[picked], np.float32) @ q
 
     def doc_starts(self) -> np.ndarray:
         """The local row where each run of one document's rows begins, ascending (a document's chunks are

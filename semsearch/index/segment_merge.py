@@ -161,11 +161,12 @@ def _copy_arrays(tmp, sources: list[_Source], rows: int, dim: int) -> None:
 
 def _copy_sentence_vectors(tmp, sources: list[_Source], dim: int) -> None:
     """The sentence vectors of the live rows, block by block, and where each row's begin."""
-    counts = [np.diff(np.asarray(s.segment.sentence_starts))[s.live] for s in sources]
+    every = [np.diff(np.asarray(s.segment.sentence_starts)) for s in sources]  # sentences of each row
+    counts = [n[s.live] for n, s in zip(every, sources)]
     out = RowWriter(tmp / "sentence_vectors.npy", int(sum(c.sum() for c in counts)), dim, SENTENCE_DTYPE)
     try:
-        for source in sources:
-            keep = np.repeat(source.live, np.diff(np.asarray(source.segment.sentence_starts)))
+        for source, n in zip(sources, every):
+            keep = np.repeat(source.live, n)
             vectors = source.segment.sentence_vectors
             for start in range(0, len(keep), 1 << 16):
                 out.write(np.asarray(vectors[start : start + (1 << 16)])[keep[start : start + (1 << 16)]])
