@@ -198,13 +198,13 @@ class Pipeline:
         self.report.timings["embed"] += took
         log(f"embedded {len(passages)} passages in {took:.1f} s ({len(passages) / max(took, 1e-9):.1f} passages/s); "
             f"waited {time.perf_counter() - t:.1f} s for them")  # fmt: skip
-        self.emit(BatchEmbedded(len(self._batch), sum(len(chunks) for _, chunks, _ in self._batch), took))
+        self.emit(BatchEmbedded(len(self._batch), self._batch_size, took))
         return vectors
 
     def _write(self, vectors: np.ndarray) -> None:
         """Write the batch as one segment of the next commit, and record what embedded it."""
         t = time.perf_counter()
-        rows = sum(len(chunks) for _, chunks, _ in self._batch)
+        rows = self._batch_size  # the batch's chunks; `vectors` holds their sentences' too
         sentences = self.target.params.sentence_vectors
         writer = SegmentWriter(self.target.root, vectors.shape[1], rows, sentences=len(vectors) - rows if sentences else None)
         try:
