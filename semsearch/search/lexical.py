@@ -107,9 +107,11 @@ class Lexical:
         weight w < 1 counts w times)."""
         return self._share(terms, postings, lambda held: _member(rows, held), len(rows))
 
-    def article_coverage(self, terms: Sequence[str] | Query, postings: Postings, rows: np.ndarray) -> np.ndarray:
-        """`coverage` of each row's whole article: a term counts when any live chunk of the article holds it."""
-        start, end = self.gen.doc_spans(rows)  # a term's live rows are sorted: two binary searches per article
+    def article_coverage(self, terms: Sequence[str] | Query, postings: Postings, rows: np.ndarray, spans=None) -> np.ndarray:
+        """`coverage` of each row's whole article: a term counts when any live chunk of the article holds it
+        (`spans`: the rows' `Generation.doc_spans`, when the caller has them already)."""
+        start, end = spans if spans is not None else self.gen.doc_spans(rows)
+        # a term's live rows are sorted: two binary searches per article
         return self._share(terms, postings, lambda held: np.searchsorted(held, start) < np.searchsorted(held, end), len(rows))
 
     def _share(self, terms: Sequence[str] | Query, postings: Postings, holds, n: int) -> np.ndarray:

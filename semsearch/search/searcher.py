@@ -271,21 +271,24 @@ class Searcher:
         rows = np.union1d(dense_rows, lex_rows[lex_top]).astype(np.int64)
         if not len(rows):
             return _Candidates(rows, np.zeros((0, len(names)), np.float32), {})
-        sentences = dict(zip(rows.tolist(), self.lexical.sentence_scores(terms, gen.sentence_texts(rows))))
+        sentence_scores = self.lexical.sentence_scores(terms, gen.sentence_texts(rows))
+        sentences = dict(zip(rows.tolist(), sentence_scores))
         lexical, need = (lex_rows, lex_scores), needs(names)
         s = self._signals(q, rows, postings, lexical, sentences, terms)
+        # each row's article as global rows [start, end): read once for every signal that needs it
+        spans = gen.doc_spans(rows) if need & {"neighbours", "position", "length", "article_coverage"} else None
         if need & {"own", "own_coverage"}:
             s.own, s.own_coverage = self._own_signals(text, terms, postings, lexical, rows, s)
         if "neighbours" in need:
-            s.neighbour_cosine, s.neighbour_bm25 = self._neighbour_signals(q, masks, rows, lexical)
+            s.neighbour_cosine, s.neighbour_bm25 = self._neighbour_signals(q, masks, rows, lexical, spans)
         if need & {"position", "length"}:
-            s.position, s.length = self._places(rows)
+            s.position, s.length = self._places(rows, spans)
         if "sentence_cosines" in need:
             s.sentence_cosines = gen.sentence_cosines(q, rows)
         if "sentence_bm25" in need:
-            s.sentence_bm25 = [sentences[r] for r in rows.tolist()]
+            s.sentence_bm25 = sentence_scores
         if "article_coverage" in need:
-            s.article_coverage = self.lexical.article_coverage(terms, postings, rows)
+            s.article_coverage = self.lexical.article_coverage(terms, postings, rows, spans)
         if "word_coverage" in need:
             units = [(t,) for t in weighted(analyze(text))]
             if lang == ENGLISH and params.translations > 0:
@@ -313,29 +316,30 @@ class Searcher:
             return s.bm25, s.coverage
         return _lookup(*self.lexical.bm25(own, postings), rows), self.lexical.coverage(own, postings, rows)
 
-    def _neighbour_signals(self, q, masks, rows, lexical) -> tuple[np.ndarray, np.ndarray]:
+    def _neighbour_signals(self, q, masks, rows, lexical, spans) -> tuple[np.ndarray, np.ndarray]:
         """Cosine and BM25 of the chunks before and after each row ([rows, 2], NaN / 0 where there is none)."""
-        near = np.stack(self._neighbours(rows, masks), axis=1)
+        near = np.stack(self._neighbours(rows, masks, spans), axis=1)
         cosine = np.full(near.shape, np.nan, np.float32)
         cosine[near >= 0] = dense_scores(self.generation, q, near[near >= 0])
         return cosine, _lookup(*lexical, np.maximum(near, 0).ravel()).reshape(near.shape)
 
-    def _places(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Each row's place in its article and its length in index terms over the mean."""
+    def _places(self, rows: np.ndarray, spans: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's place in its article (`spans`: `Generation.doc_spans` of the rows) and its length in index
+        terms over the mean."""
         gen = self.generation
         seg, local = gen.locate(rows)
         length = np.zeros(len(rows), np.float32)
         for i in np.unique(seg):
             at = seg == i
             length[at] = gen.segments[int(i)].chunk_lens[local[at]]
-        place = positions(rows, gen.doc_spans(rows)[0])
+        place = positions(rows, spans[0])
         return place, length / self.lexical.avg_len if self.lexical.avg_len else length
 
-    def _neighbours(self, rows: np.ndarray, masks) -> tuple[np.ndarray, np.ndarray]:
-        """The global rows of the chunks just before and just after each row in the same article and
-        allowed by `masks` (-1 where there is none)."""
+    def _neighbours(self, rows: np.ndarray, masks, spans: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """The global rows of the chunks just before and just after each row in the same article (`spans`:
+        `Generation.doc_spans` of the rows) and allowed by `masks` (-1 where there is none)."""
         gen = self.generation
-        start, end = gen.doc_spans(rows)
+        start, end = spans
         out = []
         for step in (-1, 1):
             near = rows + step
