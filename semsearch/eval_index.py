@@ -45,12 +45,15 @@ def eval_index_path(corpus: Path, distractors: int, distractor_file: Path | None
     """The cache folder of the evaluation index for these settings."""
     from semsearch.embedding.pypi_model import cache_root
     from semsearch.index.commit import FORMAT_VERSION
+    from semsearch.index.segment import file_digest
 
     key = {"corpus": str(corpus.resolve()), "distractors": distractors, "model": model or "default", "chunking": asdict(params)}
     key["format"] = FORMAT_VERSION  # an index of an older format is not what this semsearch would build
     if distractors:
-        stat = distractor_file.stat() if distractor_file and distractor_file.is_file() else None
-        key["file"] = [str(distractor_file.resolve()), stat.st_size if stat else None, stat.st_mtime if stat else None]
+        # Keyed by the file's bytes, not its path or mtime: a copy of the same data (a fresh checkout, a
+        # re-provisioned data folder) reuses the build, and any edit to the records rebuilds it.
+        exists = distractor_file is not None and distractor_file.is_file()
+        key["file"] = file_digest(distractor_file) if exists else None
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
     slug = (model or "default").replace("/", "_")[-40:]
     return cache_root() / "eval" / f"{corpus.resolve().name}-d{distractors}-{slug}-{digest}"

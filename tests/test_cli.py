@@ -216,6 +216,28 @@ def test_eval_with_distractors_builds_a_cached_index_once(tiny_model, tmp_path):
     assert both.exit_code == 1 and "leave --index out" in both.output
 
 
+def test_the_eval_index_is_keyed_by_the_distractors_bytes_not_their_path_or_time(tmp_path):
+    """A copy of the same distractor file (a fresh checkout, a re-provisioned data folder) reuses the cached
+    build; a change to its records does not."""
+    import os
+    import shutil
+
+    from semsearch.chunking import ChunkParams
+    from semsearch.eval_index import eval_index_path
+
+    first = tmp_path / "a" / "norec.jsonl"
+    first.parent.mkdir()
+    first.write_text('{"id": "r1", "text": "Lavrov og Syria."}\n')
+    copy = tmp_path / "b" / "norec.jsonl"
+    copy.parent.mkdir()
+    shutil.copy(first, copy)
+    os.utime(copy, (1_000_000, 1_000_000))
+    edited = tmp_path / "c.jsonl"
+    edited.write_text('{"id": "r1", "text": "Lavrov og Irak."}\n')
+    path = [eval_index_path(CORPUS, 1, f, None, ChunkParams()) for f in (first, copy, edited)]
+    assert path[0] == path[1] != path[2]
+
+
 def test_eval_rejects_a_file_that_is_not_labelled_questions(tmp_path):
     bad = tmp_path / "q.jsonl"
     bad.write_text('{"question": "x"}\n')
