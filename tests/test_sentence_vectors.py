@@ -16,6 +16,7 @@ from semsearch.index.records import sentence_texts
 from semsearch.index.segment import Segment, SegmentWriter
 from semsearch.index.segment_merge import merge_segments
 from semsearch.search import FEATURES, FusionParams, LanguageFusion, Searcher
+from semsearch.search.features import SENTENCE_CONTEXT
 
 DOCS = {
     "a": ["Lavrov møtte Tillerson i Moskva. De snakket om Syria. Møtet varte i tre timer.", "Strømprisen steg i mars."],
@@ -29,12 +30,13 @@ def _segment(root, docs, sentences=True) -> Segment:
     return Segment(root, name, rows, files)
 
 
-def _sentence_cosines(chunk_texts: list[str], q: np.ndarray) -> list[np.ndarray]:
-    _, chunks, _ = entries("x", chunk_texts)
+def _sentence_cosines(chunk_texts: list[str], q: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each chunk's sentences' cosines with q and with the chunk's own vector, from the texts."""
+    _, chunks, vectors = entries("x", chunk_texts)
     out = []
-    for c in chunks:
+    for c, v in zip(chunks, vectors):
         vs = np.stack([vector_of(t) for t in sentence_texts(c.text, c.sentence_spans)]).astype(np.float16)
-        out.append(vs.astype(np.float32) @ q)
+        out.append((vs.astype(np.float32) @ q, vs.astype(np.float32) @ np.asarray(v, np.float32)))
     return out
 
 
@@ -43,9 +45,10 @@ def test_each_rows_sentence_cosines_are_its_own_sentences(tmp_path):
     q = vector_of("spørsmål")
     want = [c for texts in DOCS.values() for c in _sentence_cosines(texts, q)]
     rows = np.array([4, 0, 2, 1, 3])
-    scores, sizes = seg.sentence_cosines(q, rows), seg.sentence_counts(rows)
-    assert sizes.tolist() == [len(want[r]) for r in rows] and sizes[1] == 3  # "..." still gets one vector
-    assert np.allclose(scores, np.concatenate([want[r] for r in rows]), atol=1e-6)
+    (scores, in_chunk), sizes = seg.sentence_cosines(q, rows), seg.sentence_counts(rows)
+    assert sizes.tolist() == [len(want[r][0]) for r in rows] and sizes[1] == 3  # "..." still gets one vector
+    assert np.allclose(scores, np.concatenate([want[r][0] for r in rows]), atol=1e-6)
+    assert np.allclose(in_chunk, np.concatenate([want[r][1] for r in rows]), atol=1e-5)
     starts = np.asarray(seg.sentence_starts)
     assert starts[0] == 0 and np.all(np.diff(starts) >= 1) and starts[-1] == len(seg.sentence_vectors)
 
@@ -58,9 +61,10 @@ def test_the_generation_gives_each_rows_sentences_in_the_order_asked_across_segm
     q = vector_of("spørsmål")
     want = [c for texts in DOCS.values() for c in _sentence_cosines(texts, q)]
     rows = np.array([4, 1, 0, 3, 2])  # row 4 is the second segment's
-    scores, sizes = gen.sentence_cosines(q, rows)
-    assert sizes.tolist() == [len(want[r]) for r in rows]
-    assert np.allclose(scores, np.concatenate([want[r] for r in rows]), atol=1e-6)
+    got = gen.sentence_cosines(q, rows)
+    assert got.sizes.tolist() == [len(want[r][0]) for r in rows]
+    assert np.allclose(got.question, np.concatenate([want[r][0] for r in rows]), atol=1e-6)
+    assert np.allclose(got.chunk, np.concatenate([want[r][1] for r in rows]), atol=1e-5)
 
 
 def test_a_merge_keeps_the_sentence_vectors_of_the_live_rows_only(tmp_path):
@@ -100,21 +104,29 @@ def _sentence_features(root, sentences: bool):
     found = Searcher(gen, embedder=None, fusion=fusion).features(
         "Что?", dict.fromkeys(analyze("Syria"), 1.0), q, gen.alive, "other", names=names
     )
-    cosines = gen.sentence_cosines(q, found.rows)
-    return found, None if cosines is None else np.split(cosines[0], np.cumsum(cosines[1])[:-1])
+    got = gen.sentence_cosines(q, found.rows)
+    if got is None:
+        return found, None
+    at = np.cumsum(got.sizes)[:-1]
+    return found, list(zip(np.split(got.question, at), np.split(got.chunk, at)))
 
 
-def test_sentence_dense_scales_the_best_sentences_cosine_like_dense(tmp_path):
+def test_sentence_dense_scales_the_best_sentence_read_with_its_chunk_like_dense(tmp_path):
     found, cosines = _sentence_features(tmp_path, sentences=True)
     assert cosines is not None and len(found.rows) == 5
-    best = np.array([c.max() for c in cosines])
-    assert np.allclose(found.features[:, 1], np.clip(1 - (best.max() - best) / 0.5, 0, 1), atol=1e-6)
-    assert not np.allclose(found.features[:, 1], found.features[:, 0])
+    w, chunk_cosine = SENTENCE_CONTEXT, found.features[:, 4]
+    assert 0 < w < 1
+    # the cosine of the question with unit(sentence + w * chunk), from the three stored cosines
+    best = np.array([((q + w * x) / np.sqrt(1 + w * w + 2 * w * c)).max() for (q, c), x in zip(cosines, chunk_cosine)])
+    assert np.allclose(found.features[:, 1], np.clip(1 - (best.max() - best) / 0.5, 0, 1), atol=1e-5)
+    alone = np.array([q.max() for q, _ in cosines])
+    assert not np.allclose(best, alone) and not np.allclose(found.features[:, 1], found.features[:, 0])
 
 
 def test_sentence_joint_is_the_best_blend_within_one_sentence(tmp_path):
     found, cosines = _sentence_features(tmp_path, sentences=True)
     bm25 = [np.array(found.sentences[r]) for r in found.rows.tolist()]
+    cosines = [q for q, _ in cosines]
     top_cos, top_bm25 = max(c.max() for c in cosines), max(b.max() for b in bm25)
     assert top_bm25 > 0  # "syria" is in one sentence of one chunk
     want = [(0.5 * np.clip(1 - (top_cos - c) / 0.5, 0, 1) + 0.5 * b / top_bm25).max() for c, b in zip(cosines, bm25)]

@@ -22,6 +22,16 @@ from semsearch.index.commit import Commit, commit_key
 from semsearch.index.deletes import read_dead
 from semsearch.index.segment import SEGMENTS, Segment, SegmentDamaged, ranges, sentence_starts
 
+
+class SentenceCosines(NamedTuple):
+    """Per sentence of some rows, row after row: its cosine with the question and with its own chunk's
+    vector; and how many sentences each row has."""
+
+    question: np.ndarray
+    chunk: np.ndarray
+    sizes: np.ndarray
+
+
 _opened: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 _opened_lock = threading.Lock()
 
@@ -169,9 +179,9 @@ class Generation:
         """Whether every segment holds sentence vectors (format 5 writes them; older segments have none)."""
         return all(seg.has_sentence_vectors for seg in self.segments)
 
-    def sentence_cosines(self, q: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        """The cosine of the question with each sentence of each of these global rows, row after row in the
-        rows' order, and how many sentences each row has; None when a segment holds no sentence vectors."""
+    def sentence_cosines(self, q: np.ndarray, rows: np.ndarray) -> SentenceCosines | None:
+        """The cosines of each sentence of each of these global rows, row after row in the rows' order; None
+        when a segment holds no sentence vectors."""
         if not self.has_sentence_vectors:
             return None
         seg, local = self.locate(np.asarray(rows, dtype=np.int64))
@@ -179,10 +189,12 @@ class Generation:
         sizes = np.empty(len(seg), np.int64)
         for segment, at in groups:
             sizes[at] = segment.sentence_counts(local[at])
-        first, out = sentence_starts(sizes)[:-1], np.empty(int(sizes.sum()), np.float32)
+        first, total = sentence_starts(sizes)[:-1], int(sizes.sum())
+        question, chunk = np.empty(total, np.float32), np.empty(total, np.float32)
         for segment, at in groups:
-            out[ranges(first[at], sizes[at])] = segment.sentence_cosines(q, local[at])
-        return out, sizes
+            put = ranges(first[at], sizes[at])
+            question[put], chunk[put] = segment.sentence_cosines(q, local[at])
+        return SentenceCosines(question, chunk, sizes)
 
     def is_alive(self, rows: np.ndarray) -> np.ndarray:
         """Which global rows are live."""

@@ -364,10 +364,13 @@ class Segment:
         starts = np.asarray(self.sentence_starts)
         return starts[local + 1] - starts[local]
 
-    def sentence_cosines(self, q: np.ndarray, local: np.ndarray) -> np.ndarray:
-        """The cosine of the question with every sentence of these local rows, row after row."""
-        picked = ranges(np.asarray(self.sentence_starts)[local], self.sentence_counts(local))
-        return np.asarray(self.sentence_vectors[picked], np.float32) @ q
+    def sentence_cosines(self, q: np.ndarray, local: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The cosine of every sentence of these local rows, row after row, with the question and with its own
+        chunk's vector."""
+        sizes = self.sentence_counts(local)
+        sentences = np.asarray(self.sentence_vectors[ranges(np.asarray(self.sentence_starts)[local], sizes)], np.float32)
+        chunks = np.repeat(np.asarray(self.vectors[local], np.float32), sizes, axis=0)
+        return sentences @ q, np.einsum("ij,ij->i", sentences, chunks)
 
     def doc_starts(self) -> np.ndarray:
         """The local row where each run of one document's rows begins, ascending (a document's chunks are

@@ -102,14 +102,14 @@ class FusionParams:
         features=(*BASE, "bm25", "article_bm25", "bm25_share", "sentence_joint"),
     )
     en: LanguageFusion = LanguageFusion(
-        (0.393, 0.243, 1.188, 0.934, -0.112, 0.767, -0.031, 0.836),
+        (0.206, 0.2, 1.123, 0.961, -0.065, 0.73, -0.004, 0.995),
         translations=2.5,
         dense_span=0.06,
         features=(*BASE, "dense_bm25", "word_coverage_sq", "position", "sentence_dense"),
         adapt=True,
     )
     other: LanguageFusion = LanguageFusion(
-        (0.756, -0.229, 0.798, 0.594, 0.384, -0.386, -0.166, -0.07, 0.995, 0.09, 0.915, -0.072, 0.078),
+        (0.639, -0.218, 0.806, 0.558, 0.293, -0.406, -0.176, -0.055, 1.09, 0.154, 0.998, -0.034, 0.102),
         dense_span=0.06,
         features=(
             *BASE,
