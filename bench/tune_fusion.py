@@ -256,18 +256,19 @@ def tune_language(indexes: list[Searcher], lang: str, grid: list, features: tupl
     shipped = FusionParams().language(lang)
     best, best_mrr, best_sets = None, -1.0, None
     cols = [FEATURES.index(f) for f in features]
-    for translations, feedback, span, adapt in grid:
+    for translations, feedback, span, adapt, context in grid:
         t0 = time.perf_counter()
-        params = LanguageFusion(shipped.weights, translations, feedback, span, shipped.features, bool(adapt))
+        params = LanguageFusion(shipped.weights, translations, feedback, span, shipped.features, bool(adapt), context)
         sets = gather(indexes, lang, params, data, rows, folds)
         train = [v for (_, split), v in sets.items() if split == "train"]
         w = fit(train, cols)
         mrr = mean_mrr(linear(w, cols), train)
-        print(f"{lang} translations {translations} feedback {feedback} span {span} adapt {adapt}: weights {tuple(w.tolist())},"
+        print(f"{lang} translations {translations} feedback {feedback} span {span} adapt {adapt} context {context}:"
+              f" weights {tuple(w.tolist())},"
               f" mean train MRR@10 {mrr:.4f} ({time.perf_counter() - t0:.0f} s)", flush=True)  # fmt: skip
         report(lang, linear(w, cols), sets, linear(np.asarray(shipped.weights), shipped.columns()))
         if mrr > best_mrr:
-            best = LanguageFusion(tuple(w.tolist()), translations, feedback, span, features, bool(adapt))
+            best = LanguageFusion(tuple(w.tolist()), translations, feedback, span, features, bool(adapt), context)
             best_mrr, best_sets = mrr, sets
     return best, best_sets
 
@@ -321,6 +322,9 @@ def main() -> None:
     ap.add_argument("--feedback", type=float, nargs="+", default=[0.0])
     ap.add_argument("--dense-span", type=float, nargs="+", default=[0.0, 0.06])
     ap.add_argument("--adapt", type=int, nargs="+", choices=[0, 1], help="English question adapter off/on (default: as shipped)")
+    ap.add_argument(
+        "--sentence-context", type=float, nargs="+", help="sentences read with this much of their chunk (default: as shipped)"
+    )
     ap.add_argument("--features", nargs="+", default=list(BASE), choices=FEATURES, help="the features fitted (start of --select)")
     ap.add_argument("--select", action="store_true", help="add features forward while mean train MRR@10 gains")
     ap.add_argument("--lambdamart", action="store_true", help="print out-of-fold LambdaMART against the linear fit")
@@ -336,7 +340,8 @@ def main() -> None:
     for lang in args.lang:
         translations = args.translations if lang == "en" else [0.0]
         adapt = args.adapt if args.adapt is not None else [int(FusionParams().language(lang).adapt)]
-        grid = list(itertools.product(translations, args.feedback, args.dense_span, adapt))
+        context = args.sentence_context or [FusionParams().language(lang).sentence_context]
+        grid = list(itertools.product(translations, args.feedback, args.dense_span, adapt, context))
         chosen[lang], sets[lang] = tune_language(indexes, lang, grid, tuple(args.features))
         print(f"chosen {lang}: {chosen[lang]}", flush=True)
     train = {lang: [v for (_, split), v in found.items() if split == "train"] for lang, found in sets.items()}

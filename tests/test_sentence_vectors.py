@@ -16,7 +16,6 @@ from semsearch.index.records import sentence_texts
 from semsearch.index.segment import Segment, SegmentWriter
 from semsearch.index.segment_merge import merge_segments
 from semsearch.search import FEATURES, FusionParams, LanguageFusion, Searcher
-from semsearch.search.features import SENTENCE_CONTEXT
 
 DOCS = {
     "a": ["Lavrov møtte Tillerson i Moskva. De snakket om Syria. Møtet varte i tre timer.", "Strømprisen steg i mars."],
@@ -95,11 +94,21 @@ def test_the_writer_refuses_sentence_vectors_that_do_not_match_the_sentences(tmp
     writer.abort()
 
 
+CONTEXT = 0.3
+
+
+def _in_context(cosines, chunk_cosine: np.ndarray) -> list[np.ndarray]:
+    """Each sentence's cosine with the question read with CONTEXT of its chunk: cos(q, unit(s + w c)), from the
+    three stored cosines."""
+    w = CONTEXT
+    return [(q + w * x) / np.sqrt(1 + w * w + 2 * w * c) for (q, c), x in zip(cosines, chunk_cosine)]
+
+
 def _sentence_features(root, sentences: bool):
     commit_docs(root, DOCS, sentences=sentences)
     gen = store.open_generation(root)
     names = ("dense", "sentence_dense", "sentence_joint", "sentence", "cosine")
-    fusion = FusionParams(other=LanguageFusion((1.0,) * len(names), dense_span=0.5, features=names))
+    fusion = FusionParams(other=LanguageFusion((1.0,) * len(names), dense_span=0.5, features=names, sentence_context=CONTEXT))
     q = vector_of("spørsmål")
     found = Searcher(gen, embedder=None, fusion=fusion).features(
         "Что?", dict.fromkeys(analyze("Syria"), 1.0), q, gen.alive, "other", names=names
@@ -114,10 +123,7 @@ def _sentence_features(root, sentences: bool):
 def test_sentence_dense_scales_the_best_sentence_read_with_its_chunk_like_dense(tmp_path):
     found, cosines = _sentence_features(tmp_path, sentences=True)
     assert cosines is not None and len(found.rows) == 5
-    w, chunk_cosine = SENTENCE_CONTEXT, found.features[:, 4]
-    assert 0 < w < 1
-    # the cosine of the question with unit(sentence + w * chunk), from the three stored cosines
-    best = np.array([((q + w * x) / np.sqrt(1 + w * w + 2 * w * c)).max() for (q, c), x in zip(cosines, chunk_cosine)])
+    best = np.array([c.max() for c in _in_context(cosines, found.features[:, 4])])
     assert np.allclose(found.features[:, 1], np.clip(1 - (best.max() - best) / 0.5, 0, 1), atol=1e-5)
     alone = np.array([q.max() for q, _ in cosines])
     assert not np.allclose(best, alone) and not np.allclose(found.features[:, 1], found.features[:, 0])
@@ -126,7 +132,7 @@ def test_sentence_dense_scales_the_best_sentence_read_with_its_chunk_like_dense(
 def test_sentence_joint_is_the_best_blend_within_one_sentence(tmp_path):
     found, cosines = _sentence_features(tmp_path, sentences=True)
     bm25 = [np.array(found.sentences[r]) for r in found.rows.tolist()]
-    cosines = [q for q, _ in cosines]
+    cosines = _in_context(cosines, found.features[:, 4])
     top_cos, top_bm25 = max(c.max() for c in cosines), max(b.max() for b in bm25)
     assert top_bm25 > 0  # "syria" is in one sentence of one chunk
     want = [(0.5 * np.clip(1 - (top_cos - c) / 0.5, 0, 1) + 0.5 * b / top_bm25).max() for c, b in zip(cosines, bm25)]
@@ -197,3 +203,32 @@ def test_an_index_built_without_sentence_vectors_keeps_that_choice_until_asked(t
     assert gen.has_sentence_vectors and gen.commit.settings["chunking"]["sentence_vectors"] is True
     info = json.loads(run(app, ["info", "--index", str(index)]).output)
     assert info["sentence_vectors"] is True and info["format_version"] == 5
+
+
+@pytest.mark.parametrize("command", ["add", "delete"])
+def test_add_and_delete_on_an_index_of_format_4_are_refused_in_one_line_and_change_nothing(tmp_path, tiny_model, command):
+    """An update keeps the recorded settings, and a format-4 index's are not what this semsearch writes (nor is
+    the model it recorded here, a folder long gone): refused without a traceback, the index untouched, and an
+    add names `semsearch index`."""
+    import hashlib
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from semsearch.cli import app
+
+    index = tmp_path / "index"
+    shutil.copytree(Path(__file__).parent / "data" / "index-v4", index)
+
+    def digests() -> dict:
+        return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in index.rglob("*") if p.is_file() and p.name != ".lock"}
+
+    before = digests()
+    records = tmp_path / "new.jsonl"
+    records.write_text(json.dumps({"id": "n1", "text": "Lavrov møtte Tillerson i Moskva."}) + "\n")
+    args = [str(records), "--model", str(tiny_model)] if command == "add" else ["000_d62e217e901e70a7"]
+    result = CliRunner().invoke(app, [command, *args, "--index", str(index)])
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1, result.output
+    assert result.output.startswith("error: ") and "Traceback" not in result.output
+    assert command == "delete" or "semsearch index" in result.output
+    assert digests() == before

@@ -36,17 +36,14 @@ FEATURES: dict[str, str] = {
     "word_coverage_sq": "`word_coverage` squared: a chunk that holds most of the question's words stands out",
     "dense_bm25": "`dense` times `bm25`: both signals agree",
     "length": "the chunk's length in index terms over the mean, up to 2, halved",
-    "sentence_dense": "the best cosine of one of the chunk's sentences read in the chunk's context (SENTENCE_CONTEXT), "
+    "sentence_dense": "the best cosine of one of the chunk's sentences, read in the chunk's context (`in_context`), "
     "scaled as `dense` (`dense` without sentence vectors)",
-    "sentence_joint": "the best 50/50 blend, over the chunk's sentences, of each one's cosine scaled as `dense` and its BM25 "
-    "over the candidates' best sentence's (the chunk's cosine for each sentence without sentence vectors)",
+    "sentence_joint": "the best 50/50 blend, over the chunk's sentences, of each one's cosine in context scaled as `dense` "
+    "and its BM25 over the candidates' best sentence's (the chunk's cosine for each sentence without sentence vectors)",
 }
 NAMES: tuple[str, ...] = tuple(FEATURES)
 BASE: tuple[str, ...] = ("dense", "sentence", "coverage", "article")
 POSITION_CAP = 7
-# How much of its chunk's vector a sentence's is read with in `sentence_dense`: a sentence alone loses what
-# its neighbours say ("he", "the deal"), the whole chunk blurs it. Fitted on NorQuAD train (bench/results).
-SENTENCE_CONTEXT = 0.3
 
 
 # The signals beyond cosine, BM25, sentence and coverage that a feature reads: `Searcher` gathers only
@@ -134,19 +131,24 @@ def _neighbour(s: Signals, span: float) -> np.ndarray:
     return np.where(np.isnan(s.neighbour_cosine), 0, 0.5 * near_d + 0.5 * near_b).max(axis=1)
 
 
-def _sentence_dense(s: Signals, d: np.ndarray, span: float) -> np.ndarray:
-    """The best sentence's cosine, with each sentence read in its chunk's context: the question's cosine with
-    the unit sum of the sentence's vector and SENTENCE_CONTEXT times its chunk's (from the stored vectors:
-    no third embedding). Without sentence vectors every sentence is its chunk, and this is `dense`."""
+def in_context(s: Signals, context: float) -> np.ndarray:
+    """Each sentence's cosine with the question, the sentence read in its chunk's context: the question's cosine
+    with unit(sentence vector + context * chunk vector), from the stored vectors' cosines (no embedding). A
+    sentence alone loses what its neighbours say ("he", "the deal"); the whole chunk blurs it."""
+    sc = s.sentence_cosines
+    with_chunk = sc.question + context * np.repeat(s.cosine, sc.sizes)
+    return with_chunk / np.sqrt(1 + context * context + 2 * context * sc.chunk)
+
+
+def _sentence_dense(s: Signals, d: np.ndarray, span: float, context: float) -> np.ndarray:
+    """The best sentence's cosine in context; without sentence vectors every sentence is its chunk: `dense`."""
     if s.sentence_cosines is None:
         return d
-    sc, w = s.sentence_cosines, SENTENCE_CONTEXT
-    with_chunk = sc.question + w * np.repeat(s.cosine, sc.sizes)
-    best = np.maximum.reduceat(with_chunk / np.sqrt(1 + w * w + 2 * w * sc.chunk), _firsts(sc.sizes))
+    best = np.maximum.reduceat(in_context(s, context), _firsts(s.sentence_cosines.sizes))
     return dense_scale(best, best, span)
 
 
-def _sentence_joint(s: Signals, span: float) -> np.ndarray:
+def _sentence_joint(s: Signals, span: float, context: float) -> np.ndarray:
     """The answering sentence is near the question both ways: the best blend of a sentence's own scaled cosine
     and its BM25, not the chunk's best cosine and best BM25 found in two different sentences."""
     bm25 = s.sentence_bm25
@@ -154,7 +156,7 @@ def _sentence_joint(s: Signals, span: float) -> np.ndarray:
     if s.sentence_cosines is None:  # the chunk's cosine for each of its sentences
         cosines = np.repeat(s.cosine, sizes)
     else:
-        cosines, vector_sizes = s.sentence_cosines.question, s.sentence_cosines.sizes
+        cosines, vector_sizes = in_context(s, context), s.sentence_cosines.sizes
         if not np.array_equal(sizes, vector_sizes):  # sentences analysed apart from those embedded: a chunk's best
             bm25 = [b if len(b) == n else [max(b)] * int(n) for b, n in zip(bm25, vector_sizes)]
             sizes = vector_sizes
@@ -170,8 +172,9 @@ def _firsts(sizes: np.ndarray) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
 
 
-def compute(s: Signals, span: float, names: tuple[str, ...] = NAMES) -> np.ndarray:
-    """The feature matrix [candidates, len(names)], columns in `names` order; only those are computed."""
+def compute(s: Signals, span: float, names: tuple[str, ...] = NAMES, context: float = 0.0) -> np.ndarray:
+    """The feature matrix [candidates, len(names)], columns in `names` order; only those are computed.
+    `context`: how much of its chunk's vector each sentence is read with (`in_context`)."""
     d = dense_scale(s.cosine, s.cosine, span)
     b = unit(s.bm25)
     hits = np.bincount(s.docs).astype(np.float32)
@@ -197,8 +200,8 @@ def compute(s: Signals, span: float, names: tuple[str, ...] = NAMES) -> np.ndarr
         "article_coverage": lambda: s.article_coverage,
         "position": lambda: 1 / (1 + s.position.astype(np.float32)),
         "length": lambda: np.minimum(s.length, 2) / 2,
-        "sentence_dense": lambda: _sentence_dense(s, d, span),
-        "sentence_joint": lambda: _sentence_joint(s, span),
+        "sentence_dense": lambda: _sentence_dense(s, d, span, context),
+        "sentence_joint": lambda: _sentence_joint(s, span, context),
     }
     if not names:
         return np.zeros((len(s.cosine), 0), np.float32)

@@ -70,6 +70,7 @@ class LanguageFusion:
     dense_span: float = 0.0
     features: tuple[str, ...] = BASE
     adapt: bool = False  # map the question's vector with the model's adapter, where one ships (`search.adapter`)
+    sentence_context: float = 0.0  # how much of its chunk's vector a sentence is read with (`features.in_context`)
 
     def __post_init__(self):
         unknown = [f for f in self.features if f not in FEATURES]
@@ -97,9 +98,10 @@ class FusionParams:
     """
 
     nb: LanguageFusion = LanguageFusion(
-        (0.391, -0.297, 1.335, 0.536, -0.152, 0.446, -0.797, 0.998),
+        (0.216, -0.483, 1.256, 0.513, -0.092, 0.478, -0.739, 1.31),
         dense_span=0.06,
         features=(*BASE, "bm25", "article_bm25", "bm25_share", "sentence_joint"),
+        sentence_context=0.6,
     )
     en: LanguageFusion = LanguageFusion(
         (0.206, 0.2, 1.123, 0.961, -0.065, 0.73, -0.004, 0.995),
@@ -107,6 +109,7 @@ class FusionParams:
         dense_span=0.06,
         features=(*BASE, "dense_bm25", "word_coverage_sq", "position", "sentence_dense"),
         adapt=True,
+        sentence_context=0.3,
     )
     other: LanguageFusion = LanguageFusion(
         (0.639, -0.218, 0.806, 0.558, 0.293, -0.406, -0.176, -0.055, 1.09, 0.154, 0.998, -0.034, 0.102),
@@ -123,6 +126,7 @@ class FusionParams:
             "position",
             "bm25_rank",
         ),
+        sentence_context=0.3,
     )
     candidates: int = 100
     feedback_chunks: int = 5
@@ -294,7 +298,7 @@ class Searcher:
             if lang == ENGLISH and params.translations > 0:
                 units += [tuple(t for tr in group for t in tr.split("/")) for group in translation_groups(text)]
             s.word_coverage = self.lexical.unit_coverage(units, postings, rows)
-        return _Candidates(rows, compute(s, params.dense_span, names), sentences)
+        return _Candidates(rows, compute(s, params.dense_span, names, params.sentence_context), sentences)
 
     def _signals(self, q, rows, postings, lexical, sentences, terms) -> Signals:
         """The signals every feature set reads: cosine, BM25, sentence BM25, coverage and the article."""
