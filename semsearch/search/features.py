@@ -149,8 +149,8 @@ def _sentence_dense(s: Signals, d: np.ndarray, span: float, context: float) -> n
 
 
 def _sentence_joint(s: Signals, span: float, context: float) -> np.ndarray:
-    """The answering sentence is near the question both ways: the best blend of a sentence's own scaled cosine
-    and its BM25, not the chunk's best cosine and best BM25 found in two different sentences."""
+    """The answering sentence is near the question both ways: the best blend of a sentence's scaled cosine (in
+    context) and its BM25, not the chunk's best cosine and best BM25 found in two different sentences."""
     bm25 = s.sentence_bm25
     sizes = np.fromiter((len(b) for b in bm25), np.int64, count=len(bm25))
     if s.sentence_cosines is None:  # the chunk's cosine for each of its sentences
