@@ -125,18 +125,22 @@ def size_docs(label: str) -> int:
     return SIZES.get(label) or int(label)
 
 
-def run_size(label: str, work: Path, model: Path, qs: list[str], reuse: bool, profile: bool, keep) -> dict:
-    """Every figure for one NoReC subset; `keep(row)` saves what is measured so far after each phase."""
+def run_size(
+    label: str, work: Path, model: Path, qs: list[str], reuse: bool, profile: bool, keep, sentences: bool = True
+) -> dict:
+    """Every figure for one NoReC subset; `keep(row)` saves what is measured so far after each phase.
+    `sentences`: whether the full build embeds sentence vectors (updates keep the index's choice)."""
     docs = size_docs(label)
     corpus, index = work / f"corpus-{label}", work / f"index-{label}"
     row: dict = {"docs": docs}
     extra = write_corpus(corpus, docs)
+    build_args = {"corpus": str(corpus), "index": str(index), "model": str(model), "sentence_vectors": sentences}
     if reuse and index.is_dir():  # undo the previous run's updates, unmeasured
-        worker("build", {"corpus": str(corpus), "index": str(index), "model": str(model)})
+        worker("build", build_args)
     else:
         shutil.rmtree(index, ignore_errors=True)
         log(f"{label}: full build of {docs} reviews")
-        child = worker("build", {"corpus": str(corpus), "index": str(index), "model": str(model)})
+        child = worker("build", build_args)
         row["build"] = {"wall_s": child.seconds, "peak_rss_mb": child.peak_rss_mb, **child.result}
         log(f"{label}: built {child.result['chunks']} chunks in {child.seconds:.0f} s, {child.peak_rss_mb:.0f} MB")
     row["index_bytes"] = folder_bytes(index)
@@ -200,6 +204,7 @@ def main() -> None:
     ap.add_argument("--source-index", type=Path, help="real index giving the 1m archive its model and vector centres")
     ap.add_argument("--no-million-compact", dest="million_compact", action="store_false")
     ap.add_argument("--report", action="store_true", help="only print the table of <work>/results.json")
+    ap.add_argument("--no-sentence-vectors", dest="sentences", action="store_false", help="full builds without sentence vectors")
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     results_path = args.work / "results.json"
@@ -220,7 +225,7 @@ def main() -> None:
             if label == "1m":
                 row = run_million(args.work, qs, args, keep)
             else:
-                row = run_size(label, args.work, model, qs, args.reuse, args.profile, keep)
+                row = run_size(label, args.work, model, qs, args.reuse, args.profile, keep, args.sentences)
             row["bench_s"] = time.perf_counter() - t
             save(results_path, label, row)
             log(f"{label}: done in {row['bench_s']:.0f} s; results in {results_path}")

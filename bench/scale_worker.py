@@ -17,12 +17,15 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 
-def build(corpus: str, index: str, model: str, changed: list[str] | None = None) -> dict:
-    """`semsearch index` in process (`changed`: its --changed paths): its own timings (read+chunk, embed, write)
+def build(corpus: str, index: str, model: str, changed: list[str] | None = None, sentence_vectors: bool | None = None) -> dict:
+    """`semsearch index` in process (`changed`: its --changed paths; `sentence_vectors`: its
+    --[no-]sentence-vectors, None for the index's own choice): its own timings (read+chunk, embed, write)
     besides the wall time."""
     from semsearch.api import build_index
+    from semsearch.chunking import ChunkParams
 
-    stats = build_index(corpus, index, model, changed=changed)
+    params = None if sentence_vectors is None else ChunkParams(sentence_vectors=sentence_vectors)
+    stats = build_index(corpus, index, model, changed=changed, params=params)
     return {
         "seconds": stats.seconds, "timings": stats.timings, "documents": stats.documents, "chunks": stats.chunks,
         "segments": stats.segments, "merged": stats.merged, "embedded": stats.embedded_chunks,
