@@ -98,10 +98,9 @@ class FusionParams:
     """
 
     nb: LanguageFusion = LanguageFusion(
-        (0.216, -0.483, 1.256, 0.513, -0.092, 0.478, -0.739, 1.31),
+        (0.391, -0.297, 1.335, 0.536, -0.152, 0.446, -0.797, 0.998),
         dense_span=0.06,
         features=(*BASE, "bm25", "article_bm25", "bm25_share", "sentence_joint"),
-        sentence_context=0.6,
     )
     en: LanguageFusion = LanguageFusion(
         (0.206, 0.2, 1.123, 0.961, -0.065, 0.73, -0.004, 0.995),
