@@ -322,7 +322,7 @@ class Index:
     def delete(self, ids: Iterable[str] | str) -> IndexStats:
         """Delete documents by id (unknown ids are ignored: `removed` lists those deleted); committed atomically.
         SemsearchError when there is no index in the folder (nothing is created)."""
-        from semsearch.ingest.builder import update_index
+        from semsearch.ingest.builder import delete_documents
 
         self._check_open()
         if store.latest_generation_number(self.path) is None:
@@ -330,7 +330,7 @@ class Index:
             raise SemsearchError(f"index folder '{self.path}' {what}, so there is nothing to delete: check --index")
         if isinstance(ids, str):
             ids = [ids]
-        return update_index(self.path, (), [str(i) for i in ids])
+        return delete_documents(self.path, [str(i) for i in ids])
 
     def compact(self) -> int:
         """Merge the index's segments into one, dropping deleted rows; returns the number of merges run."""

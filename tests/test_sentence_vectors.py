@@ -205,30 +205,54 @@ def test_an_index_built_without_sentence_vectors_keeps_that_choice_until_asked(t
     assert info["sentence_vectors"] is True and info["format_version"] == 5
 
 
-@pytest.mark.parametrize("command", ["add", "delete"])
-def test_add_and_delete_on_an_index_of_format_4_are_refused_in_one_line_and_change_nothing(tmp_path, tiny_model, command):
-    """An update keeps the recorded settings, and a format-4 index's are not what this semsearch writes (nor is
-    the model it recorded here, a folder long gone): refused without a traceback, the index untouched, and an
-    add names `semsearch index`."""
+def _format_4_copy(tmp_path) -> tuple[Path, dict]:
     import hashlib
     import shutil
+
+    index = tmp_path / "index"
+    shutil.copytree(Path(__file__).parent / "data" / "index-v4", index)
+    return index, {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in index.rglob("*") if p.is_file() and p.name != ".lock"}
+
+
+def test_add_on_an_index_of_format_4_is_refused_in_one_line_naming_index_and_changes_nothing(tmp_path, tiny_model):
+    """An add embeds under the recorded settings, and a format-4 index's are not what this semsearch writes: it
+    would mix two kinds of segment."""
+    import hashlib
 
     from typer.testing import CliRunner
 
     from semsearch.cli import app
 
-    index = tmp_path / "index"
-    shutil.copytree(Path(__file__).parent / "data" / "index-v4", index)
-
-    def digests() -> dict:
-        return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in index.rglob("*") if p.is_file() and p.name != ".lock"}
-
-    before = digests()
+    index, before = _format_4_copy(tmp_path)
     records = tmp_path / "new.jsonl"
     records.write_text(json.dumps({"id": "n1", "text": "Lavrov møtte Tillerson i Moskva."}) + "\n")
-    args = [str(records), "--model", str(tiny_model)] if command == "add" else ["000_d62e217e901e70a7"]
-    result = CliRunner().invoke(app, [command, *args, "--index", str(index)])
+    result = CliRunner().invoke(app, ["add", str(records), "--model", str(tiny_model), "--index", str(index)])
     assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1, result.output
-    assert result.output.startswith("error: ") and "Traceback" not in result.output
-    assert command == "delete" or "semsearch index" in result.output
-    assert digests() == before
+    assert result.output.startswith("error: ") and "semsearch index" in result.output
+    after = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in index.rglob("*") if p.is_file() and p.name != ".lock"}
+    assert after == before
+
+
+def test_delete_needs_neither_the_model_nor_the_current_format(tmp_path, tiny_model):
+    """A delete writes marks only: it works on a format-4 index whose model folder is long gone (the reference
+    index's), the index still checks, and the next `semsearch index` still rebuilds it whole."""
+    from typer.testing import CliRunner
+
+    from semsearch.cli import app
+    from semsearch.index.check import check_index
+
+    index, _ = _format_4_copy(tmp_path)
+    gone = "000_d62e217e901e70a7"
+    result = CliRunner().invoke(app, ["delete", gone, "--index", str(index)])
+    assert result.exit_code == 0, result.output
+    assert "1 deleted; 4 documents" in result.output
+    gen = store.open_generation(index)
+    left = {d.doc_id for d in gen.catalog()}
+    assert gone not in left and len(left) == 4
+    assert gen.commit.settings["format_version"] == 4  # recorded as built: an add is still refused
+    assert check_index(index).ok
+    import semsearch
+
+    semsearch.build_index(Path(__file__).parents[1] / "corpus", index, model=str(tiny_model))
+    new = store.open_generation(index)
+    assert new.commit.settings["format_version"] == 5 and new.has_sentence_vectors and new.commit.documents == 5

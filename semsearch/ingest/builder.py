@@ -155,6 +155,32 @@ def update_index(
     return _stats(target, report, t0)
 
 
+def delete_documents(index: str | Path, ids: Iterable[str], log: Callable[[str], None] | None = None) -> IndexStats:
+    """Delete documents by id (unknown ids are ignored: `removed` lists those deleted), committed atomically.
+
+    Only delete marks are written and nothing is embedded, so neither the model nor the recorded settings are
+    needed: an index whose model folder has gone, or of an older format, can still lose documents. The merge
+    policy runs after, as after any update."""
+    t0 = time.perf_counter()
+    root, report = Path(index), Report(as_warning)
+    with store.lock(root):
+        base, problems = store.writable_commit(root, rebuild=False)
+        if base is None:
+            raise SemsearchError(f"index folder '{root}' holds no index, so there is nothing to delete: check --index")
+        writer = store.Writer(root, base)
+        report.repaired = problems + writer.repairs
+        known = writer.generation.lookup(list(dict.fromkeys(ids)))
+        for doc in known.values():
+            writer.delete_doc(doc)
+            report.removed.append(doc.doc_id)
+        if report.removed:
+            writer.commit()
+            report.merged += maybe_merge(writer, log=log)
+            store.collect_garbage(root)
+        _read_again(root, list(known.values()))
+    return report.stats(root, writer.base, time.perf_counter() - t0)
+
+
 def _upsert(start: Generation, options: ReadOptions, pipeline: Pipeline, docs, report: Report) -> set[str]:
     """Queue the given documents that are new or changed against `start`; return the ids given. Records skipped
     while reading them are counted, as a folder build counts them."""
