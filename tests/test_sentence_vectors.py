@@ -205,20 +205,24 @@ def test_an_index_built_without_sentence_vectors_keeps_that_choice_until_asked(t
     assert info["sentence_vectors"] is True and info["format_version"] == 5
 
 
-def _format_4_copy(tmp_path) -> tuple[Path, dict]:
+def _digests(index: Path) -> dict:
+    """Each file's checksum, the writer's lock file aside (taking the lock is not a change)."""
     import hashlib
+
+    return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in index.rglob("*") if p.is_file() and p.name != ".lock"}
+
+
+def _format_4_copy(tmp_path) -> tuple[Path, dict]:
     import shutil
 
     index = tmp_path / "index"
     shutil.copytree(Path(__file__).parent / "data" / "index-v4", index)
-    return index, {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in index.rglob("*") if p.is_file() and p.name != ".lock"}
+    return index, _digests(index)
 
 
 def test_add_on_an_index_of_format_4_is_refused_in_one_line_naming_index_and_changes_nothing(tmp_path, tiny_model):
     """An add embeds under the recorded settings, and a format-4 index's are not what this semsearch writes: it
     would mix two kinds of segment."""
-    import hashlib
-
     from typer.testing import CliRunner
 
     from semsearch.cli import app
@@ -229,8 +233,7 @@ def test_add_on_an_index_of_format_4_is_refused_in_one_line_naming_index_and_cha
     result = CliRunner().invoke(app, ["add", str(records), "--model", str(tiny_model), "--index", str(index)])
     assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1, result.output
     assert result.output.startswith("error: ") and "semsearch index" in result.output
-    after = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in index.rglob("*") if p.is_file() and p.name != ".lock"}
-    assert after == before
+    assert _digests(index) == before
 
 
 def test_delete_needs_neither_the_model_nor_the_current_format(tmp_path, tiny_model):

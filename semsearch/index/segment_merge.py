@@ -36,6 +36,7 @@ from semsearch.index.segment import (
 )
 
 _BLOCK = 1 << 22  # postings renumbered at a time
+_SENTENCE_BLOCK = 1 << 16  # sentence vectors copied at a time
 
 
 @dataclass
@@ -168,8 +169,9 @@ def _copy_sentence_vectors(tmp, sources: list[_Source], dim: int) -> None:
         for source, n in zip(sources, every):
             keep = np.repeat(source.live, n)
             vectors = source.segment.sentence_vectors
-            for start in range(0, len(keep), 1 << 16):
-                out.write(np.asarray(vectors[start : start + (1 << 16)])[keep[start : start + (1 << 16)]])
+            for start in range(0, len(keep), _SENTENCE_BLOCK):
+                end = start + _SENTENCE_BLOCK
+                out.write(np.asarray(vectors[start:end])[keep[start:end]])
         out.close()
     except BaseException:
         out.abort()
