@@ -235,7 +235,10 @@ CACHE_SETS = False  # --cache-sets: keep candidate sets in the user cache, keyed
 
 def _sets_path(s: Searcher, lang: str, params: LanguageFusion, split: str) -> Path:
     """Where the candidate sets of one index, language, setting and split are cached."""
-    code = b"".join(p.read_bytes() for d in ("search", "index") for p in sorted((ROOT / "semsearch" / d).rglob("*.py")))
+    # The ranking code and what it ships beside it (the word list, the English adapter) make the sets.
+    files = [p for d in ("search", "index") for p in sorted((ROOT / "semsearch" / d).rglob("*.py"))]
+    files += sorted(p for p in (ROOT / "semsearch" / "search" / "data").iterdir() if p.is_file())
+    code = b"".join(p.read_bytes() for p in files)
     setting = replace(params, weights=(), features=())  # the sets hold every feature: weights do not matter
     text = f"{s.generation.key}|{s.generation.rows}|{lang}|{setting}|{split}|{s.fusion.candidates}"
     key = hashlib.sha256(code + text.encode() + (ROOT / "bench" / "build_lexicon.py").read_bytes()).hexdigest()[:16]
