@@ -1,0 +1,161 @@
+"""How far work on the English question's vector alone can take English answers: options side by side.
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/query_side.py [--lora-epochs 3] [--no-lora] [--no-hybrid]
+
+Dense hit@1 / hit@10 / MRR@10 of the English NorQuAD questions, on the news index with and without 5,000
+NoReC reviews, for each way of making the English question's vector; the difference to the shipped adapter in
+points beside each:
+- raw: the question's own vector;
+- adapter: the shipped linear map (`search.adapter`, bench/fit_adapter.py);
+- twin: the Norwegian twin question's vector. No query-side mapping can do better than this: it is the
+  ceiling of the adapter, a fine-tune or a translation of the question;
+- swapped + adapter: the adapted vector plus 0.3 times the vector of the question with its words swapped for
+  their first translation in the shipped word list (train questions: cross-fitted word lists);
+- lora: a LoRA (rank 8 on every linear layer of the encoder) trained for `--lora-epochs` on the train questions to
+  bring each English question's vector to its twin's. Its train figures are in sample; validation is held out.
+Then the hybrid ceiling: the English fusion refitted on train (bench/tune_fusion.py) with the twin's vectors.
+Nothing is shipped; this measures what is left for the dense side of English questions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import tune_fusion  # noqa: E402
+from fit_adapter import DenseJudge, mapped  # noqa: E402
+from tune_fusion import DATA, NORQUAD, fold_lexicons, query_vectors  # noqa: E402
+
+from semsearch.api import searcher  # noqa: E402
+from semsearch.eval_index import eval_index  # noqa: E402
+from semsearch.evaluate import LabelledQuery, load_queries  # noqa: E402
+from semsearch.search import FusionParams, lexicon  # noqa: E402
+from semsearch.search.adapter import load_adapter  # noqa: E402
+
+_WORDS = re.compile(r"[^\W\d_]+")
+
+
+def swapped(queries: list[LabelledQuery]) -> list[str]:
+    """Each question with every word the word list knows replaced by its first translation's first form."""
+    folds, shipped = fold_lexicons([q for q in queries if q.split == "train"]), lexicon.load_lexicon
+    out = []
+    for q in queries:
+        lexicon.load_lexicon = (lambda q=q: folds[q.id]) if q.id in folds else shipped
+        words, text, at = _WORDS.findall(q.query), [], 0
+        for (start, end), group in lexicon.translate_spans(q.query):
+            text += [*words[at:start], group[0].split("/")[0]]
+            at = end
+        out.append(" ".join(text + words[at:]) + "?")
+    lexicon.load_lexicon = shipped
+    return out
+
+
+def lora_vectors(model_path: str, english: list[str], norwegian: list[str], train: np.ndarray, epochs: int) -> np.ndarray:
+    """English question vectors from the encoder with a LoRA fitted on the train pairs (cosine to the twin)."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    torch.manual_seed(0)
+    model = SentenceTransformer(model_path, device="cpu")
+    with torch.no_grad():
+        target = torch.tensor(model.encode([f"query: {t}" for t in norwegian], normalize_embeddings=True))
+    params = _add_lora(model, rank=8)
+    opt = torch.optim.AdamW(params, lr=5e-4, weight_decay=0.0)
+    idx, batch = np.flatnonzero(train), 32
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=5e-4, total_steps=epochs * math.ceil(len(idx) / batch))
+    rng = np.random.default_rng(1)
+    encode = lambda texts: torch.nn.functional.normalize(model(model.tokenize(texts))["sentence_embedding"], dim=-1)  # noqa: E731
+    model.train()
+    for _ in range(epochs):
+        order = rng.permutation(idx)
+        for s in range(0, len(order), batch):
+            b = order[s : s + batch]
+            loss = (1 - (encode([f"query: {english[i]}" for i in b]) * target[b]).sum(1)).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    model.eval()
+    with torch.no_grad():
+        return np.concatenate([encode([f"query: {t}" for t in english[s : s + 64]]).numpy() for s in range(0, len(english), 64)])
+
+
+def _add_lora(model, rank: int) -> list:
+    """Wrap every linear layer of the encoder's blocks with a trainable low-rank update; the rest is frozen."""
+    import torch
+
+    class LoRA(torch.nn.Module):
+        def __init__(self, linear):
+            super().__init__()
+            self.linear = linear
+            self.a = torch.nn.Parameter(torch.randn(rank, linear.in_features) / math.sqrt(linear.in_features))
+            self.b = torch.nn.Parameter(torch.zeros(linear.out_features, rank))
+
+        def forward(self, x):
+            return self.linear(x) + (x @ self.a.T) @ self.b.T
+
+    for p in model.parameters():
+        p.requires_grad_(False)
+    params = []
+    for layer in model[0].auto_model.encoder.layer:
+        attention = layer.attention
+        for owner, name in ((attention.self, "query"), (attention.self, "key"), (attention.self, "value"),
+                            (attention.output, "dense"), (layer.intermediate, "dense"), (layer.output, "dense")):  # fmt: skip
+            wrapped = LoRA(getattr(owner, name))
+            setattr(owner, name, wrapped)
+            params += [wrapped.a, wrapped.b]
+    return params
+
+
+def dense_table(judges: list[DenseJudge], rows: dict[str, np.ndarray], train: np.ndarray) -> None:
+    """One line per option: validation and train figures per index, and the change against the adapter."""
+    base = {(k, split): j.figures(rows["adapter"], w) for k, j in enumerate(judges) for split, w in (("v", ~train), ("t", train))}
+    print("| option | index | validation | train | validation change vs adapter (points) |\n|---|---|---|---|---|")
+    for name, v in rows.items():
+        for k, (d, j) in enumerate(zip((0, 5000), judges)):
+            val, tr = j.figures(v, ~train), j.figures(v, train)
+            change = " / ".join(f"{100 * (a - b):+.1f}" for a, b in zip(val, base[(k, "v")]))
+            show = lambda f: " / ".join(f"{x:.3f}" for x in f)  # noqa: E731
+            print(f"| {name} | +{d} | {show(val)} | {show(tr)} | {change} |", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--lora-epochs", type=int, default=3)
+    ap.add_argument("--no-lora", action="store_true")
+    ap.add_argument("--no-hybrid", action="store_true")
+    args = ap.parse_args()
+    english = load_queries(NORQUAD / "queries-dev-en.jsonl")
+    twin = {q.id: q for q in load_queries(NORQUAD / "queries-dev.jsonl")}
+    norwegian = [twin[q.id] for q in english]
+    indexes = [searcher(eval_index(NORQUAD / "docs", n, DATA / "norec" / "norec-nb.jsonl.gz")) for n in (0, 5000)]
+    s = indexes[0]
+    e, n = query_vectors(s, english).astype(np.float64), query_vectors(s, norwegian)
+    adapted = mapped(e, load_adapter(s.generation.commit.model["name"]).astype(np.float64))
+    train = np.array([q.split == "train" for q in english])
+    rows = {"raw": e.astype(np.float32), "adapter": adapted, "twin": n}
+    rows["swapped + adapter"] = mapped(adapted + 0.3 * s.embedder.embed_queries(swapped(english)), np.eye(e.shape[1]))
+    if not args.no_lora:
+        rows["lora"] = lora_vectors(
+            str(s.embedder.spec.path), [q.query for q in english], [q.query for q in norwegian], train, args.lora_epochs
+        )
+    dense_table([DenseJudge(x, english) for x in indexes], rows, train)
+    if not args.no_hybrid:
+        print("\nhybrid, English questions with their Norwegian twin's vectors, fusion refitted on train:", flush=True)
+        tune_fusion.query_vectors = lambda s, queries: query_vectors(s, [twin[q.id] for q in queries])
+        shipped = FusionParams().en
+        sys.argv = [sys.argv[0], "--lang", "en", "--adapt", "0", "--dense-span", "0.06", "--features", *shipped.features]
+        tune_fusion.main()
+
+
+if __name__ == "__main__":
+    main()
