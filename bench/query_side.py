@@ -11,7 +11,7 @@ points beside each:
   ceiling of the adapter, a fine-tune or a translation of the question;
 - swapped + adapter: the adapted vector plus 0.3 times the vector of the question with its words swapped for
   their first translation in the shipped word list (train questions: cross-fitted word lists);
-- lora: a LoRA (rank 8 on every linear layer of the encoder) trained for `--lora-epochs` on the train questions to
+- lora: a LoRA (peft; rank 8 on every linear layer of the encoder's blocks) trained for `--lora-epochs` on the train questions to
   bring each English question's vector to its twin's. Its train figures are in sample; validation is held out.
 Then the hybrid ceiling: the English fusion refitted on train (bench/tune_fusion.py) with the twin's vectors.
 Nothing is shipped; this measures what is left for the dense side of English questions.
@@ -64,16 +64,23 @@ def lora_vectors(model_path: str, english: list[str], norwegian: list[str], trai
     import torch
     from sentence_transformers import SentenceTransformer
 
+    try:
+        from peft import LoraConfig, get_peft_model
+    except ImportError:
+        sys.exit("bench/query_side.py: the LoRA needs peft: pip install -e '.[bench]' (or pass --no-lora)")
     torch.manual_seed(0)
     model = SentenceTransformer(model_path, device="cpu")
     with torch.no_grad():
         target = torch.tensor(model.encode([f"query: {t}" for t in norwegian], normalize_embeddings=True))
-    params = _add_lora(model, rank=8)
+    # Rank 8 on every linear layer of the encoder's blocks (attention and feed-forward); the rest stays frozen.
+    config = LoraConfig(r=8, lora_alpha=8, lora_dropout=0.0, target_modules=r".*layer\.\d+\..*(query|key|value|dense)")
+    model[0].auto_model = get_peft_model(model[0].auto_model, config)
+    params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=5e-4, weight_decay=0.0)
     idx, batch = np.flatnonzero(train), 32
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=5e-4, total_steps=epochs * math.ceil(len(idx) / batch))
     rng = np.random.default_rng(1)
-    encode = lambda texts: torch.nn.functional.normalize(model(model.tokenize(texts))["sentence_embedding"], dim=-1)  # noqa: E731
+    encode = lambda texts: torch.nn.functional.normalize(model(model.preprocess(texts))["sentence_embedding"], dim=-1)  # noqa: E731
     model.train()
     for _ in range(epochs):
         order = rng.permutation(idx)
@@ -87,33 +94,6 @@ def lora_vectors(model_path: str, english: list[str], norwegian: list[str], trai
     model.eval()
     with torch.no_grad():
         return np.concatenate([encode([f"query: {t}" for t in english[s : s + 64]]).numpy() for s in range(0, len(english), 64)])
-
-
-def _add_lora(model, rank: int) -> list:
-    """Wrap every linear layer of the encoder's blocks with a trainable low-rank update; the rest is frozen."""
-    import torch
-
-    class LoRA(torch.nn.Module):
-        def __init__(self, linear):
-            super().__init__()
-            self.linear = linear
-            self.a = torch.nn.Parameter(torch.randn(rank, linear.in_features) / math.sqrt(linear.in_features))
-            self.b = torch.nn.Parameter(torch.zeros(linear.out_features, rank))
-
-        def forward(self, x):
-            return self.linear(x) + (x @ self.a.T) @ self.b.T
-
-    for p in model.parameters():
-        p.requires_grad_(False)
-    params = []
-    for layer in model[0].auto_model.encoder.layer:
-        attention = layer.attention
-        for owner, name in ((attention.self, "query"), (attention.self, "key"), (attention.self, "value"),
-                            (attention.output, "dense"), (layer.intermediate, "dense"), (layer.output, "dense")):  # fmt: skip
-            wrapped = LoRA(getattr(owner, name))
-            setattr(owner, name, wrapped)
-            params += [wrapped.a, wrapped.b]
-    return params
 
 
 def dense_table(judges: list[DenseJudge], rows: dict[str, np.ndarray], train: np.ndarray) -> None:
