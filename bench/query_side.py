@@ -11,8 +11,9 @@ points beside each:
   ceiling of the adapter, a fine-tune or a translation of the question;
 - swapped + adapter: the adapted vector plus 0.3 times the vector of the question with its words swapped for
   their first translation in the shipped word list (train questions: cross-fitted word lists);
-- lora: a LoRA (peft; rank 8 on every linear layer of the encoder's blocks) trained for `--lora-epochs` on the train questions to
-  bring each English question's vector to its twin's. Its train figures are in sample; validation is held out.
+- lora: a LoRA (peft; rank 8 on every linear layer of the encoder's blocks) trained for `--lora-epochs` on the
+  train questions to bring each English question's vector to its twin's. Its train figures are in sample;
+  validation is held out.
 Then the hybrid ceiling: the English fusion refitted on train (bench/tune_fusion.py) with the twin's vectors.
 Nothing is shipped; this measures what is left for the dense side of English questions.
 """
