@@ -97,16 +97,20 @@ def lora_vectors(model_path: str, english: list[str], norwegian: list[str], trai
         return np.concatenate([encode([f"query: {t}" for t in english[s : s + 64]]).numpy() for s in range(0, len(english), 64)])
 
 
-def dense_table(judges: list[DenseJudge], rows: dict[str, np.ndarray], train: np.ndarray) -> None:
-    """One line per option: validation and train figures per index, and the change against the adapter."""
-    base = {(k, split): j.figures(rows["adapter"], w) for k, j in enumerate(judges) for split, w in (("v", ~train), ("t", train))}
+def _figures(f: tuple[float, ...]) -> str:
+    return " / ".join(f"{x:.3f}" for x in f)
+
+
+def dense_table(judges: dict[int, DenseJudge], rows: dict[str, np.ndarray], train: np.ndarray) -> None:
+    """One line per option and index (by its distractors): validation and train figures, and the validation
+    change against the adapter."""
+    base = {d: j.figures(rows["adapter"], ~train) for d, j in judges.items()}
     print("| option | index | validation | train | validation change vs adapter (points) |\n|---|---|---|---|---|")
     for name, v in rows.items():
-        for k, (d, j) in enumerate(zip((0, 5000), judges)):
+        for d, j in judges.items():
             val, tr = j.figures(v, ~train), j.figures(v, train)
-            change = " / ".join(f"{100 * (a - b):+.1f}" for a, b in zip(val, base[(k, "v")]))
-            show = lambda f: " / ".join(f"{x:.3f}" for x in f)  # noqa: E731
-            print(f"| {name} | +{d} | {show(val)} | {show(tr)} | {change} |", flush=True)
+            change = " / ".join(f"{100 * (a - b):+.1f}" for a, b in zip(val, base[d]))
+            print(f"| {name} | +{d} | {_figures(val)} | {_figures(tr)} | {change} |", flush=True)
 
 
 def main() -> None:
@@ -118,7 +122,7 @@ def main() -> None:
     english = load_queries(NORQUAD / "queries-dev-en.jsonl")
     twin = {q.id: q for q in load_queries(NORQUAD / "queries-dev.jsonl")}
     norwegian = [twin[q.id] for q in english]
-    indexes = [searcher(eval_index(NORQUAD / "docs", n, DATA / "norec" / "norec-nb.jsonl.gz")) for n in (0, 5000)]
+    indexes = {n: searcher(eval_index(NORQUAD / "docs", n, DATA / "norec" / "norec-nb.jsonl.gz")) for n in (0, 5000)}
     s = indexes[0]
     e, n = query_vectors(s, english).astype(np.float64), query_vectors(s, norwegian)
     adapted = mapped(e, load_adapter(s.generation.commit.model["name"]).astype(np.float64))
@@ -129,7 +133,7 @@ def main() -> None:
         rows["lora"] = lora_vectors(
             str(s.embedder.spec.path), [q.query for q in english], [q.query for q in norwegian], train, args.lora_epochs
         )
-    dense_table([DenseJudge(x, english) for x in indexes], rows, train)
+    dense_table({n: DenseJudge(x, english) for n, x in indexes.items()}, rows, train)
     if not args.no_hybrid:
         print("\nhybrid, English questions with their Norwegian twin's vectors, fusion refitted on train:", flush=True)
         tune_fusion.query_vectors = lambda s, queries: query_vectors(s, [twin[q.id] for q in queries])
